@@ -1,0 +1,90 @@
+package idv
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"time"
+)
+
+// JobKind names a kind of proofing job. Each kind runs on its own queue so a
+// backlog in one step does not stall people in another.
+type JobKind string
+
+const (
+	JobResolution JobKind = "resolution_proofing"
+	JobDocument   JobKind = "document_proofing"
+	JobAddress    JobKind = "address_proofing"
+)
+
+// JobKinds lists every kind, in flow order.
+var JobKinds = []JobKind{JobDocument, JobResolution, JobAddress}
+
+// Queue is the name of the queue the kind runs on.
+func (k JobKind) Queue() string { return string(k) }
+
+// StaleJobLimit is the default age after which a job is discarded without
+// calling vendors.
+const StaleJobLimit = 300 * time.Second
+
+// Job is what the web tier hands to a worker. Routing fields are in clear;
+// everything personal is inside EncryptedArguments, sealed with AAD from
+// JobAAD(Kind, ResultID).
+type Job struct {
+	Kind               JobKind   `json:"kind"`
+	ResultID           string    `json:"result_id"`
+	TraceID            string    `json:"trace_id"`
+	EnqueuedAt         time.Time `json:"enqueued_at"`
+	EncryptedArguments []byte    `json:"encrypted_arguments"`
+}
+
+// JobAAD is the additional authenticated data binding sealed job arguments to
+// their job kind and result id: arguments copied into another job do not open.
+func JobAAD(kind JobKind, resultID string) []byte {
+	return []byte("idv/job/v1|" + string(kind) + "|" + resultID)
+}
+
+// ResultAAD binds a sealed result to its result-store key.
+func ResultAAD(key string) []byte { return []byte("idv/result/v1|" + key) }
+
+// Stale reports whether the job was enqueued more than limit before now.
+func (j Job) Stale(now time.Time, limit time.Duration) bool {
+	return now.Sub(j.EnqueuedAt) > limit
+}
+
+// ResolutionArguments is the plaintext of a resolution job's sealed arguments.
+type ResolutionArguments struct {
+	Applicant Applicant `json:"applicant"`
+}
+
+// AddressArguments is the plaintext of an address (phone) job's arguments.
+type AddressArguments struct {
+	Applicant Applicant `json:"applicant"`
+}
+
+// DocumentArguments is the plaintext of a document job's arguments: where the
+// browser put the encrypted images and the key and IVs to open them.
+type DocumentArguments struct {
+	EncryptionKey []byte `json:"encryption_key"`
+	FrontIV       []byte `json:"front_iv"`
+	BackIV        []byte `json:"back_iv"`
+	FrontURL      string `json:"front_url"`
+	BackURL       string `json:"back_url"`
+}
+
+// CaptureSession is one proofing attempt. The person's web session points at
+// it; it points at the result id under which the job stores its result. Each
+// attempt gets a new result id, so a late result of an old attempt is never
+// read as the new one. It holds no PII.
+type CaptureSession struct {
+	ID          string    `json:"id"`
+	ResultID    string    `json:"result_id"`
+	Kind        JobKind   `json:"kind"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// NewID returns a random 128-bit identifier, URL-safe.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,63 @@
+package idv
+
+import (
+	"context"
+)
+
+// Sealer encrypts and authenticates small values (job arguments, results,
+// session data). Open fails with an ETAMPERED *Error for any ciphertext that
+// was altered, truncated, sealed with other AAD or under an unknown key.
+type Sealer interface {
+	Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error)
+	Open(ctx context.Context, ciphertext, aad []byte) ([]byte, error)
+}
+
+// ResultStore keeps the sealed status of each attempt for ResultTTL.
+type ResultStore interface {
+	// Store writes r under id with a TTL of ResultTTL, replacing any value.
+	Store(ctx context.Context, id string, r AsyncResult) error
+	// Load returns the stored value, or ErrNotFound when it expired or was
+	// never written.
+	Load(ctx context.Context, id string) (AsyncResult, error)
+	// Changed returns a channel that receives (best effort) after the value
+	// under id is next written. It is closed when ctx is done. Readers must
+	// not rely on it alone: they re-Load on a fallback interval too.
+	Changed(ctx context.Context, id string) <-chan struct{}
+}
+
+// Queue records attempts and hands their jobs to workers.
+type Queue interface {
+	// Submit records the capture session and enqueues its job in one
+	// transaction: either both exist or neither does.
+	Submit(ctx context.Context, cs CaptureSession, job Job) error
+	// CaptureSession returns the attempt with the given id or ErrNotFound.
+	CaptureSession(ctx context.Context, id string) (CaptureSession, error)
+}
+
+// JobHandler does the work of one job kind. A returned error is an
+// infrastructure fault (the job may be retried); vendor faults are results.
+type JobHandler interface {
+	Handle(ctx context.Context, job Job) error
+}
+
+// ResolutionProofer checks a person's name, date of birth, SSN and address
+// against an identity-resolution vendor.
+type ResolutionProofer interface {
+	ProofResolution(ctx context.Context, a Applicant) VendorResult
+}
+
+// StateIDProofer checks a state-issued ID against the issuing state's records.
+type StateIDProofer interface {
+	ProofStateID(ctx context.Context, a Applicant) VendorResult
+}
+
+// PhoneProofer checks that a phone number belongs to the person.
+type PhoneProofer interface {
+	ProofPhone(ctx context.Context, a Applicant) VendorResult
+}
+
+// DocumentProofer authenticates images of an identity document and reads the
+// PII printed on it.
+type DocumentProofer interface {
+	ProofDocument(ctx context.Context, front, back []byte) (VendorResult, *Applicant)
+}
