@@ -71,3 +71,9 @@ func ErrorMessage(err error) string {
 
 // ErrNotFound is returned by stores for a key that does not exist or expired.
 var ErrNotFound = &Error{Code: ENOTFOUND, Message: "not found"}
+
+// ErrDiscardJob marks a job error as final: the queue records it and never
+// retries the job (a stale job, arguments that do not open). Wrap it:
+// fmt.Errorf("%w: stale job", idv.ErrDiscardJob). Job errors are stored by
+// the queue, so their text must be PII-free like every other error.
+var ErrDiscardJob = &Error{Code: EINVALID, Message: "job discarded"}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/telemetry"
+)
+
+// commonFlags are the flags every serving command takes.
+type commonFlags struct {
+	fs         *flag.FlagSet
+	configPath string
+	addr       string
+}
+
+func newFlags(name, synopsis string, stdout io.Writer, withAddr bool, addrHelp string) *commonFlags {
+	c := &commonFlags{fs: flag.NewFlagSet("idv "+name, flag.ContinueOnError)}
+	c.fs.SetOutput(stdout)
+	c.fs.StringVar(&c.configPath, "config", os.Getenv("IDV_CONFIG"), "YAML configuration `FILE` (env IDV_CONFIG); IDV_ variables override it")
+	if withAddr {
+		c.fs.StringVar(&c.addr, "addr", "", "listen on `HOST:PORT` ("+addrHelp+")")
+	}
+	c.fs.Usage = func() {
+		fmt.Fprintf(stdout, "Usage: idv %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+		c.fs.PrintDefaults()
+	}
+	return c
+}
+
+// load parses args and loads the configuration.
+func (c *commonFlags) load(args []string) (config.Config, error) {
+	if err := c.fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if c.fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("unexpected arguments: %v", c.fs.Args())
+	}
+	return config.Load(c.configPath, os.Environ())
+}
+
+// logger opens the configured log destination.
+func logger(cfg config.Config, stdout io.Writer) (*slog.Logger, func(), error) {
+	level, err := telemetry.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Log.File == "" || cfg.Log.File == "-" {
+		return telemetry.NewLogger(stdout, level), func() {}, nil
+	}
+	f, err := telemetry.OpenLog(cfg.Log.File)
+	if err != nil {
+		return nil, nil, err
+	}
+	return telemetry.NewLogger(f, level), func() { _ = f.Close() }, nil
+}
+
+// serve runs an HTTP server on ln until ctx ends, then shuts it down,
+// letting in-flight requests (long polls included) finish for up to grace.
+// onShutdown runs when shutdown starts (the web tier ends its long polls).
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration, onShutdown func()) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // image uploads when pre-signed uploads are off
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if onShutdown != nil {
+		srv.RegisterOnShutdown(onShutdown)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = srv.Close()
+	}
+	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
+		return e
+	}
+	return nil
+}

@@ -1,0 +1,406 @@
+// Package config is idv's one typed configuration: loaded once from a YAML
+// file, overridden by IDV_-prefixed environment variables, and validated at
+// start-up with errors that name the setting and the fix.
+//
+// Every leaf setting has an environment variable named after its YAML path:
+// jobs.stale_after is IDV_JOBS_STALE_AFTER, redis.addr is IDV_REDIS_ADDR.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of every role. Zero values are filled by Defaults.
+type Config struct {
+	// Web is the web role (pages, polling, enqueue).
+	Web Web `yaml:"web"`
+	// Worker is the worker role (claims and runs jobs).
+	Worker Worker `yaml:"worker"`
+	// DatabaseURL is the PostgreSQL database holding the jobs table and
+	// capture sessions (postgres://user@host:5432/db). Empty in `idv dev`,
+	// which keeps jobs in a SQLite file instead.
+	DatabaseURL string `yaml:"database_url"`
+	// DatabaseSchema is the PostgreSQL schema for idv's and River's tables
+	// (empty: the connection's search_path, normally public).
+	DatabaseSchema string `yaml:"database_schema"`
+	// Redis holds results, sessions and rate-limit counters.
+	Redis Redis `yaml:"redis"`
+	// Keys is the key material that seals job arguments, results and sessions.
+	Keys Keys `yaml:"keys"`
+	// Jobs is how proofing jobs are queued and run.
+	Jobs Jobs `yaml:"jobs"`
+	// Vendors is where and how vendor checks are made.
+	Vendors Vendors `yaml:"vendors"`
+	// Log is where log lines go.
+	Log Log `yaml:"log"`
+}
+
+// Web configures `idv web`.
+type Web struct {
+	// Addr is the HOST:PORT the web server listens on.
+	Addr string `yaml:"addr"`
+	// PublicURL is the origin people reach the web server at (used for
+	// links and cross-origin checks), e.g. https://idv.example.gov.
+	PublicURL string `yaml:"public_url"`
+	// SecureCookies marks the session cookie Secure (HTTPS only). Turn it
+	// off only for plain-HTTP development on loopback.
+	SecureCookies bool `yaml:"secure_cookies"`
+	// SessionLifetime is the longest a person's session lasts.
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	// SessionIdleTimeout ends a session after this long without requests.
+	SessionIdleTimeout time.Duration `yaml:"session_idle_timeout"`
+	// WaitRefresh is the meta-refresh interval of the waiting page for
+	// browsers without JavaScript.
+	WaitRefresh time.Duration `yaml:"wait_refresh"`
+	// LongPoll is how long one status request from the waiting page's
+	// script waits for the result before answering "still in progress".
+	LongPoll time.Duration `yaml:"long_poll"`
+}
+
+// Worker configures `idv worker`.
+type Worker struct {
+	// Addr is the HOST:PORT of the worker's health and metrics server.
+	Addr string `yaml:"addr"`
+}
+
+// Redis configures the Redis connection.
+type Redis struct {
+	// Addr is the HOST:PORT of Redis.
+	Addr string `yaml:"addr"`
+	// Password authenticates to Redis (prefer IDV_REDIS_PASSWORD).
+	Password string `yaml:"password"`
+	// DB is the Redis database number.
+	DB int `yaml:"db"`
+	// Prefix starts every key idv writes, so one Redis can serve several
+	// deployments.
+	Prefix string `yaml:"prefix"`
+}
+
+// Keys configures sealing keys.
+type Keys struct {
+	// File is the local key file (created 0600 on first run). Its newest
+	// key seals; every key in it opens.
+	File string `yaml:"file"`
+	// DataKeyLifetime bounds how long one data key is reused before a new
+	// one is generated.
+	DataKeyLifetime time.Duration `yaml:"data_key_lifetime"`
+}
+
+// Jobs configures the job queue and workers.
+type Jobs struct {
+	// Async runs vendor checks in workers. false runs each job inline in
+	// the web request with the same result-store contract.
+	Async bool `yaml:"async"`
+	// StaleAfter discards a job enqueued longer ago than this without
+	// calling vendors.
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// FetchPollInterval is the fallback poll of the jobs table when no
+	// notification arrives (PostgreSQL uses LISTEN/NOTIFY).
+	FetchPollInterval time.Duration `yaml:"fetch_poll_interval"`
+	// RescueAfter is how long a job may stay running before it is
+	// considered lost with a dead worker and made available again.
+	RescueAfter time.Duration `yaml:"rescue_after"`
+	// Retention is how long finished job rows are kept before cleanup.
+	Retention time.Duration `yaml:"retention"`
+	// Workers is the number of jobs each queue runs at once per process.
+	Workers Workers `yaml:"workers"`
+}
+
+// Workers is the concurrency of each queue in one worker process.
+type Workers struct {
+	DocumentProofing   int `yaml:"document_proofing"`
+	ResolutionProofing int `yaml:"resolution_proofing"`
+	AddressProofing    int `yaml:"address_proofing"`
+	Default            int `yaml:"default"`
+}
+
+// Vendors configures the vendor clients.
+type Vendors struct {
+	// ProxyURL is the egress proxy every vendor request goes through
+	// (http://host:port). Empty: direct connections.
+	ProxyURL string `yaml:"proxy_url"`
+	// Resolution is the identity-resolution vendor.
+	Resolution Vendor `yaml:"resolution"`
+	// StateID is the state-ID (AAMVA-style) vendor.
+	StateID Vendor `yaml:"state_id"`
+	// Phone is the phone-ownership vendor.
+	Phone Vendor `yaml:"phone"`
+	// Document is the document-authentication vendor.
+	Document Vendor `yaml:"document"`
+	// SimulatorLatency is the added latency of the built-in simulators
+	// (`idv dev`, `idv vendors`), for load tests.
+	SimulatorLatency time.Duration `yaml:"simulator_latency"`
+}
+
+// Vendor is one vendor endpoint.
+type Vendor struct {
+	// URL is the vendor's base URL.
+	URL string `yaml:"url"`
+	// Timeout bounds one request to the vendor.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// File is where JSON log lines go; empty or "-" means stdout.
+	File string `yaml:"file"`
+}
+
+// Defaults returns the configuration used where nothing is set.
+func Defaults() Config {
+	return Config{
+		Web: Web{
+			Addr:               "127.0.0.1:8080",
+			SecureCookies:      true,
+			SessionLifetime:    12 * time.Hour,
+			SessionIdleTimeout: 30 * time.Minute,
+			WaitRefresh:        3 * time.Second,
+			LongPoll:           20 * time.Second,
+		},
+		Worker: Worker{Addr: "127.0.0.1:9090"},
+		Redis:  Redis{Addr: "127.0.0.1:6379", Prefix: "idv:"},
+		Keys:   Keys{File: "keys.json", DataKeyLifetime: 5 * time.Minute},
+		Jobs: Jobs{
+			Async:             true,
+			StaleAfter:        300 * time.Second,
+			FetchPollInterval: time.Second,
+			RescueAfter:       75 * time.Second,
+			Retention:         time.Hour,
+			Workers:           Workers{DocumentProofing: 5, ResolutionProofing: 10, AddressProofing: 10, Default: 2},
+		},
+		Vendors: Vendors{
+			Resolution: Vendor{Timeout: time.Second},
+			StateID:    Vendor{Timeout: 5 * time.Second},
+			Phone:      Vendor{Timeout: time.Second},
+			Document:   Vendor{Timeout: 60 * time.Second},
+		},
+		Log: Log{Level: "info"},
+	}
+}
+
+// Load reads the YAML file at path (if path is not empty) over the defaults,
+// then applies IDV_ environment overrides from environ (os.Environ() form).
+// It does not validate: call Validate for the role being started.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Defaults()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file is all defaults
+			return cfg, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Setting is one leaf of the configuration, for docs and env overrides.
+type Setting struct {
+	Path    string // YAML path, e.g. jobs.stale_after
+	Env     string // environment variable, e.g. IDV_JOBS_STALE_AFTER
+	Type    string // Go type
+	Default string
+	field   reflect.Value
+}
+
+// Settings lists every leaf setting of cfg in declaration order.
+func Settings(cfg *Config) []Setting {
+	var out []Setting
+	walk(reflect.ValueOf(cfg).Elem(), "", &out)
+	return out
+}
+
+func walk(v reflect.Value, prefix string, out *[]Setting) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if name == "" || name == "-" {
+			continue
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Duration(0)) {
+			walk(fv, path, out)
+			continue
+		}
+		*out = append(*out, Setting{
+			Path:    path,
+			Env:     "IDV_" + strings.ToUpper(strings.ReplaceAll(path, ".", "_")),
+			Type:    fv.Type().String(),
+			Default: fmt.Sprint(fv.Interface()),
+			field:   fv,
+		})
+	}
+}
+
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "IDV_") {
+			env[k] = v
+		}
+	}
+	for _, s := range Settings(cfg) {
+		raw, ok := env[s.Env]
+		if !ok {
+			continue
+		}
+		if err := setValue(s.field, raw); err != nil {
+			return fmt.Errorf("config: %s (%s): %w", s.Env, s.Path, err)
+		}
+	}
+	return nil
+}
+
+func setValue(v reflect.Value, raw string) error {
+	switch {
+	case v.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 30s or 5m, got %q", raw)
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(raw)
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", raw)
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("want a whole number, got %q", raw)
+		}
+		v.SetInt(int64(n))
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// Role names what a process runs, for validation.
+type Role int
+
+const (
+	RoleWeb Role = 1 << iota
+	RoleWorker
+	RoleMigrate
+	RoleVendors
+	RoleDev
+)
+
+// Validate checks the settings that role needs and returns every problem,
+// each naming the setting and the fix.
+func (c Config) Validate(role Role) error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	checkAddr := func(path, addr string) {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(path, "want HOST:PORT such as 127.0.0.1:8080, got %q", addr)
+		}
+	}
+	checkURL := func(path, raw string, required bool) {
+		if raw == "" {
+			if required {
+				bad(path, "is required")
+			}
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			bad(path, "want an absolute URL such as http://127.0.0.1:8081, got %q", raw)
+		}
+	}
+	positive := func(path string, d time.Duration) {
+		if d <= 0 {
+			bad(path, "must be a positive duration, got %s", d)
+		}
+	}
+	if role&(RoleWeb|RoleWorker|RoleMigrate) != 0 && role&RoleDev == 0 {
+		if c.DatabaseURL == "" {
+			bad("database_url", "is required (IDV_DATABASE_URL), e.g. postgres://postgres@127.0.0.1:5432/idv")
+		} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database_url", "want a postgres:// URL")
+		}
+	}
+	if role&(RoleWeb|RoleWorker) != 0 && role&RoleDev == 0 {
+		checkAddr("redis.addr", c.Redis.Addr)
+		if c.Keys.File == "" {
+			bad("keys.file", "is required: the key file that seals job arguments and results")
+		}
+	}
+	if role&(RoleWeb|RoleDev) != 0 {
+		checkAddr("web.addr", c.Web.Addr)
+		positive("web.session_lifetime", c.Web.SessionLifetime)
+		positive("web.session_idle_timeout", c.Web.SessionIdleTimeout)
+		positive("web.wait_refresh", c.Web.WaitRefresh)
+		positive("web.long_poll", c.Web.LongPoll)
+		checkURL("web.public_url", c.Web.PublicURL, false)
+	}
+	if role&RoleWorker != 0 {
+		checkAddr("worker.addr", c.Worker.Addr)
+	}
+	if role&(RoleWorker|RoleDev) != 0 || (role&RoleWeb != 0 && !c.Jobs.Async) {
+		positive("jobs.stale_after", c.Jobs.StaleAfter)
+		positive("jobs.fetch_poll_interval", c.Jobs.FetchPollInterval)
+		positive("jobs.rescue_after", c.Jobs.RescueAfter)
+		positive("jobs.retention", c.Jobs.Retention)
+		for name, n := range map[string]int{
+			"jobs.workers.document_proofing":   c.Jobs.Workers.DocumentProofing,
+			"jobs.workers.resolution_proofing": c.Jobs.Workers.ResolutionProofing,
+			"jobs.workers.address_proofing":    c.Jobs.Workers.AddressProofing,
+			"jobs.workers.default":             c.Jobs.Workers.Default,
+		} {
+			if n < 1 || n > 10000 {
+				bad(name, "must be between 1 and 10000, got %d", n)
+			}
+		}
+		if role&RoleDev == 0 {
+			checkURL("vendors.resolution.url", c.Vendors.Resolution.URL, true)
+			checkURL("vendors.state_id.url", c.Vendors.StateID.URL, true)
+		}
+		checkURL("vendors.proxy_url", c.Vendors.ProxyURL, false)
+		for name, v := range map[string]Vendor{
+			"vendors.resolution": c.Vendors.Resolution, "vendors.state_id": c.Vendors.StateID,
+			"vendors.phone": c.Vendors.Phone, "vendors.document": c.Vendors.Document,
+		} {
+			positive(name+".timeout", v.Timeout)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
+}

@@ -1,0 +1,156 @@
+// Package jobs is what a worker does for each job kind: refuse stale jobs,
+// open the sealed arguments, call the vendors, time each stage, store the
+// sealed result and write one log line per job.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+// Runner holds what every job kind needs. Its zero value is not usable: set
+// Sealer, Results and Logger.
+type Runner struct {
+	Sealer     idv.Sealer
+	Results    idv.ResultStore
+	Logger     *slog.Logger
+	StaleAfter time.Duration    // default idv.StaleJobLimit
+	Now        func() time.Time // default time.Now
+	// Observe, if set, is called once per job with its outcome (for metrics).
+	Observe func(kind idv.JobKind, outcome string, queued, ran time.Duration)
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Outcomes that are not vendor outcomes, for logs and metrics.
+const (
+	outcomeStale    = "stale_discarded"
+	outcomeTampered = "arguments_unreadable"
+	outcomeError    = "error"
+)
+
+// work does the kind-specific part: args is the opened plaintext. It returns
+// the result to store; an error is an infrastructure fault.
+type work func(ctx context.Context, args []byte, t *Timings) (*idv.ProofingResult, error)
+
+// run wraps w with the stale guard, argument opening, result storing and the
+// job log line.
+func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
+	start := r.now()
+	info, _ := idv.JobInfoFrom(ctx)
+	timings := &Timings{}
+	outcome := outcomeError
+	defer func() {
+		ran := r.now().Sub(start)
+		queued := start.Sub(job.EnqueuedAt)
+		attrs := []slog.Attr{
+			slog.String("kind", string(job.Kind)),
+			slog.Int64("job_id", info.ID),
+			slog.String("trace_id", job.TraceID),
+			slog.String("queue", info.Queue),
+			slog.Int("attempt", info.Attempt),
+			slog.Int64("queued_ms", queued.Milliseconds()),
+			slog.Int64("run_ms", ran.Milliseconds()),
+			slog.Any("timing_ms", timings.Map()),
+			slog.String("outcome", outcome),
+		}
+		level := slog.LevelInfo
+		if err != nil {
+			level = slog.LevelWarn
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		r.Logger.LogAttrs(ctx, level, "job finished", attrs...)
+		if r.Observe != nil {
+			r.Observe(job.Kind, outcome, queued, ran)
+		}
+	}()
+
+	limit := r.StaleAfter
+	if limit <= 0 {
+		limit = idv.StaleJobLimit
+	}
+	if job.Stale(start, limit) {
+		outcome = outcomeStale
+		return fmt.Errorf("%w: enqueued %s ago, over the stale limit of %s", idv.ErrDiscardJob, start.Sub(job.EnqueuedAt).Round(time.Second), limit)
+	}
+
+	var args []byte
+	err = timings.Time("decrypt_arguments", func() error {
+		var e error
+		args, e = r.Sealer.Open(ctx, job.EncryptedArguments, idv.JobAAD(job.Kind, job.ResultID))
+		return e
+	})
+	if err != nil {
+		if idv.ErrorCode(err) == idv.ETAMPERED {
+			outcome = outcomeTampered
+			// Retrying cannot help: let the attempt end as "missing".
+			return fmt.Errorf("%w: %v", idv.ErrDiscardJob, err)
+		}
+		return err
+	}
+
+	res, err := w(ctx, args, timings)
+	if err != nil {
+		return err
+	}
+	res.FinishedAt = r.now()
+	outcome = string(res.Outcome)
+	err = timings.Time("store_result", func() error {
+		return r.Results.Store(ctx, job.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: res})
+	})
+	if err != nil {
+		outcome = outcomeError
+	}
+	return err
+}
+
+// decode unmarshals opened arguments, with a PII-free error.
+func decode(args []byte, v any) error {
+	if err := json.Unmarshal(args, v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &se) || errors.As(err, &te) {
+			return fmt.Errorf("%w: arguments are not valid JSON for this job kind", idv.ErrDiscardJob)
+		}
+		return fmt.Errorf("%w: arguments do not decode", idv.ErrDiscardJob)
+	}
+	return nil
+}
+
+// Timings records how long each stage of a job took.
+type Timings struct {
+	stages []stageTiming
+}
+
+type stageTiming struct {
+	name string
+	d    time.Duration
+}
+
+// Time runs f and records its duration under name.
+func (t *Timings) Time(name string, f func() error) error {
+	start := time.Now()
+	err := f()
+	t.stages = append(t.stages, stageTiming{name, time.Since(start)})
+	return err
+}
+
+// Map returns stage durations in milliseconds (fractional) by name.
+func (t *Timings) Map() map[string]float64 {
+	m := make(map[string]float64, len(t.stages))
+	for _, s := range t.stages {
+		m[s.name] = float64(s.d.Microseconds()) / 1000
+	}
+	return m
+}
