@@ -1,0 +1,191 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+type xorSealer struct{}
+
+// Seal/Open: a reversible fake that still checks AAD, enough to exercise
+// the runner. The real envelope is tested in package seal.
+func (xorSealer) Seal(_ context.Context, p, aad []byte) ([]byte, error) {
+	out := append([]byte{}, aad...)
+	out = append(out, 0)
+	for _, b := range p {
+		out = append(out, b^0x5a)
+	}
+	return out, nil
+}
+
+func (xorSealer) Open(_ context.Context, c, aad []byte) ([]byte, error) {
+	if !bytes.HasPrefix(c, append(append([]byte{}, aad...), 0)) {
+		return nil, idv.Errorf(idv.ETAMPERED, "sealed value failed authentication")
+	}
+	c = c[len(aad)+1:]
+	out := make([]byte, len(c))
+	for i, b := range c {
+		out[i] = b ^ 0x5a
+	}
+	return out, nil
+}
+
+type memResults struct {
+	mu sync.Mutex
+	m  map[string]idv.AsyncResult
+}
+
+func (r *memResults) Store(_ context.Context, id string, v idv.AsyncResult) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]idv.AsyncResult{}
+	}
+	r.m[id] = v
+	return nil
+}
+func (r *memResults) Load(_ context.Context, id string) (idv.AsyncResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.m[id]
+	if !ok {
+		return v, idv.ErrNotFound
+	}
+	return v, nil
+}
+func (r *memResults) Changed(context.Context, string) <-chan struct{} { return nil }
+
+type fixedProofer struct {
+	res   idv.VendorResult
+	calls int
+}
+
+func (f *fixedProofer) ProofResolution(context.Context, idv.Applicant) idv.VendorResult {
+	f.calls++
+	return f.res
+}
+func (f *fixedProofer) ProofStateID(context.Context, idv.Applicant) idv.VendorResult {
+	f.calls++
+	return f.res
+}
+
+func TestAdjudicate(t *testing.T) {
+	t.Parallel()
+	ok := idv.VendorResult{Success: true}
+	tests := []struct {
+		name       string
+		resolution idv.VendorResult
+		stateID    idv.VendorResult
+		want       idv.Outcome
+	}{
+		{"both pass", ok, ok, idv.OutcomeSuccess},
+		{"state id fails", ok, idv.VendorResult{Errors: map[string][]string{"state_id_number": {"invalid"}}}, idv.OutcomeFailure},
+		{"state id times out", ok, idv.VendorResult{TimedOut: true}, idv.OutcomeTimedOut},
+		{"state id exception", ok, idv.VendorResult{Exception: "connection failed"}, idv.OutcomeException},
+		{"address failure covered by state", idv.VendorResult{Errors: map[string][]string{"address": {"not_found"}}},
+			idv.VendorResult{Success: true, VerifiedAttributes: []string{"address", "dob"}}, idv.OutcomeSuccess},
+		{"ssn failure not covered", idv.VendorResult{Errors: map[string][]string{"ssn": {"not_found"}}},
+			idv.VendorResult{Success: true, VerifiedAttributes: []string{"address", "dob"}}, idv.OutcomeFailure},
+		{"failure without attributes", idv.VendorResult{}, ok, idv.OutcomeFailure},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got, _ := Adjudicate(tc.resolution, tc.stateID); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func newJob(t *testing.T, enqueued time.Time, a idv.Applicant) idv.Job {
+	t.Helper()
+	b, _ := json.Marshal(idv.ResolutionArguments{Applicant: a})
+	j := idv.Job{Kind: idv.JobResolution, ResultID: idv.NewID(), TraceID: "trace-1", EnqueuedAt: enqueued}
+	j.EncryptedArguments, _ = xorSealer{}.Seal(context.Background(), b, idv.JobAAD(j.Kind, j.ResultID))
+	return j
+}
+
+func TestResolutionJob(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	canary := idv.Applicant{FirstName: "Canaryfirst", SSN: "900-77-1234"}
+	tests := []struct {
+		name        string
+		job         func(t *testing.T) idv.Job
+		resolution  idv.VendorResult
+		wantErr     bool
+		wantDiscard bool
+		wantOutcome idv.Outcome
+		wantCalls   int
+	}{
+		{"success", func(t *testing.T) idv.Job { return newJob(t, now.Add(-time.Second), canary) },
+			idv.VendorResult{Success: true}, false, false, idv.OutcomeSuccess, 2},
+		{"vendor timeout is a result", func(t *testing.T) idv.Job { return newJob(t, now.Add(-time.Second), canary) },
+			idv.VendorResult{TimedOut: true}, false, false, idv.OutcomeTimedOut, 1},
+		{"vendor exception is a result", func(t *testing.T) idv.Job { return newJob(t, now.Add(-time.Second), canary) },
+			idv.VendorResult{Exception: "connection failed"}, false, false, idv.OutcomeException, 1},
+		{"stale job discarded without vendor calls", func(t *testing.T) idv.Job { return newJob(t, now.Add(-301*time.Second), canary) },
+			idv.VendorResult{Success: true}, true, true, "", 0},
+		{"arguments bound to another result id", func(t *testing.T) idv.Job {
+			j := newJob(t, now, canary)
+			j.ResultID = idv.NewID()
+			return j
+		}, idv.VendorResult{Success: true}, true, true, "", 0},
+		{"truncated arguments", func(t *testing.T) idv.Job {
+			j := newJob(t, now, canary)
+			j.EncryptedArguments = j.EncryptedArguments[:3]
+			return j
+		}, idv.VendorResult{Success: true}, true, true, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var logs bytes.Buffer
+			results := &memResults{}
+			p := &fixedProofer{res: tc.resolution}
+			h := &Resolution{
+				Runner:     &Runner{Sealer: xorSealer{}, Results: results, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return now }},
+				Resolution: p, StateID: p,
+			}
+			job := tc.job(t)
+			ctx := idv.WithJobInfo(context.Background(), idv.JobInfo{ID: 42, Attempt: 1, Queue: "resolution_proofing"})
+			err := h.Handle(ctx, job)
+			if (err != nil) != tc.wantErr || errors.Is(err, idv.ErrDiscardJob) != tc.wantDiscard {
+				t.Fatalf("err = %v", err)
+			}
+			if p.calls != tc.wantCalls {
+				t.Fatalf("vendor calls = %d, want %d", p.calls, tc.wantCalls)
+			}
+			r, lerr := results.Load(ctx, job.ResultID)
+			if tc.wantOutcome == "" {
+				if lerr == nil {
+					t.Fatalf("stored a result for a discarded job: %+v", r)
+				}
+			} else if lerr != nil || r.Status != idv.StatusDone || r.Result.Outcome != tc.wantOutcome {
+				t.Fatalf("stored %+v %v", r, lerr)
+			}
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("want one JSON log line, got %q", logs.String())
+			}
+			for _, k := range []string{"kind", "job_id", "trace_id", "queue", "attempt", "queued_ms", "run_ms", "timing_ms", "outcome"} {
+				if _, ok := line[k]; !ok {
+					t.Errorf("log line lacks %q: %s", k, logs.String())
+				}
+			}
+			if s := logs.String(); strings.Contains(s, "Canaryfirst") || strings.Contains(s, "900-77-1234") {
+				t.Fatalf("PII in log: %s", s)
+			}
+		})
+	}
+}
