@@ -1,0 +1,418 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Defaults of WorkerConfig.
+const (
+	// DefaultJobTimeout bounds one run: a run longer than the person's
+	// 60 s result window can no longer help them.
+	DefaultJobTimeout = 60 * time.Second
+	// DefaultRetryDelay is the wait before a failed job runs again.
+	DefaultRetryDelay = time.Second
+	// DefaultRetention keeps completed job rows for an hour: long enough
+	// to look at recent work in the admin UI, short enough that river_job
+	// stays small.
+	DefaultRetention = time.Hour
+	// DefaultFailedRetention keeps cancelled and discarded rows longer, for
+	// operators investigating failures. Their errors are PII-free.
+	DefaultFailedRetention = 24 * time.Hour
+	// DefaultCaptureSessionRetention outlives any web session (12 h at
+	// most), whose pointer would otherwise read as a missing result.
+	DefaultCaptureSessionRetention = 24 * time.Hour
+	// DefaultFetchCooldown is the least time between two fetches of one
+	// queue in one process.
+	DefaultFetchCooldown = 20 * time.Millisecond
+	// DefaultDefaultQueueWorkers runs housekeeping jobs.
+	DefaultDefaultQueueWorkers = 2
+	// DefaultHardStopTimeout is how long Stop waits for cancelled jobs to
+	// return after its own deadline.
+	DefaultHardStopTimeout = 10 * time.Second
+	// rescueMargin is how far RescueAfter defaults above the longest job
+	// timeout: room for a timed-out run to return and be recorded.
+	rescueMargin = 15 * time.Second
+)
+
+// DefaultWorkers is the concurrency of a kind's queue when
+// WorkerConfig.Workers does not set it. Document jobs hold a worker for the
+// longest (image download and a vendor that may take up to a minute), so
+// they get fewer.
+func DefaultWorkers(kind idv.JobKind) int {
+	if kind == idv.JobDocument {
+		return 5
+	}
+	return 10
+}
+
+// WorkerConfig is how one worker process runs jobs. Only Handlers is
+// required.
+//
+// Retries: a handler error is an infrastructure fault (vendor faults are
+// results), so a job runs at most Config.MaxAttempts (3) times, RetryDelay
+// apart.
+// A re-run only helps the person if it finishes inside the 60 s result
+// window, so the delay is short and the attempts few; there is no
+// exponential back-off to pile work up behind an outage. Handler errors
+// wrapping idv.ErrDiscardJob, and panics, end the job at once (River's
+// "cancelled" state): running it again cannot help.
+//
+// Rescue: a job whose worker was killed (SIGKILL, OOM, lost host) stays
+// "running" until River's elected leader, checking every 30 s, finds it
+// running for longer than RescueAfter and makes it available again (or
+// discards it after its last attempt). RescueAfter must exceed every
+// timeout, or live jobs would be run twice; River has one threshold for all
+// queues. So with the 60 s default timeout a rescued job re-runs roughly
+// 75-110 s after it started (rescue, then River's scheduler tick): too late for the person, who by then sees "taking longer
+// than usual" and resubmits, unless they are still waiting on that attempt
+// (its late result is then read). Shorter Timeouts bring the rescue inside
+// the window, at the cost of cutting off slow vendors sooner. A graceful
+// stop (SIGTERM) does not need the rescuer: Stop hands running jobs back at
+// once.
+type WorkerConfig struct {
+	// Handlers does the work of each job kind. This process works the
+	// queues of these kinds only. Give every worker process every kind:
+	// when a process is the elected leader, its rescuer discards (rather
+	// than retries) stuck jobs of kinds it has no handler for.
+	Handlers map[idv.JobKind]idv.JobHandler
+	// Workers is how many jobs of each kind run at once in this process.
+	// Default DefaultWorkers(kind).
+	Workers map[idv.JobKind]int
+	// DefaultQueueWorkers is the concurrency of River's "default" queue,
+	// which runs idv's housekeeping (pruning capture sessions). Default 2.
+	DefaultQueueWorkers int
+	// Timeouts bounds one run of each kind: its context is cancelled when
+	// the time is up and the run counts as failed. Default
+	// DefaultJobTimeout.
+	Timeouts map[idv.JobKind]time.Duration
+	// RetryDelay is the wait before a failed job runs again. Default 1 s.
+	RetryDelay time.Duration
+	// RescueAfter is how long a job may be running before it is assumed
+	// lost with a dead worker and run again. Must exceed every timeout.
+	// Default: the longest timeout plus 15 s.
+	RescueAfter time.Duration
+	// Retention is how long completed job rows are kept. Default 1 h.
+	Retention time.Duration
+	// FailedRetention is how long cancelled and discarded job rows are
+	// kept. Default 24 h.
+	FailedRetention time.Duration
+	// CaptureSessionRetention is how long capture sessions are kept; the
+	// elected leader deletes older ones hourly. Negative: never. Default
+	// 24 h.
+	CaptureSessionRetention time.Duration
+	// FetchPollInterval is the fallback poll for new jobs when no
+	// notification arrives. Default 1 s on PostgreSQL, 100 ms on SQLite.
+	FetchPollInterval time.Duration
+	// FetchCooldown is the least time between two fetches of one queue:
+	// the most a job submitted right after another waits for its fetch.
+	// River's default is 100 ms; ours is 20 ms.
+	FetchCooldown time.Duration
+	// PollOnly turns LISTEN off, for PostgreSQL behind a pooler in
+	// transaction mode (PgBouncer): jobs then wait up to FetchPollInterval.
+	PollOnly bool
+	// HardStopTimeout is how long Stop waits, after its context is done,
+	// for cancelled jobs to return. Default 10 s.
+	HardStopTimeout time.Duration
+	// ID names this process among the workers of one database (and
+	// schema); it must be unique. Default: host name, process id and a
+	// random suffix.
+	ID string
+	// Observer, if set, hears of every finished run (for metrics).
+	Observer Observer
+}
+
+// Observer hears of job runs. JobFinished is called on the worker's
+// goroutine, so it must be quick.
+type Observer interface {
+	JobFinished(ctx context.Context, r JobReport)
+}
+
+// JobReport describes one finished run of a job.
+type JobReport struct {
+	Kind    idv.JobKind
+	JobID   int64
+	Queue   string
+	Attempt int
+	// Queued is how long the job waited for this run: from when it became
+	// available (enqueue, or the end of its retry delay) to its start.
+	Queued time.Duration
+	// Ran is how long the handler took.
+	Ran time.Duration
+	// Err is what the handler returned (or a panic, as an error); nil on
+	// success.
+	Err error
+	// Final is true when no further run will follow.
+	Final bool
+}
+
+func (c WorkerConfig) withDefaults(pollInterval time.Duration) WorkerConfig {
+	workers := make(map[idv.JobKind]int, len(c.Handlers))
+	timeouts := make(map[idv.JobKind]time.Duration, len(c.Handlers))
+	for kind := range c.Handlers {
+		workers[kind] = DefaultWorkers(kind)
+		timeouts[kind] = DefaultJobTimeout
+	}
+	for kind, n := range c.Workers {
+		workers[kind] = n
+	}
+	for kind, d := range c.Timeouts {
+		timeouts[kind] = d
+	}
+	c.Workers, c.Timeouts = workers, timeouts
+	if c.DefaultQueueWorkers == 0 {
+		c.DefaultQueueWorkers = DefaultDefaultQueueWorkers
+	}
+	if c.RescueAfter == 0 {
+		c.RescueAfter = c.longestTimeout() + rescueMargin
+	}
+	c.RetryDelay = cmpOr(c.RetryDelay, DefaultRetryDelay)
+	c.Retention = cmpOr(c.Retention, DefaultRetention)
+	c.FailedRetention = cmpOr(c.FailedRetention, DefaultFailedRetention)
+	c.CaptureSessionRetention = cmpOr(c.CaptureSessionRetention, DefaultCaptureSessionRetention)
+	c.FetchPollInterval = cmpOr(c.FetchPollInterval, pollInterval)
+	c.FetchCooldown = cmpOr(c.FetchCooldown, DefaultFetchCooldown)
+	c.HardStopTimeout = cmpOr(c.HardStopTimeout, DefaultHardStopTimeout)
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%.60s_%d_%s", host, os.Getpid(), idv.NewID()[:8])
+	}
+	return c
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+func (c WorkerConfig) longestTimeout() time.Duration {
+	var longest time.Duration
+	for _, d := range c.Timeouts {
+		longest = max(longest, d)
+	}
+	return longest
+}
+
+// validate names the setting at fault, in WorkerConfig's words.
+func (c WorkerConfig) validate() error {
+	bad := func(format string, args ...any) error {
+		return idv.Errorf(idv.EINVALID, "queue workers: "+format, args...)
+	}
+	if len(c.Handlers) == 0 {
+		return bad("Handlers is empty: give a handler for at least one job kind")
+	}
+	for kind, h := range c.Handlers {
+		if !slices.Contains(idv.JobKinds, kind) {
+			return bad("Handlers has unknown job kind %q", kind)
+		}
+		if h == nil {
+			return bad("Handlers[%q] is nil", kind)
+		}
+	}
+	for kind, n := range c.Workers {
+		if c.Handlers[kind] == nil {
+			return bad("Workers[%q] is set but there is no handler for that kind", kind)
+		}
+		if n < 1 || n > 10000 {
+			return bad("Workers[%q] must be between 1 and 10000, got %d", kind, n)
+		}
+	}
+	if c.DefaultQueueWorkers < 1 || c.DefaultQueueWorkers > 10000 {
+		return bad("DefaultQueueWorkers must be between 1 and 10000, got %d", c.DefaultQueueWorkers)
+	}
+	for kind, d := range c.Timeouts {
+		if c.Handlers[kind] == nil {
+			return bad("Timeouts[%q] is set but there is no handler for that kind", kind)
+		}
+		if d <= 0 {
+			return bad("Timeouts[%q] must be positive, got %s", kind, d)
+		}
+	}
+	if c.RescueAfter <= c.longestTimeout() {
+		return bad("RescueAfter (%s) must be longer than the longest job timeout (%s), or running jobs would be run twice", c.RescueAfter, c.longestTimeout())
+	}
+	for name, d := range map[string]time.Duration{
+		"RetryDelay": c.RetryDelay, "Retention": c.Retention, "FailedRetention": c.FailedRetention,
+		"FetchPollInterval": c.FetchPollInterval, "FetchCooldown": c.FetchCooldown, "HardStopTimeout": c.HardStopTimeout,
+	} {
+		if d <= 0 {
+			return bad("%s must be positive, got %s", name, d)
+		}
+	}
+	if c.FetchPollInterval < c.FetchCooldown {
+		return bad("FetchPollInterval (%s) must not be shorter than FetchCooldown (%s)", c.FetchPollInterval, c.FetchCooldown)
+	}
+	return nil
+}
+
+// Workers is a running set of job workers: one River client working the
+// queues of the configured kinds plus the default queue.
+type Workers struct {
+	client          riverClient
+	hardStopTimeout time.Duration
+}
+
+// ErrStopTimeout is returned by Workers.Stop when running jobs did not
+// finish before its context was done: they were cancelled and handed back
+// to the queue, where another worker picks them up.
+var ErrStopTimeout = errors.New("queue: running jobs did not finish in time and were handed back")
+
+// StartWorkers starts working jobs. ctx only bounds the start: stopping is
+// Stop's job, so that a cancelled signal context does not cut running jobs
+// short before Stop's grace period.
+func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, error) {
+	cfg = cfg.withDefaults(q.b.defaultFetchPollInterval())
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	workers := river.NewWorkers()
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.DefaultQueueWorkers}}
+	for kind, h := range cfg.Handlers {
+		river.AddWorkerArgs(workers, jobArgs{JobKind: kind}, &kindWorker{
+			handler:  h,
+			timeout:  cfg.Timeouts[kind],
+			cfg:      q.cfg,
+			observer: cfg.Observer,
+		})
+		queues[kind.Queue()] = river.QueueConfig{MaxWorkers: cfg.Workers[kind]}
+	}
+	// The prune worker is registered even where pruning is off, so a prune
+	// job enqueued by another process's leader still runs here.
+	river.AddWorker(workers, &pruneWorker{q: q})
+	var periodic []*river.PeriodicJob
+	if cfg.CaptureSessionRetention > 0 {
+		retention := cfg.CaptureSessionRetention
+		periodic = append(periodic, river.NewPeriodicJob(
+			river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return pruneArgs{Before: retention}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		))
+	}
+	client, err := q.b.newClient(&river.Config{
+		ID:                          cfg.ID,
+		Schema:                      q.cfg.Schema,
+		Logger:                      q.cfg.Logger,
+		MaxAttempts:                 q.cfg.MaxAttempts,
+		Queues:                      queues,
+		Workers:                     workers,
+		PeriodicJobs:                periodic,
+		JobTimeout:                  cfg.longestTimeout(),
+		RescueStuckJobsAfter:        cfg.RescueAfter,
+		RetryPolicy:                 retryPolicy{delay: cfg.RetryDelay},
+		CompletedJobRetentionPeriod: cfg.Retention,
+		CancelledJobRetentionPeriod: cfg.FailedRetention,
+		DiscardedJobRetentionPeriod: cfg.FailedRetention,
+		FetchPollInterval:           cfg.FetchPollInterval,
+		FetchCooldown:               cfg.FetchCooldown,
+		PollOnly:                    cfg.PollOnly,
+	})
+	if err != nil {
+		return nil, idv.WrapError(idv.EINVALID, "queue workers: configuration", err)
+	}
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, unavailable(err)
+	}
+	return &Workers{client: client, hardStopTimeout: cfg.HardStopTimeout}, nil
+}
+
+// Stop shuts the workers down gracefully: no new jobs are fetched and
+// running ones finish. If ctx is done first, running jobs are cancelled and
+// handed back to the queue (available again, the attempt not counted), Stop
+// waits up to HardStopTimeout for them to return, and returns
+// ErrStopTimeout.
+func (w *Workers) Stop(ctx context.Context) error {
+	err := w.client.Stop(ctx)
+	if err == nil {
+		return nil
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.hardStopTimeout)
+	defer cancel()
+	if herr := w.client.StopAndCancel(hctx); herr != nil {
+		return fmt.Errorf("%w; cancelled jobs did not return within %s: %v", ErrStopTimeout, w.hardStopTimeout, herr)
+	}
+	return ErrStopTimeout
+}
+
+// retryPolicy re-runs a failed job after a fixed short delay (see
+// WorkerConfig). The elected leader applies it to rescued jobs too.
+type retryPolicy struct{ delay time.Duration }
+
+func (p retryPolicy) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(p.delay) }
+
+// kindWorker runs one job kind's handler.
+type kindWorker struct {
+	river.WorkerDefaults[jobArgs]
+	handler  idv.JobHandler
+	timeout  time.Duration
+	cfg      Config
+	observer Observer
+}
+
+func (w *kindWorker) Timeout(*river.Job[jobArgs]) time.Duration { return w.timeout }
+
+// Work calls the handler with the idv.Job and, in ctx, the run's
+// idv.JobInfo. River stores a returned error's text in river_job.errors:
+// handlers must return PII-free errors (see idv.ErrDiscardJob).
+func (w *kindWorker) Work(ctx context.Context, j *river.Job[jobArgs]) (err error) {
+	start := time.Now()
+	ctx = idv.WithJobInfo(ctx, idv.JobInfo{ID: j.ID, Attempt: j.Attempt, Queue: j.Queue})
+	final := false
+	defer func() {
+		if r := recover(); r != nil {
+			// A panic value may hold anything the handler had in hand,
+			// so neither River's log nor river_job.errors gets it: only
+			// its type, and the stack (function names and addresses) in
+			// our log.
+			w.cfg.Logger.ErrorContext(ctx, "job handler panicked",
+				"kind", j.Kind, "job_id", j.ID, "attempt", j.Attempt,
+				"panic_type", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("job handler panicked (%T)", r)
+			final = true
+		}
+		if w.observer != nil {
+			var queued time.Duration
+			if j.AttemptedAt != nil {
+				queued = max(j.AttemptedAt.Sub(j.ScheduledAt), 0)
+			}
+			w.observer.JobFinished(ctx, JobReport{
+				Kind: j.Args.JobKind, JobID: j.ID, Queue: j.Queue, Attempt: j.Attempt,
+				Queued: queued, Ran: time.Since(start), Err: err,
+				Final: err == nil || final || j.Attempt >= j.MaxAttempts,
+			})
+		}
+		if final {
+			err = river.JobCancel(err)
+		}
+	}()
+	err = w.handler.Handle(ctx, j.Args.job())
+	final = errors.Is(err, idv.ErrDiscardJob)
+	return err
+}
+
+// pruneWorker deletes old capture sessions.
+type pruneWorker struct {
+	river.WorkerDefaults[pruneArgs]
+	q *Queue
+}
+
+func (w *pruneWorker) Work(ctx context.Context, j *river.Job[pruneArgs]) error {
+	n, err := w.q.PruneCaptureSessions(ctx, time.Now().Add(-j.Args.Before))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.q.cfg.Logger.InfoContext(ctx, "pruned capture sessions", "deleted", n, "older_than", j.Args.Before.String())
+	}
+	return nil
+}
