@@ -130,6 +130,9 @@ type Vendors struct {
 	// ProxyURL is the egress proxy every vendor request goes through
 	// (http://host:port). Empty: direct connections.
 	ProxyURL string `yaml:"proxy_url"`
+	// BaseURL is used for every vendor whose own url is empty (one server
+	// hosting every vendor API, such as `idv vendors`).
+	BaseURL string `yaml:"base_url"`
 	// Resolution is the identity-resolution vendor.
 	Resolution Vendor `yaml:"resolution"`
 	// StateID is the state-ID (AAMVA-style) vendor.
@@ -382,9 +385,14 @@ func (c Config) Validate(role Role) error {
 				bad(name, "must be between 1 and 10000, got %d", n)
 			}
 		}
+		checkURL("vendors.base_url", c.Vendors.BaseURL, false)
 		if role&RoleDev == 0 {
-			checkURL("vendors.resolution.url", c.Vendors.Resolution.URL, true)
-			checkURL("vendors.state_id.url", c.Vendors.StateID.URL, true)
+			for name, v := range map[string]Vendor{"vendors.resolution": c.Vendors.Resolution, "vendors.state_id": c.Vendors.StateID, "vendors.phone": c.Vendors.Phone} {
+				if v.URL == "" && c.Vendors.BaseURL == "" {
+					bad(name+".url", "is required when vendors.base_url is not set")
+				}
+				checkURL(name+".url", v.URL, false)
+			}
 		}
 		checkURL("vendors.proxy_url", c.Vendors.ProxyURL, false)
 		for name, v := range map[string]Vendor{

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/jobs"
+	"github.com/idv-dev/idv/queue"
+	"github.com/idv-dev/idv/seal"
+	"github.com/idv-dev/idv/vendors"
+	"github.com/idv-dev/idv/web"
+)
+
+// jobTimeouts bound one run of each job kind: the vendors' timeouts plus room
+// to store the result.
+var jobTimeouts = map[idv.JobKind]time.Duration{
+	idv.JobResolution: 20 * time.Second,
+	idv.JobAddress:    10 * time.Second,
+	idv.JobDocument:   60 * time.Second,
+}
+
+func openSealer(cfg config.Config) (*seal.Envelope, error) {
+	ring, err := seal.LoadOrCreateKeyFile(cfg.Keys.File)
+	if err != nil {
+		return nil, err
+	}
+	return seal.NewEnvelope(ring, seal.Options{DataKeyTTL: cfg.Keys.DataKeyLifetime})
+}
+
+func openRedis(ctx context.Context, cfg config.Config) (*goredis.Client, error) {
+	c := goredis.NewClient(&goredis.Options{
+		Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		MaxRetries: 1,
+	})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
+	}
+	return c, nil
+}
+
+func queueConfig(cfg config.Config, log *slog.Logger) queue.Config {
+	return queue.Config{Schema: cfg.DatabaseSchema, Logger: log}
+}
+
+// sessionManager returns the sessions of the web tier, sealed by sealer.
+func sessionManager(cfg config.Config, store scs.Store, sealer idv.Sealer) *scs.SessionManager {
+	sm := scs.New()
+	sm.Store = store
+	sm.Codec = web.SealedCodec{Sealer: sealer}
+	sm.Lifetime = cfg.Web.SessionLifetime
+	sm.IdleTimeout = cfg.Web.SessionIdleTimeout
+	sm.Cookie.Name = "idv_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.Secure = cfg.Web.SecureCookies
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	return sm
+}
+
+func redisSessionStore(c *goredis.Client, cfg config.Config) scs.Store {
+	return goredisstore.NewWithPrefix(c, cfg.Redis.Prefix+"session:")
+}
+
+func webConfig(cfg config.Config) web.Config {
+	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll}
+}
+
+// handlers builds the job handlers of every kind from the vendor clients.
+func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, log *slog.Logger, vc *vendors.Clients) map[idv.JobKind]idv.JobHandler {
+	runner := &jobs.Runner{Sealer: sealer, Results: results, Logger: log, StaleAfter: cfg.Jobs.StaleAfter}
+	return map[idv.JobKind]idv.JobHandler{
+		idv.JobResolution: &jobs.Resolution{Runner: runner, Resolution: vc.Resolution, StateID: vc.StateID},
+	}
+}
+
+func vendorClients(cfg config.Config) (*vendors.Clients, error) {
+	v := cfg.Vendors
+	return vendors.New(vendors.Config{
+		BaseURL:    v.BaseURL,
+		ProxyURL:   v.ProxyURL,
+		Resolution: vendors.Endpoint{URL: v.Resolution.URL, Timeout: v.Resolution.Timeout},
+		StateID:    vendors.Endpoint{URL: v.StateID.URL, Timeout: v.StateID.Timeout},
+		Phone:      vendors.Endpoint{URL: v.Phone.URL, Timeout: v.Phone.Timeout},
+		Document:   vendors.Endpoint{URL: v.Document.URL, Timeout: v.Document.Timeout},
+	})
+}
+
+func workerConfig(cfg config.Config, h map[idv.JobKind]idv.JobHandler) queue.WorkerConfig {
+	w := cfg.Jobs.Workers
+	counts, timeouts := map[idv.JobKind]int{}, map[idv.JobKind]time.Duration{}
+	for kind, n := range map[idv.JobKind]int{
+		idv.JobDocument: w.DocumentProofing, idv.JobResolution: w.ResolutionProofing, idv.JobAddress: w.AddressProofing,
+	} {
+		if h[kind] != nil {
+			counts[kind], timeouts[kind] = n, jobTimeouts[kind]
+		}
+	}
+	return queue.WorkerConfig{
+		Handlers:            h,
+		Workers:             counts,
+		DefaultQueueWorkers: w.Default,
+		Timeouts:            timeouts,
+		RescueAfter:         cfg.Jobs.RescueAfter,
+		Retention:           cfg.Jobs.Retention,
+		FetchPollInterval:   cfg.Jobs.FetchPollInterval,
+	}
+}
+
+// listen opens addr and logs the URL it serves.
+func listen(addr, what string, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)
+	}
+	log.Info("listening", "role", what, "url", "http://"+ln.Addr().String())
+	return ln, nil
+}
