@@ -1,0 +1,398 @@
+package main
+
+// End-to-end tests: the real binary, as separate processes, against the real
+// PostgreSQL and Redis (production shape), and `idv dev` (embedded shape).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/idv-dev/idv/internal/testenv"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/idv once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "idv-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "idv")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a running idv process whose output is captured.
+type proc struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+	url chan string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listenRE = regexp.MustCompile(`"msg":"listening","role":"(\w+)","url":"([^"]+)"`)
+
+// start runs the binary with env and waits until it logs the URL of role.
+func start(t *testing.T, env []string, role string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1)}
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			_, _ = p.out.Write([]byte(line + "\n"))
+			if m := listenRE.FindStringSubmatch(line); m != nil && m[1] == role {
+				select {
+				case p.url <- m[2]:
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		pw.Close()
+	})
+	return p
+}
+
+func (p *proc) waitURL(t *testing.T) string {
+	t.Helper()
+	select {
+	case u := <-p.url:
+		return u
+	case <-time.After(60 * time.Second):
+		t.Fatalf("process did not start listening; output:\n%s", p.out.String())
+		return ""
+	}
+}
+
+func run1(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("idv %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// person is one browser: a cookie jar, no redirects followed automatically.
+type person struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newPerson(t *testing.T, base string) *person {
+	jar, _ := cookiejar.New(nil)
+	return &person{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (p *person) do(method, path string, form url.Values) (int, string, string) {
+	p.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, p.base+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := p.c.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	loc := res.Header.Get("Location")
+	return res.StatusCode, loc, string(b)
+}
+
+// verify submits the form and waits as the page's script does; it returns
+// where the step sends the person once the result is read.
+func (p *person) verify(form url.Values) string {
+	p.t.Helper()
+	if code, loc, body := p.do("POST", "/verify/verify_info", form); code != 303 || loc != "/verify/verify_info" {
+		p.t.Fatalf("submit: %d %q %.300s", code, loc, body)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		_, _, body := p.do("GET", "/verify/verify_info/status", nil)
+		var st struct{ Status string }
+		_ = json.Unmarshal([]byte(body), &st)
+		if st.Status != "in_progress" {
+			break
+		}
+	}
+	code, loc, body := p.do("GET", "/verify/verify_info", nil)
+	if code == 303 {
+		return loc
+	}
+	if strings.Contains(body, "taking longer than usual") {
+		return "missing"
+	}
+	p.t.Fatalf("after result: %d %.300s", code, body)
+	return ""
+}
+
+// Canary PII: distinctive values that must never appear in plaintext in any
+// store or log.
+func canaryForm(first, ssn, zip, stateID string) url.Values {
+	return url.Values{
+		"first_name": {first}, "last_name": {"Quuxcanarylast"}, "dob": {"1971-03-17"}, "ssn": {ssn},
+		"address1": {"4417 Zyzzyvacanary Lane"}, "city": {"Plughcanaryville"}, "state": {"VA"}, "zipcode": {zip},
+		"state_id_number": {stateID}, "state_id_jurisdiction": {"VA"},
+	}
+}
+
+var canaries = []string{"Quuxcanarylast", "Zyzzyvacanary", "Plughcanaryville", "Xylocanary", "Timecanary", "Failcanary", "Badcanary",
+	"900-41-7723", "900417723", "1971-03-17", "CANARYID77", "mvatimeout"}
+
+func TestProductionFlow(t *testing.T) {
+	t.Parallel()
+	schema, dbURL := testenv.Schema(t)
+	rc, prefix := testenv.Redis(t)
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	run1(t, []string{"IDV_KEYS_FILE=" + keys}, "keys")
+
+	vendorsProc := start(t, nil, "vendors", "vendors", "--addr", "127.0.0.1:0")
+	vendorsURL := vendorsProc.waitURL(t)
+	env := []string{
+		"IDV_DATABASE_URL=" + dbURL, "IDV_DATABASE_SCHEMA=" + schema,
+		"IDV_REDIS_ADDR=" + testenv.RedisAddr(), "IDV_REDIS_PREFIX=" + prefix,
+		"IDV_KEYS_FILE=" + keys, "IDV_VENDORS_BASE_URL=" + vendorsURL,
+		"IDV_VENDORS_RESOLUTION_TIMEOUT=500ms", "IDV_WEB_SECURE_COOKIES=false", "IDV_LOG_LEVEL=debug",
+	}
+	run1(t, env, "migrate")
+	run1(t, env, "migrate") // idempotent
+	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
+	w1 := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
+	w2 := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
+	base := web.waitURL(t)
+	w1.waitURL(t)
+	w2.waitURL(t)
+
+	cases := []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"success", canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77"), "/verify/result"},
+		{"failure", canaryForm("Badcanary", "900-41-7723", "22201", "CANARYID77"), "/verify/errors/warning?step=verify_info"},
+		{"zip failure", canaryForm("Xylocanary", "900-41-7723", "00000", "CANARYID77"), "/verify/errors/warning?step=verify_info"},
+		{"ssn not found", canaryForm("Xylocanary", "123-41-7723", "22201", "CANARYID77"), "/verify/errors/warning?step=verify_info"},
+		{"vendor timeout", canaryForm("Timecanary", "900-41-7723", "22201", "CANARYID77"), "/verify/errors/timeout?step=verify_info"},
+		{"state id timeout", canaryForm("Xylocanary", "900-41-7723", "22201", "mvatimeout"), "/verify/errors/timeout?step=verify_info"},
+		{"state id invalid", canaryForm("Xylocanary", "900-41-7723", "22201", "0000000"), "/verify/errors/warning?step=verify_info"},
+		{"vendor exception", canaryForm("Failcanary", "900-41-7723", "22201", "CANARYID77"), "/verify/errors/exception?step=verify_info"},
+		{"vendor unreachable", canaryForm("Xylocanary", "000-00-0000", "22201", "CANARYID77"), "/verify/errors/exception?step=verify_info"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPerson(t, base)
+			if got := p.verify(tc.form); got != tc.want {
+				t.Fatalf("went to %q, want %q", got, tc.want)
+			}
+			if tc.want == "/verify/result" {
+				if _, _, body := p.do("GET", "/verify/result", nil); !strings.Contains(body, "verified your identity") {
+					t.Fatalf("result page: %.300s", body)
+				}
+			}
+		})
+	}
+
+	// Many people at once, across two worker processes: every job runs
+	// exactly once.
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := newPerson(t, base)
+			if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/result" {
+				errs <- fmt.Sprintf("person %d went to %q", i, got)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	jobsSeen := map[float64]int{}
+	perWorker := [2]int{}
+	for i, w := range []*proc{w1, w2} {
+		for _, line := range strings.Split(w.out.String(), "\n") {
+			if !strings.Contains(line, `"msg":"job finished"`) {
+				continue
+			}
+			var l struct {
+				JobID float64 `json:"job_id"`
+			}
+			_ = json.Unmarshal([]byte(line), &l)
+			jobsSeen[l.JobID]++
+			perWorker[i]++
+		}
+	}
+	want := len(cases) + n
+	if len(jobsSeen) != want {
+		t.Errorf("jobs finished: %d distinct, want %d", len(jobsSeen), want)
+	}
+	for id, c := range jobsSeen {
+		if c != 1 {
+			t.Errorf("job %v ran %d times", id, c)
+		}
+	}
+	t.Logf("jobs per worker: %v", perWorker)
+
+	// PII canary scan: every PostgreSQL table in the schema (River's args and
+	// errors included), every Redis key and value, every log line.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) < 3 {
+		t.Fatalf("tables: %v %v", tables, err)
+	}
+	var dump strings.Builder
+	for _, tbl := range tables {
+		var s string
+		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM %s.%s t`, schema, pgx.Identifier{tbl}.Sanitize()), nil...).Scan(&s); err != nil {
+			t.Fatalf("dump %s: %v", tbl, err)
+		}
+		dump.WriteString(s)
+	}
+	iter := rc.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	keysSeen := 0
+	for iter.Next(ctx) {
+		keysSeen++
+		v, _ := rc.Get(ctx, iter.Val()).Bytes()
+		dump.WriteString(iter.Val())
+		dump.Write(v)
+	}
+	if keysSeen == 0 {
+		t.Fatal("no Redis keys under the test prefix: the scan would prove nothing")
+	}
+	for _, p := range []*proc{web, w1, w2, vendorsProc} {
+		dump.WriteString(p.out.String())
+	}
+	all := strings.ToLower(dump.String())
+	for _, c := range canaries {
+		if strings.Contains(all, strings.ToLower(c)) {
+			t.Errorf("canary %q found in plaintext", c)
+		}
+	}
+	t.Logf("scanned %d tables, %d Redis keys, %d bytes in all", len(tables), keysSeen, dump.Len())
+}
+
+func TestDevModeFlow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dev := start(t, nil, "web", "dev", "--addr", "127.0.0.1:0", "--data", dir)
+	base := dev.waitURL(t)
+	p := newPerson(t, base)
+	if code, _, body := p.do("GET", "/", nil); code != 200 || !strings.Contains(body, "/verify/verify_info") {
+		t.Fatalf("start page: %d", code)
+	}
+	if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/result" {
+		t.Fatalf("went to %q", got)
+	}
+	if got := p.verify(canaryForm("Badcanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/warning?step=verify_info" {
+		t.Fatalf("went to %q", got)
+	}
+	info, err := os.Stat(filepath.Join(dir, "keys.json"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", info, err)
+	}
+	var db []byte
+	for _, f := range []string{"jobs.sqlite", "jobs.sqlite-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		db = append(db, b...)
+	}
+	if len(db) == 0 {
+		t.Fatal("no SQLite data to scan")
+	}
+	if bytes.Contains(db, []byte("Xylocanary")) || bytes.Contains(db, []byte("900-41-7723")) || strings.Contains(dev.out.String(), "Xylocanary") {
+		t.Fatal("canary PII in the SQLite file or logs")
+	}
+}

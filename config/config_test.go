@@ -1,0 +1,88 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadFileAndEnv(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "idv.yaml")
+	yaml := "database_url: postgres://u@db:5432/idv\njobs:\n  stale_after: 120s\n  workers:\n    resolution_proofing: 4\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, []string{"IDV_JOBS_WORKERS_RESOLUTION_PROOFING=7", "IDV_REDIS_ADDR=r:6379", "IDV_WEB_SECURE_COOKIES=false", "OTHER=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseURL != "postgres://u@db:5432/idv" || cfg.Jobs.StaleAfter != 120*time.Second ||
+		cfg.Jobs.Workers.ResolutionProofing != 7 || cfg.Redis.Addr != "r:6379" || cfg.Web.SecureCookies {
+		t.Fatalf("got %+v", cfg)
+	}
+	if cfg.Jobs.Workers.AddressProofing != 10 {
+		t.Fatalf("defaults lost: %+v", cfg.Jobs.Workers)
+	}
+}
+
+func TestLoadErrorsNameTheSetting(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ env, want string }{
+		{"IDV_JOBS_STALE_AFTER=soon", "IDV_JOBS_STALE_AFTER"},
+		{"IDV_JOBS_ASYNC=maybe", "IDV_JOBS_ASYNC"},
+		{"IDV_REDIS_DB=one", "IDV_REDIS_DB"},
+	}
+	for _, tc := range tests {
+		if _, err := Load("", []string{tc.env}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v", tc.env, err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(path, []byte("jobs:\n  stale_afterr: 1s\n"), 0o600)
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "stale_afterr") {
+		t.Errorf("unknown field: err = %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	cfg := Defaults()
+	err := cfg.Validate(RoleWorker)
+	for _, want := range []string{"database_url", "vendors.resolution.url"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("worker without %s: %v", want, err)
+		}
+	}
+	cfg.DatabaseURL = "postgres://postgres@127.0.0.1/test"
+	cfg.Vendors.BaseURL = "http://127.0.0.1:8081"
+	if err := cfg.Validate(RoleWorker | RoleWeb | RoleMigrate); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Jobs.Workers.Default = 0
+	cfg.Log.Level = "loud"
+	err = cfg.Validate(RoleWorker)
+	if err == nil || !strings.Contains(err.Error(), "jobs.workers.default") || !strings.Contains(err.Error(), "log.level") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := Defaults().Validate(RoleDev); err != nil {
+		t.Fatalf("dev defaults: %v", err)
+	}
+}
+
+func TestEverySettingHasAnEnvVar(t *testing.T) {
+	t.Parallel()
+	cfg := Defaults()
+	seen := map[string]bool{}
+	for _, s := range Settings(&cfg) {
+		if !strings.HasPrefix(s.Env, "IDV_") || seen[s.Env] {
+			t.Errorf("bad or duplicate env %q", s.Env)
+		}
+		seen[s.Env] = true
+	}
+	if len(seen) < 30 {
+		t.Fatalf("only %d settings", len(seen))
+	}
+}
