@@ -50,9 +50,6 @@ type Config struct {
 type Web struct {
 	// Addr is the HOST:PORT the web server listens on.
 	Addr string `yaml:"addr"`
-	// PublicURL is the origin people reach the web server at (used for
-	// links and cross-origin checks), e.g. https://idv.example.gov.
-	PublicURL string `yaml:"public_url"`
 	// SecureCookies marks the session cookie Secure (HTTPS only). Turn it
 	// off only for plain-HTTP development on loopback.
 	SecureCookies bool `yaml:"secure_cookies"`
@@ -365,7 +362,9 @@ func (c Config) Validate(role Role) error {
 		positive("web.session_idle_timeout", c.Web.SessionIdleTimeout)
 		positive("web.wait_refresh", c.Web.WaitRefresh)
 		positive("web.long_poll", c.Web.LongPoll)
-		checkURL("web.public_url", c.Web.PublicURL, false)
+		if !c.Jobs.Async {
+			bad("jobs.async", "false (inline jobs) is not supported yet; leave it true")
+		}
 	}
 	if role&RoleWorker != 0 {
 		checkAddr("worker.addr", c.Worker.Addr)

@@ -86,3 +86,17 @@ func TestEverySettingHasAnEnvVar(t *testing.T) {
 		t.Fatalf("only %d settings", len(seen))
 	}
 }
+
+func TestConfigurationDocIsComplete(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	for _, s := range Settings(&cfg) {
+		if !strings.Contains(string(doc), "`"+s.Path+"`") || !strings.Contains(string(doc), "`"+s.Env+"`") {
+			t.Errorf("docs/configuration.md does not describe %s (%s)", s.Path, s.Env)
+		}
+	}
+}

@@ -1,0 +1,32 @@
+package telemetry
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/idv-dev/idv"
+)
+
+func TestLogsNeverCarryPII(t *testing.T) {
+	t.Parallel()
+	a := idv.Applicant{FirstName: "Canaryfirst", LastName: "Canarylast", SSN: "900-66-1234", DOB: "1970-01-02",
+		Address1: "9 Canary Rd", Phone: "7035550123", StateIDNumber: "CANARY99"}
+	var buf bytes.Buffer
+	log := NewLogger(&buf, 0)
+	log.Info("applicant", "applicant", a, "ptr", &a, "first_name", "Canaryfirst", "ssn", a.SSN, "phone", a.Phone)
+	log.Info("error", "error", fmt.Errorf("wrapped: %v", a).Error())
+	out := buf.String() +
+		fmt.Sprintf("%v %+v %#v %s %q", a, a, a, a, a) +
+		fmt.Sprint(&a) + errors.New(fmt.Sprint(a)).Error()
+	for _, c := range []string{"Canary", "900-66-1234", "1970-01-02", "7035550123"} {
+		if strings.Contains(out, c) {
+			t.Fatalf("%q leaked: %s", c, out)
+		}
+	}
+	if !strings.Contains(buf.String(), "[REDACTED]") {
+		t.Fatalf("nothing redacted: %s", buf.String())
+	}
+}
