@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/alexedwards/scs/v2/memstore"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/queue"
@@ -24,6 +26,46 @@ import (
 )
 
 const shutdownGrace = 30 * time.Second
+
+// production is what web and worker share in the production shape.
+type production struct {
+	sealer  *seal.Envelope
+	redis   *goredis.Client
+	results *results.Store
+	queue   *queue.Queue
+}
+
+func openProduction(ctx context.Context, cfg config.Config, log *slog.Logger) (*production, error) {
+	sealer, err := openSealer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := openRedis(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := redisresults.New(rc, sealer, results.Options{Prefix: cfg.Redis.Prefix})
+	if err != nil {
+		_ = rc.Close()
+		return nil, err
+	}
+	q, err := queue.OpenPostgres(ctx, cfg.DatabaseURL, queueConfig(cfg, log))
+	if err != nil {
+		_ = store.Close()
+		_ = rc.Close()
+		return nil, err
+	}
+	return &production{sealer: sealer, redis: rc, results: store, queue: q}, nil
+}
+
+func (p *production) pingRedis(ctx context.Context) error { return p.redis.Ping(ctx).Err() }
+
+// close releases in reverse order: the store before the Redis client.
+func (p *production) close() {
+	p.queue.Close()
+	_ = p.results.Close()
+	_ = p.redis.Close()
+}
 
 func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("web", "Serve the pages, the waiting page's status endpoint, enqueue and /api/health.", stdout, true, "default web.addr, 127.0.0.1:8080")
@@ -42,32 +84,16 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer closeLog()
-	sealer, err := openSealer(cfg)
+	d, err := openProduction(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	rc, err := openRedis(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	store, err := redisresults.New(rc, sealer, results.Options{Prefix: cfg.Redis.Prefix})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	q, err := queue.OpenPostgres(ctx, cfg.DatabaseURL, queueConfig(cfg, log))
-	if err != nil {
-		return err
-	}
-	defer q.Close()
+	defer d.close()
+	sealer, rc, store, q := d.sealer, d.redis, d.results, d.queue
 	srv, err := web.New(web.Options{
 		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg),
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
-		Health: map[string]func(context.Context) error{
-			"database": q.Ping,
-			"redis":    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
-		},
+		Health:   map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
 	})
 	if err != nil {
 		return err
@@ -96,37 +122,23 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeLog()
-	sealer, err := openSealer(cfg)
+	d, err := openProduction(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	rc, err := openRedis(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	store, err := redisresults.New(rc, sealer, results.Options{Prefix: cfg.Redis.Prefix})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	defer d.close()
+	sealer, store, q := d.sealer, d.results, d.queue
 	vc, err := vendorClients(cfg)
 	if err != nil {
 		return err
 	}
-	q, err := queue.OpenPostgres(ctx, cfg.DatabaseURL, queueConfig(cfg, log))
-	if err != nil {
-		return err
-	}
-	defer q.Close()
 	workers, err := q.StartWorkers(ctx, workerConfig(cfg, handlers(cfg, sealer, store, log, vc)))
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/health", healthHandler(map[string]func(context.Context) error{
-		"database": q.Ping,
-		"redis":    func(ctx context.Context) error { return rc.Ping(ctx).Err() },
+		"database": q.Ping, "redis": d.pingRedis,
 	}))
 	mux.HandleFunc("GET /api/health/jobs", healthHandler(map[string]func(context.Context) error{
 		"queue":   q.Ping,
