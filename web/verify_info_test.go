@@ -86,7 +86,7 @@ func TestVerifyInfoStates(t *testing.T) {
 		wantLoc  string
 		wantBody string
 	}{
-		{name: "in progress", wantCode: 200, wantBody: "checking your information"},
+		{name: "in progress", wantCode: 200, wantBody: `<noscript><meta http-equiv="refresh" content="3"></noscript>`},
 		{name: "success", outcome: idv.OutcomeSuccess, wantCode: 303, wantLoc: "/verify/result"},
 		{name: "failure", outcome: idv.OutcomeFailure, wantCode: 303, wantLoc: "/verify/errors/warning?step=verify_info"},
 		{name: "timed out", outcome: idv.OutcomeTimedOut, wantCode: 303, wantLoc: "/verify/errors/timeout?step=verify_info"},
