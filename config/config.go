@@ -7,6 +7,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +90,10 @@ type Keys struct {
 	// File is the local key file (created 0600 on first run). Its newest
 	// key seals; every key in it opens.
 	File string `yaml:"file"`
+	// FingerprintKey is the base64 secret (32 bytes or more) that keys the
+	// HMAC of SSNs for the SSN attempt limit (prefer IDV_KEYS_FINGERPRINT_KEY;
+	// generate one with `openssl rand -base64 32`). `idv dev` makes its own.
+	FingerprintKey string `yaml:"fingerprint_key"`
 	// DataKeyLifetime bounds how long one data key is reused before a new
 	// one is generated.
 	DataKeyLifetime time.Duration `yaml:"data_key_lifetime"`
@@ -354,6 +359,11 @@ func (c Config) Validate(role Role) error {
 		checkAddr("redis.addr", c.Redis.Addr)
 		if c.Keys.File == "" {
 			bad("keys.file", "is required: the key file that seals job arguments and results")
+		}
+		if role&RoleWeb != 0 {
+			if k, err := base64.StdEncoding.DecodeString(c.Keys.FingerprintKey); err != nil || len(k) < 32 {
+				bad("keys.fingerprint_key", "want 32 or more random bytes, base64 (IDV_KEYS_FINGERPRINT_KEY; e.g. openssl rand -base64 32)")
+			}
 		}
 	}
 	if role&(RoleWeb|RoleDev) != 0 {

@@ -58,6 +58,7 @@ func TestValidate(t *testing.T) {
 	}
 	cfg.DatabaseURL = "postgres://postgres@127.0.0.1/test"
 	cfg.Vendors.BaseURL = "http://127.0.0.1:8081"
+	cfg.Keys.FingerprintKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 	if err := cfg.Validate(RoleWorker | RoleWeb | RoleMigrate); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/ratelimit"
 )
 
 func (s *Server) parseTemplates() error {
@@ -178,6 +179,27 @@ func (s *Server) submitVerifyInfo(w http.ResponseWriter, r *http.Request) {
 		s.renderVerifyInfo(w, r, http.StatusUnprocessableEntity, verifyInfoForm{Applicant: a, Errors: fe}, "")
 		return
 	}
+	person := s.person(ctx)
+	if at, err := s.limited(ctx, ratelimit.IDVResolution, person); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if at.Limited {
+		http.Redirect(w, r, "/verify/errors/rate_limited?step="+stepVerifyInfo.Name, http.StatusSeeOther)
+		return
+	}
+	// Every submit counts against the SSN, before anything is enqueued.
+	if at, err := s.limited(ctx, ratelimit.ProofSSN, s.ssnTarget(a.SSN)); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if at.Limited {
+		s.log.WarnContext(ctx, "rate limited", "limit", ratelimit.ProofSSN.Name)
+		http.Redirect(w, r, "/verify/errors/rate_limited?step="+stepVerifyInfo.Name, http.StatusSeeOther)
+		return
+	}
+	if _, err := s.count(ctx, ratelimit.ProofSSN, s.ssnTarget(a.SSN)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.putApplicant(r, a); err != nil {
 		s.fail(w, r, err)
 		return
@@ -215,6 +237,19 @@ type doneSummary struct {
 func (s *Server) afterResult(w http.ResponseWriter, r *http.Request, st step, res *idv.ProofingResult) {
 	ctx := r.Context()
 	s.log.InfoContext(ctx, "proofing result read", "step", st.Name, "outcome", string(res.Outcome))
+	// A resolution attempt counts only when the vendors answered: a
+	// timeout or exception is not the person's fault.
+	if res.Outcome == idv.OutcomeSuccess || res.Outcome == idv.OutcomeFailure {
+		at, err := s.count(ctx, ratelimit.IDVResolution, s.person(ctx))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if res.Outcome == idv.OutcomeFailure && at.Limited {
+			http.Redirect(w, r, "/verify/errors/failure?step="+st.Name, http.StatusSeeOther)
+			return
+		}
+	}
 	switch res.Outcome {
 	case idv.OutcomeSuccess:
 		b, _ := json.Marshal(doneSummary{Outcome: res.Outcome, Stages: res.Stages, At: res.FinishedAt})
@@ -235,6 +270,8 @@ type stepError struct {
 	Heading string
 	Body    string
 	Retry   string // path to try again, if any
+	// Remaining is the attempts left (-1: not shown).
+	Remaining int
 }
 
 var stepErrors = map[string]stepError{
@@ -257,6 +294,17 @@ func (s *Server) serveStepError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.Reason = r.PathValue("reason")
+	e.Remaining = -1
+	if e.Reason == "warning" || e.Reason == "timeout" || e.Reason == "exception" {
+		at, err := s.limited(r.Context(), ratelimit.IDVResolution, s.person(r.Context()))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if s.limiter != nil {
+			e.Remaining = at.Remaining
+		}
+	}
 	if st, ok := steps[r.URL.Query().Get("step")]; ok && e.Reason != "failure" && e.Reason != "rate_limited" {
 		e.Retry = st.Path
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/ratelimit"
 )
 
 //go:embed templates/*.html
@@ -52,24 +53,30 @@ type Options struct {
 	Logger   *slog.Logger
 	Config   Config
 	Now      func() time.Time
+	// Limiter counts attempts (nil: no limits). FingerprintKey keys the
+	// HMAC of SSNs for the SSN limit; required with a Limiter.
+	Limiter        ratelimit.Limiter
+	FingerprintKey []byte
 	// Health checks behind /api/health (name → check).
 	Health map[string]func(context.Context) error
 }
 
 // Server is the web tier. Create it with New.
 type Server struct {
-	queue     idv.Queue
-	results   idv.ResultStore
-	sealer    idv.Sealer
-	sessions  *scs.SessionManager
-	log       *slog.Logger
-	cfg       Config
-	now       func() time.Time
-	health    map[string]func(context.Context) error
-	pages     map[string]*template.Template
-	handler   http.Handler
-	draining  chan struct{}
-	drainOnce sync.Once
+	queue          idv.Queue
+	results        idv.ResultStore
+	sealer         idv.Sealer
+	sessions       *scs.SessionManager
+	log            *slog.Logger
+	cfg            Config
+	now            func() time.Time
+	health         map[string]func(context.Context) error
+	limiter        ratelimit.Limiter
+	fingerprintKey []byte
+	pages          map[string]*template.Template
+	handler        http.Handler
+	draining       chan struct{}
+	drainOnce      sync.Once
 }
 
 // Drain ends the long polls in flight (they answer "in progress" and the page
@@ -97,6 +104,10 @@ func New(o Options) (*Server, error) {
 		queue: o.Queue, results: o.Results, sealer: o.Sealer, sessions: o.Sessions,
 		log: o.Logger, cfg: o.Config, now: o.Now, health: o.Health,
 		draining: make(chan struct{}),
+		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
+	}
+	if o.Limiter != nil && len(o.FingerprintKey) < 32 {
+		return nil, fmt.Errorf("web: a Limiter needs a FingerprintKey of at least 32 bytes")
 	}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
@@ -178,6 +189,12 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 type traceKey struct{}

@@ -16,6 +16,8 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/ratelimit"
+	"github.com/idv-dev/idv/ratelimit/memory"
 )
 
 type harness struct {
@@ -29,14 +31,20 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+func newHarnessWith(t *testing.T, limiter ratelimit.Limiter) *harness {
+	t.Helper()
 	sm := scs.New()
 	sm.Codec = SealedCodec{Sealer: fakeSealer{}}
 	logs := &bytes.Buffer{}
 	h := &harness{t: t, queue: newFakeQueue(), results: newFakeResults(), logs: logs}
 	s, err := New(Options{
 		Queue: h.queue, Results: h.results, Sealer: fakeSealer{}, Sessions: sm,
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil)),
-		Config: Config{LongPoll: 2 * time.Second, FallbackPoll: 20 * time.Millisecond},
+		Logger:  slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil)),
+		Config:  Config{LongPoll: 2 * time.Second, FallbackPoll: 20 * time.Millisecond},
+		Limiter: limiter, FingerprintKey: bytes.Repeat([]byte{7}, 32),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -243,5 +251,69 @@ func TestSecurityHeaders(t *testing.T) {
 		if !strings.Contains(csp, want) {
 			t.Errorf("CSP %q lacks %q", csp, want)
 		}
+	}
+}
+
+// attempt submits and lets the job finish with outcome; it returns where the
+// step sends the person.
+func (h *harness) attempt(outcome idv.Outcome) string {
+	h.t.Helper()
+	code, loc, _ := h.do("POST", "/verify/verify_info", goodForm())
+	if loc != "/verify/verify_info" {
+		return loc
+	}
+	if code != 303 {
+		h.t.Fatalf("submit: %d", code)
+	}
+	jobs := h.queue.Jobs()
+	_ = h.results.Store(context.Background(), jobs[len(jobs)-1].ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: outcome}})
+	_, loc, _ = h.do("GET", "/verify/verify_info", nil)
+	return loc
+}
+
+func TestResolutionAttemptLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, memory.New(time.Now))
+	// Vendor faults do not cost an attempt.
+	for range 3 {
+		if loc := h.attempt(idv.OutcomeException); loc != "/verify/errors/exception?step=verify_info" {
+			t.Fatalf("exception went to %q", loc)
+		}
+	}
+	if _, _, body := h.do("GET", "/verify/errors/warning?step=verify_info", nil); !strings.Contains(body, "<strong>5</strong> attempts left") {
+		t.Fatalf("remaining after exceptions: %.600s", body)
+	}
+	for i := 1; i <= ratelimit.IDVResolution.Max; i++ {
+		loc := h.attempt(idv.OutcomeFailure)
+		want := "/verify/errors/warning?step=verify_info"
+		if i == ratelimit.IDVResolution.Max {
+			want = "/verify/errors/failure?step=verify_info"
+		}
+		if loc != want {
+			t.Fatalf("failure %d went to %q, want %q", i, loc, want)
+		}
+	}
+	jobs := len(h.queue.Jobs())
+	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
+		t.Fatalf("after the limit: %q", loc)
+	}
+	if len(h.queue.Jobs()) != jobs {
+		t.Fatal("a rate-limited submit enqueued a job")
+	}
+}
+
+func TestSSNAttemptLimit(t *testing.T) {
+	t.Parallel()
+	lim := memory.New(time.Now)
+	// The SSN limit follows the SSN across sessions (people).
+	for i := 0; i < ratelimit.ProofSSN.Max; i++ {
+		h := newHarnessWith(t, lim)
+		if loc := h.attempt(idv.OutcomeException); loc != "/verify/errors/exception?step=verify_info" {
+			t.Fatalf("attempt %d went to %q", i, loc)
+		}
+	}
+	h := newHarnessWith(t, lim)
+	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
+		t.Fatalf("after %d SSN attempts: %q", ratelimit.ProofSSN.Max, loc)
 	}
 }

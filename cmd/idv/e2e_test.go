@@ -230,6 +230,7 @@ func TestProductionFlow(t *testing.T) {
 		"IDV_REDIS_ADDR=" + testenv.RedisAddr(), "IDV_REDIS_PREFIX=" + prefix,
 		"IDV_KEYS_FILE=" + keys, "IDV_VENDORS_BASE_URL=" + vendorsURL,
 		"IDV_VENDORS_RESOLUTION_TIMEOUT=500ms", "IDV_WEB_SECURE_COOKIES=false", "IDV_LOG_LEVEL=debug",
+		"IDV_KEYS_FINGERPRINT_KEY=c2VjcmV0LWZpbmdlcnByaW50LWtleS1mb3ItdGVzdHMtb25seQ==",
 	}
 	run1(t, env, "migrate")
 	run1(t, env, "migrate") // idempotent
@@ -279,7 +280,8 @@ func TestProductionFlow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			p := newPerson(t, base)
-			if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/result" {
+			ssn := fmt.Sprintf("900-42-%04d", i)
+			if got := p.verify(canaryForm("Xylocanary", ssn, "22201", "CANARYID77")); got != "/verify/result" {
 				errs <- fmt.Sprintf("person %d went to %q", i, got)
 			}
 		}()

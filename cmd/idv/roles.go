@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/queue"
+	memlimit "github.com/idv-dev/idv/ratelimit/memory"
+	redislimit "github.com/idv-dev/idv/ratelimit/redis"
 	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/results/memory"
 	redisresults "github.com/idv-dev/idv/results/redis"
@@ -93,7 +97,8 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	srv, err := web.New(web.Options{
 		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg),
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
-		Health:   map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
+		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
+		Health: map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
 	})
 	if err != nil {
 		return err
@@ -302,7 +307,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	srv, err := web.New(web.Options{
 		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg),
 		Sessions: sessionManager(cfg, memstore.New(), sealer),
-		Health:   map[string]func(context.Context) error{"database": q.Ping},
+		Limiter:  memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),
+		Health: map[string]func(context.Context) error{"database": q.Ping},
 	})
 	if err != nil {
 		return err
@@ -348,4 +354,20 @@ func healthHandler(checks map[string]func(context.Context) error) http.HandlerFu
 func jsonMap(m map[string]string) string {
 	b, _ := json.Marshal(m)
 	return string(b)
+}
+
+func fingerprintKey(cfg config.Config) []byte {
+	k, _ := base64.StdEncoding.DecodeString(cfg.Keys.FingerprintKey) // checked by Validate
+	return k
+}
+
+// devFingerprintKey is the configured key or, in `idv dev`, a fresh one: the
+// limits live in memory for this run only.
+func devFingerprintKey(cfg config.Config) []byte {
+	if k := fingerprintKey(cfg); len(k) >= 32 {
+		return k
+	}
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
 }
