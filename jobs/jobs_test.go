@@ -189,3 +189,54 @@ func TestResolutionJob(t *testing.T) {
 		})
 	}
 }
+
+type phoneProofer struct {
+	res   idv.VendorResult
+	calls int
+}
+
+func (p *phoneProofer) ProofPhone(context.Context, idv.Applicant) idv.VendorResult {
+	p.calls++
+	return p.res
+}
+
+func TestAddressJob(t *testing.T) {
+	t.Parallel()
+	ok := idv.VendorResult{Success: true}
+	fail := idv.VendorResult{Errors: map[string][]string{"phone": {"phone_unverifiable"}}}
+	tests := []struct {
+		name               string
+		primary, secondary idv.VendorResult
+		withSecondary      bool
+		want               idv.Outcome
+		wantSecondaryCalls int
+	}{
+		{"primary verifies", ok, ok, true, idv.OutcomeSuccess, 0},
+		{"primary fails, no secondary", fail, ok, false, idv.OutcomeFailure, 0},
+		{"primary fails, secondary verifies", fail, ok, true, idv.OutcomeSuccess, 1},
+		{"primary exception, secondary fails", idv.VendorResult{Exception: "connection failed"}, fail, true, idv.OutcomeFailure, 1},
+		{"primary timeout is not retried", idv.VendorResult{TimedOut: true}, ok, true, idv.OutcomeTimedOut, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			now := time.Now()
+			b, _ := json.Marshal(idv.AddressArguments{Applicant: idv.Applicant{Phone: "7035550000"}})
+			job := idv.Job{Kind: idv.JobAddress, ResultID: idv.NewID(), EnqueuedAt: now}
+			job.EncryptedArguments, _ = xorSealer{}.Seal(context.Background(), b, idv.JobAAD(job.Kind, job.ResultID))
+			results := &memResults{}
+			p, s := &phoneProofer{res: tc.primary}, &phoneProofer{res: tc.secondary}
+			h := &Address{Runner: &Runner{Sealer: xorSealer{}, Results: results, Logger: slog.New(slog.DiscardHandler)}, Primary: p}
+			if tc.withSecondary {
+				h.Secondary = s
+			}
+			if err := h.Handle(context.Background(), job); err != nil {
+				t.Fatal(err)
+			}
+			r, err := results.Load(context.Background(), job.ResultID)
+			if err != nil || r.Result.Outcome != tc.want || s.calls != tc.wantSecondaryCalls {
+				t.Fatalf("got %+v %v, secondary calls %d", r.Result, err, s.calls)
+			}
+		})
+	}
+}

@@ -239,13 +239,17 @@ func (s *Server) afterResult(w http.ResponseWriter, r *http.Request, st step, re
 	s.log.InfoContext(ctx, "proofing result read", "step", st.Name, "outcome", string(res.Outcome))
 	// A resolution attempt counts only when the vendors answered: a
 	// timeout or exception is not the person's fault.
-	if res.Outcome == idv.OutcomeSuccess || res.Outcome == idv.OutcomeFailure {
-		at, err := s.count(ctx, ratelimit.IDVResolution, s.person(ctx))
-		if err != nil {
+	if st.CountOnResult && (res.Outcome == idv.OutcomeSuccess || res.Outcome == idv.OutcomeFailure) {
+		if _, err := s.count(ctx, st.Limit, s.person(ctx)); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if res.Outcome == idv.OutcomeFailure && at.Limited {
+	}
+	if res.Outcome == idv.OutcomeFailure {
+		if at, err := s.limited(ctx, st.Limit, s.person(ctx)); err != nil {
+			s.fail(w, r, err)
+			return
+		} else if at.Limited {
 			http.Redirect(w, r, "/verify/errors/failure?step="+st.Name, http.StatusSeeOther)
 			return
 		}
@@ -254,7 +258,7 @@ func (s *Server) afterResult(w http.ResponseWriter, r *http.Request, st step, re
 	case idv.OutcomeSuccess:
 		b, _ := json.Marshal(doneSummary{Outcome: res.Outcome, Stages: res.Stages, At: res.FinishedAt})
 		s.sessions.Put(ctx, keyDonePref+st.Name, b)
-		http.Redirect(w, r, "/verify/result", http.StatusSeeOther)
+		http.Redirect(w, r, st.Next, http.StatusSeeOther)
 	case idv.OutcomeTimedOut:
 		http.Redirect(w, r, "/verify/errors/timeout?step="+st.Name, http.StatusSeeOther)
 	case idv.OutcomeException:
@@ -295,8 +299,9 @@ func (s *Server) serveStepError(w http.ResponseWriter, r *http.Request) {
 	}
 	e.Reason = r.PathValue("reason")
 	e.Remaining = -1
-	if e.Reason == "warning" || e.Reason == "timeout" || e.Reason == "exception" {
-		at, err := s.limited(r.Context(), ratelimit.IDVResolution, s.person(r.Context()))
+	st, known := steps[r.URL.Query().Get("step")]
+	if known && (e.Reason == "warning" || e.Reason == "timeout" || e.Reason == "exception") {
+		at, err := s.limited(r.Context(), st.Limit, s.person(r.Context()))
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -305,7 +310,7 @@ func (s *Server) serveStepError(w http.ResponseWriter, r *http.Request) {
 			e.Remaining = at.Remaining
 		}
 	}
-	if st, ok := steps[r.URL.Query().Get("step")]; ok && e.Reason != "failure" && e.Reason != "rate_limited" {
+	if known && e.Reason != "failure" && e.Reason != "rate_limited" {
 		e.Retry = st.Path
 	}
 	s.render(w, r, http.StatusOK, "step_error", page{Title: e.Heading, Data: e})
@@ -314,15 +319,20 @@ func (s *Server) serveStepError(w http.ResponseWriter, r *http.Request) {
 // resultData is the result template's data.
 type resultData struct {
 	Verified bool
+	Continue string // the first step not yet verified
 	Summary  doneSummary
 }
 
 func (s *Server) serveResult(w http.ResponseWriter, r *http.Request) {
-	var d resultData
-	if b := s.sessions.GetBytes(r.Context(), keyDonePref+stepVerifyInfo.Name); b != nil {
-		if json.Unmarshal(b, &d.Summary) == nil && d.Summary.Outcome == idv.OutcomeSuccess {
-			d.Verified = true
+	d := resultData{Verified: true}
+	for _, st := range []step{stepVerifyInfo, stepPhone} {
+		var sum doneSummary
+		b := s.sessions.GetBytes(r.Context(), keyDonePref+st.Name)
+		if b == nil || json.Unmarshal(b, &sum) != nil || sum.Outcome != idv.OutcomeSuccess {
+			d.Verified, d.Continue = false, st.Path
+			break
 		}
+		d.Summary.Stages = append(d.Summary.Stages, sum.Stages...)
 	}
 	s.render(w, r, http.StatusOK, "result", page{Title: "Your result", Data: d})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/ratelimit"
 )
 
 // step is one enqueue-then-poll step of the flow.
@@ -17,11 +18,22 @@ type step struct {
 	Path  string // /verify/verify_info
 	Kind  idv.JobKind
 	Title string
+	Next  string // where a verified result sends the person
+	// Limit is the per-person attempt limit shown on the step's error
+	// pages. CountOnResult: it is counted when a vendor answered (success or
+	// failure), not on submit.
+	Limit         ratelimit.Limit
+	CountOnResult bool
 }
 
-var stepVerifyInfo = step{Name: "verify_info", Path: "/verify/verify_info", Kind: idv.JobResolution, Title: "Verify your information"}
+var (
+	stepVerifyInfo = step{Name: "verify_info", Path: "/verify/verify_info", Kind: idv.JobResolution,
+		Title: "Verify your information", Next: "/verify/phone", Limit: ratelimit.IDVResolution, CountOnResult: true}
+	stepPhone = step{Name: "phone", Path: "/verify/phone", Kind: idv.JobAddress,
+		Title: "Verify your phone number", Next: "/verify/result", Limit: ratelimit.ProofAddress}
+)
 
-var steps = map[string]step{stepVerifyInfo.Name: stepVerifyInfo}
+var steps = map[string]step{stepVerifyInfo.Name: stepVerifyInfo, stepPhone.Name: stepPhone}
 
 // attemptState is what the web tier knows about a step's current attempt.
 type attemptState struct {

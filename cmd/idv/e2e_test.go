@@ -180,19 +180,25 @@ func (p *person) do(method, path string, form url.Values) (int, string, string) 
 // where the step sends the person once the result is read.
 func (p *person) verify(form url.Values) string {
 	p.t.Helper()
-	if code, loc, body := p.do("POST", "/verify/verify_info", form); code != 303 || loc != "/verify/verify_info" {
+	return p.step("/verify/verify_info", form)
+}
+
+// step submits form to a step's path and waits for its result.
+func (p *person) step(path string, form url.Values) string {
+	p.t.Helper()
+	if code, loc, body := p.do("POST", path, form); code != 303 || loc != path {
 		p.t.Fatalf("submit: %d %q %.300s", code, loc, body)
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		_, _, body := p.do("GET", "/verify/verify_info/status", nil)
+		_, _, body := p.do("GET", path+"/status", nil)
 		var st struct{ Status string }
 		_ = json.Unmarshal([]byte(body), &st)
 		if st.Status != "in_progress" {
 			break
 		}
 	}
-	code, loc, body := p.do("GET", "/verify/verify_info", nil)
+	code, loc, body := p.do("GET", path, nil)
 	if code == 303 {
 		return loc
 	}
@@ -214,7 +220,7 @@ func canaryForm(first, ssn, zip, stateID string) url.Values {
 }
 
 var canaries = []string{"Quuxcanarylast", "Zyzzyvacanary", "Plughcanaryville", "Xylocanary", "Timecanary", "Failcanary", "Badcanary",
-	"900-41-7723", "900417723", "1971-03-17", "CANARYID77", "mvatimeout"}
+	"900-41-7723", "900417723", "1971-03-17", "CANARYID77", "mvatimeout", "7035550199"}
 
 func TestProductionFlow(t *testing.T) {
 	t.Parallel()
@@ -246,7 +252,7 @@ func TestProductionFlow(t *testing.T) {
 		form url.Values
 		want string
 	}{
-		{"success", canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77"), "/verify/result"},
+		{"success", canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77"), "/verify/phone"},
 		{"failure", canaryForm("Badcanary", "900-41-7723", "22201", "CANARYID77"), "/verify/errors/warning?step=verify_info"},
 		{"zip failure", canaryForm("Xylocanary", "900-41-7723", "00000", "CANARYID77"), "/verify/errors/warning?step=verify_info"},
 		{"ssn not found", canaryForm("Xylocanary", "123-41-7723", "22201", "CANARYID77"), "/verify/errors/warning?step=verify_info"},
@@ -262,10 +268,21 @@ func TestProductionFlow(t *testing.T) {
 			if got := p.verify(tc.form); got != tc.want {
 				t.Fatalf("went to %q, want %q", got, tc.want)
 			}
-			if tc.want == "/verify/result" {
-				if _, _, body := p.do("GET", "/verify/result", nil); !strings.Contains(body, "verified your identity") {
-					t.Fatalf("result page: %.300s", body)
+			if tc.want != "/verify/phone" {
+				return
+			}
+			for _, ph := range []struct{ phone, want string }{
+				{"7035555555", "/verify/errors/warning?step=phone"},
+				{"7035555888", "/verify/errors/timeout?step=phone"},
+				{"7035555999", "/verify/errors/exception?step=phone"},
+				{"7035550199", "/verify/result"},
+			} {
+				if got := p.step("/verify/phone", url.Values{"phone": {ph.phone}}); got != ph.want {
+					t.Fatalf("phone %s went to %q, want %q", ph.phone, got, ph.want)
 				}
+			}
+			if _, _, body := p.do("GET", "/verify/result", nil); !strings.Contains(body, "alert-success") {
+				t.Fatalf("result page: %.300s", body)
 			}
 		})
 	}
@@ -281,7 +298,7 @@ func TestProductionFlow(t *testing.T) {
 			defer wg.Done()
 			p := newPerson(t, base)
 			ssn := fmt.Sprintf("900-42-%04d", i)
-			if got := p.verify(canaryForm("Xylocanary", ssn, "22201", "CANARYID77")); got != "/verify/result" {
+			if got := p.verify(canaryForm("Xylocanary", ssn, "22201", "CANARYID77")); got != "/verify/phone" {
 				errs <- fmt.Sprintf("person %d went to %q", i, got)
 			}
 		}()
@@ -306,7 +323,7 @@ func TestProductionFlow(t *testing.T) {
 			perWorker[i]++
 		}
 	}
-	want := len(cases) + n
+	want := len(cases) + n + 4 // the success case's four phone attempts
 	if len(jobsSeen) != want {
 		t.Errorf("jobs finished: %d distinct, want %d", len(jobsSeen), want)
 	}
@@ -373,8 +390,11 @@ func TestDevModeFlow(t *testing.T) {
 	if code, _, body := p.do("GET", "/", nil); code != 200 || !strings.Contains(body, "/verify/verify_info") {
 		t.Fatalf("start page: %d", code)
 	}
-	if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/result" {
+	if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/phone" {
 		t.Fatalf("went to %q", got)
+	}
+	if got := p.step("/verify/phone", url.Values{"phone": {"7035550199"}}); got != "/verify/result" {
+		t.Fatalf("phone went to %q", got)
 	}
 	if got := p.verify(canaryForm("Badcanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/warning?step=verify_info" {
 		t.Fatalf("went to %q", got)

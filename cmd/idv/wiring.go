@@ -83,6 +83,7 @@ func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, log
 	runner := &jobs.Runner{Sealer: sealer, Results: results, Logger: log, StaleAfter: cfg.Jobs.StaleAfter}
 	return map[idv.JobKind]idv.JobHandler{
 		idv.JobResolution: &jobs.Resolution{Runner: runner, Resolution: vc.Resolution, StateID: vc.StateID},
+		idv.JobAddress:    &jobs.Address{Runner: runner, Primary: vc.Phone},
 	}
 }
 
