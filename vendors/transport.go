@@ -45,6 +45,15 @@ func NewHTTPClient(cfg Config) (*http.Client, error) {
 			return nil, err
 		}
 		t.Proxy = http.ProxyURL(u)
+		// tinyproxy closes a kept-alive client connection between two
+		// requests, and a POST is never retried on a dead connection, so
+		// under load some vendor calls failed as exceptions (seen in the
+		// end-to-end test through tinyproxy). One connection per request
+		// avoids that; it costs an extra TCP (and, for HTTPS vendors, TLS)
+		// handshake per call.
+		// TODO: keep tunnels alive and retry once on a connection that died
+		// before any response instead.
+		t.DisableKeepAlives = true
 	}
 	return &http.Client{
 		Transport: t,

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -59,6 +60,9 @@ type Options struct {
 	FingerprintKey []byte
 	// Health checks behind /api/health (name → check).
 	Health map[string]func(context.Context) error
+	// Outbound checks the route to the vendors through the egress proxy,
+	// behind /api/health/outbound (nil: answered 503 "not configured").
+	Outbound func(context.Context) error
 }
 
 // Server is the web tier. Create it with New.
@@ -112,14 +116,14 @@ func New(o Options) (*Server, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
-	s.handler = s.routes()
+	s.handler = s.routes(o)
 	return s, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes(o Options) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -137,7 +141,12 @@ func (s *Server) routes() http.Handler {
 	// Operations endpoints and static files need no session: they keep
 	// answering (with 503s) when the session store is down.
 	api := http.NewServeMux()
-	api.HandleFunc("GET /api/health", s.serveHealth)
+	api.HandleFunc("GET /api/health", s.serveChecks(s.health))
+	outbound := o.Outbound
+	if outbound == nil {
+		outbound = func(context.Context) error { return errors.New("no vendor route configured") }
+	}
+	api.HandleFunc("GET /api/health/outbound", s.serveChecks(map[string]func(context.Context) error{"outbound": outbound}))
 
 	s.sessions.ErrorFunc = s.sessionError
 	root := http.NewServeMux()
@@ -274,12 +283,18 @@ func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error)
 	s.fail(w, r, idv.WrapError(idv.EUNAVAILABLE, "session store unavailable", err))
 }
 
-func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+// serveChecks answers 200 when every check passes, else 503 naming the
+// failing checks (their errors go to the log, not the answer).
+func (s *Server) serveChecks(checks map[string]func(context.Context) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.runChecks(w, r, checks) }
+}
+
+func (s *Server) runChecks(w http.ResponseWriter, r *http.Request, checks map[string]func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	out := map[string]string{}
 	code := http.StatusOK
-	for name, check := range s.health {
+	for name, check := range checks {
 		if err := check(ctx); err != nil {
 			out[name] = "unavailable"
 			code = http.StatusServiceUnavailable

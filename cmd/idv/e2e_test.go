@@ -231,7 +231,9 @@ func TestProductionFlow(t *testing.T) {
 
 	vendorsProc := start(t, nil, "vendors", "vendors", "--addr", "127.0.0.1:0")
 	vendorsURL := vendorsProc.waitURL(t)
+	proxy := testenv.Tinyproxy(t, "127.0.0.1")
 	env := []string{
+		"IDV_VENDORS_PROXY_URL=" + proxy.URL,
 		"IDV_DATABASE_URL=" + dbURL, "IDV_DATABASE_SCHEMA=" + schema,
 		"IDV_REDIS_ADDR=" + testenv.RedisAddr(), "IDV_REDIS_PREFIX=" + prefix,
 		"IDV_KEYS_FILE=" + keys, "IDV_VENDORS_BASE_URL=" + vendorsURL,
@@ -371,6 +373,21 @@ func TestProductionFlow(t *testing.T) {
 	}
 	for _, p := range []*proc{web, w1, w2, vendorsProc} {
 		dump.WriteString(p.out.String())
+	}
+	proxyLog := proxy.Log(t)
+	dump.WriteString(proxyLog)
+	for _, path := range []string{"/resolution/verify", "/state_id/verify", "/phone/verify"} {
+		if !strings.Contains(proxyLog, "POST "+vendorsURL+path) {
+			t.Errorf("vendor traffic to %s did not go through the egress proxy", path)
+		}
+	}
+	for _, u := range []string{base + "/api/health", base + "/api/health/outbound"} {
+		res, err := http.Get(u)
+		if err != nil || res.StatusCode != 200 {
+			t.Errorf("%s: %v %v", u, err, res)
+		} else {
+			res.Body.Close()
+		}
 	}
 	all := strings.ToLower(dump.String())
 	for _, c := range canaries {

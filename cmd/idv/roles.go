@@ -94,8 +94,12 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer d.close()
 	sealer, rc, store, q := d.sealer, d.redis, d.results, d.queue
+	var outbound func(context.Context) error
+	if vc, err := vendorClients(cfg); err == nil {
+		outbound = outboundCheck(vc)
+	}
 	srv, err := web.New(web.Options{
-		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg),
+		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Outbound: outbound,
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
 		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
@@ -145,6 +149,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	mux.HandleFunc("GET /api/health", healthHandler(map[string]func(context.Context) error{
 		"database": q.Ping, "redis": d.pingRedis,
 	}))
+	mux.HandleFunc("GET /api/health/outbound", healthHandler(map[string]func(context.Context) error{"outbound": outboundCheck(vc)}))
 	mux.HandleFunc("GET /api/health/jobs", healthHandler(map[string]func(context.Context) error{
 		"queue":   q.Ping,
 		"workers": func(ctx context.Context) error { _, err := q.Leader(ctx); return err },
@@ -306,8 +311,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	srv, err := web.New(web.Options{
 		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg),
-		Sessions: sessionManager(cfg, memstore.New(), sealer),
-		Limiter:  memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),
+		Sessions: sessionManager(cfg, memstore.New(), sealer), Outbound: outboundCheck(vc),
+		Limiter: memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping},
 	})
 	if err != nil {

@@ -129,3 +129,13 @@ func listen(addr, what string, log *slog.Logger) (net.Listener, error) {
 	log.Info("listening", "role", what, "url", "http://"+ln.Addr().String())
 	return ln, nil
 }
+
+// outboundCheck checks the route to the resolution vendor through the egress
+// proxy: the vendor's health URL, via the same transport as vendor calls.
+func outboundCheck(vc *vendors.Clients) func(context.Context) error {
+	base := vc.Config.Resolution.URL
+	if base == "" {
+		base = vc.Config.BaseURL
+	}
+	return func(ctx context.Context) error { return vendors.CheckOutbound(ctx, vc.HTTP, vendors.HealthURL(base)) }
+}
