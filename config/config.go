@@ -372,9 +372,6 @@ func (c Config) Validate(role Role) error {
 		positive("web.session_idle_timeout", c.Web.SessionIdleTimeout)
 		positive("web.wait_refresh", c.Web.WaitRefresh)
 		positive("web.long_poll", c.Web.LongPoll)
-		if !c.Jobs.Async {
-			bad("jobs.async", "false (inline jobs) is not supported yet; leave it true")
-		}
 	}
 	if role&RoleWorker != 0 {
 		checkAddr("worker.addr", c.Worker.Addr)

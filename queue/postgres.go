@@ -99,6 +99,13 @@ func (p *postgres) submit(ctx context.Context, cs idv.CaptureSession, args jobAr
 	})
 }
 
+func (p *postgres) record(ctx context.Context, cs idv.CaptureSession) error {
+	_, err := p.pool.Exec(ctx, `INSERT INTO `+p.prefix+`idv_capture_sessions
+		(id, result_id, kind, requested_at) VALUES ($1, $2, $3, $4)`,
+		cs.ID, cs.ResultID, string(cs.Kind), cs.RequestedAt)
+	return err
+}
+
 func (p *postgres) captureSession(ctx context.Context, id string) (idv.CaptureSession, error) {
 	var cs idv.CaptureSession
 	var kind string

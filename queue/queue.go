@@ -71,6 +71,8 @@ type backend interface {
 	submit(ctx context.Context, cs idv.CaptureSession, args jobArgs, opts *river.InsertOpts) error
 	// captureSession returns errNoRows when there is no such row.
 	captureSession(ctx context.Context, id string) (idv.CaptureSession, error)
+	// record inserts a capture session whose job runs inline (no job row).
+	record(ctx context.Context, cs idv.CaptureSession) error
 	pruneCaptureSessions(ctx context.Context, before time.Time) (int64, error)
 	ping(ctx context.Context) error
 	jobCounts(ctx context.Context) ([]stateCount, error)

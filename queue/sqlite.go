@@ -91,6 +91,13 @@ func (s *sqliteDB) submit(ctx context.Context, cs idv.CaptureSession, args jobAr
 	return tx.Commit()
 }
 
+func (s *sqliteDB) record(ctx context.Context, cs idv.CaptureSession) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO idv_capture_sessions
+		(id, result_id, kind, requested_at) VALUES (?, ?, ?, ?)`,
+		cs.ID, cs.ResultID, string(cs.Kind), sqliteTime(cs.RequestedAt))
+	return err
+}
+
 func (s *sqliteDB) captureSession(ctx context.Context, id string) (idv.CaptureSession, error) {
 	var cs idv.CaptureSession
 	var kind, requested string

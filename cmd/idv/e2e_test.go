@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/idv-dev/idv/internal/testenv"
 )
@@ -224,22 +225,8 @@ var canaries = []string{"Quuxcanarylast", "Zyzzyvacanary", "Plughcanaryville", "
 
 func TestProductionFlow(t *testing.T) {
 	t.Parallel()
-	schema, dbURL := testenv.Schema(t)
-	rc, prefix := testenv.Redis(t)
-	keys := filepath.Join(t.TempDir(), "keys.json")
-	run1(t, []string{"IDV_KEYS_FILE=" + keys}, "keys")
-
-	vendorsProc := start(t, nil, "vendors", "vendors", "--addr", "127.0.0.1:0")
-	vendorsURL := vendorsProc.waitURL(t)
-	proxy := testenv.Tinyproxy(t, "127.0.0.1")
-	env := []string{
-		"IDV_VENDORS_PROXY_URL=" + proxy.URL,
-		"IDV_DATABASE_URL=" + dbURL, "IDV_DATABASE_SCHEMA=" + schema,
-		"IDV_REDIS_ADDR=" + testenv.RedisAddr(), "IDV_REDIS_PREFIX=" + prefix,
-		"IDV_KEYS_FILE=" + keys, "IDV_VENDORS_BASE_URL=" + vendorsURL,
-		"IDV_VENDORS_RESOLUTION_TIMEOUT=500ms", "IDV_WEB_SECURE_COOKIES=false", "IDV_LOG_LEVEL=debug",
-		"IDV_KEYS_FINGERPRINT_KEY=c2VjcmV0LWZpbmdlcnByaW50LWtleS1mb3ItdGVzdHMtb25seQ==",
-	}
+	pe := setupProduction(t)
+	schema, dbURL, rc, prefix, env, proxy, vendorsProc, vendorsURL := pe.schema, pe.dbURL, pe.redis, pe.prefix, pe.env, pe.proxy, pe.vendors, pe.vendorsURL
 	run1(t, env, "migrate")
 	run1(t, env, "migrate") // idempotent
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
@@ -396,6 +383,71 @@ func TestProductionFlow(t *testing.T) {
 		}
 	}
 	t.Logf("scanned %d tables, %d Redis keys, %d bytes in all", len(tables), keysSeen, dump.Len())
+}
+
+// prodEnv is the production shape's outside parts for one test: its own
+// PostgreSQL schema and Redis prefix, a key file, the vendor simulators and
+// a tinyproxy egress proxy, and the IDV_ environment that points at them.
+type prodEnv struct {
+	schema, dbURL, prefix, vendorsURL string
+	redis                             *goredis.Client
+	env                               []string
+	proxy                             *testenv.Proxy
+	vendors                           *proc
+}
+
+func setupProduction(t *testing.T) prodEnv {
+	t.Helper()
+	schema, dbURL := testenv.Schema(t)
+	rc, prefix := testenv.Redis(t)
+	keys := filepath.Join(t.TempDir(), "keys.json")
+	run1(t, []string{"IDV_KEYS_FILE=" + keys}, "keys")
+
+	vendorsProc := start(t, nil, "vendors", "vendors", "--addr", "127.0.0.1:0")
+	vendorsURL := vendorsProc.waitURL(t)
+	proxy := testenv.Tinyproxy(t, "127.0.0.1")
+	env := []string{
+		"IDV_VENDORS_PROXY_URL=" + proxy.URL,
+		"IDV_DATABASE_URL=" + dbURL, "IDV_DATABASE_SCHEMA=" + schema,
+		"IDV_REDIS_ADDR=" + testenv.RedisAddr(), "IDV_REDIS_PREFIX=" + prefix,
+		"IDV_KEYS_FILE=" + keys, "IDV_VENDORS_BASE_URL=" + vendorsURL,
+		"IDV_VENDORS_RESOLUTION_TIMEOUT=500ms", "IDV_WEB_SECURE_COOKIES=false", "IDV_LOG_LEVEL=debug",
+		"IDV_KEYS_FINGERPRINT_KEY=c2VjcmV0LWZpbmdlcnByaW50LWtleS1mb3ItdGVzdHMtb25seQ==",
+	}
+	return prodEnv{schema: schema, dbURL: dbURL, prefix: prefix, vendorsURL: vendorsURL, redis: rc, env: env, proxy: proxy, vendors: vendorsProc}
+}
+
+func TestInlineMode(t *testing.T) {
+	t.Parallel()
+	pe := setupProduction(t)
+	env := append(pe.env, "IDV_JOBS_ASYNC=false")
+	run1(t, env, "migrate")
+	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
+	p := newPerson(t, web.waitURL(t))
+	if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/phone" {
+		t.Fatalf("verify_info went to %q", got)
+	}
+	if got := p.verify(canaryForm("Timecanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/timeout?step=verify_info" {
+		t.Fatalf("timeout went to %q", got)
+	}
+	if got := p.step("/verify/phone", url.Values{"phone": {"7035550199"}}); got != "/verify/result" {
+		t.Fatalf("phone went to %q", got)
+	}
+	if !strings.Contains(web.out.String(), `"queue":"inline"`) {
+		t.Fatal("jobs did not run inline in the web process")
+	}
+	conn, err := pgx.Connect(context.Background(), pe.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var jobsRows, sessions int
+	if err := conn.QueryRow(context.Background(), "SELECT (SELECT count(*) FROM river_job), (SELECT count(*) FROM idv_capture_sessions)").Scan(&jobsRows, &sessions); err != nil {
+		t.Fatal(err)
+	}
+	if jobsRows != 0 || sessions != 3 {
+		t.Fatalf("inline mode: %d job rows (want 0), %d capture sessions (want 3)", jobsRows, sessions)
+	}
 }
 
 func TestDevModeFlow(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/queue"
 	memlimit "github.com/idv-dev/idv/ratelimit/memory"
@@ -95,11 +96,18 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer d.close()
 	sealer, rc, store, q := d.sealer, d.redis, d.results, d.queue
 	var outbound func(context.Context) error
+	var jobQueue idv.Queue = q
 	if vc, err := vendorClients(cfg); err == nil {
 		outbound = outboundCheck(vc)
+		if !cfg.Jobs.Async {
+			jobQueue = queue.Inline{Queue: q, Handlers: handlers(cfg, sealer, store, log, vc)}
+			log.Info("jobs run inline in web requests (jobs.async is false)")
+		}
+	} else if !cfg.Jobs.Async {
+		return err
 	}
 	srv, err := web.New(web.Options{
-		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Outbound: outbound,
+		Queue: jobQueue, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Outbound: outbound,
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
 		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
