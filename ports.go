@@ -2,6 +2,7 @@ package idv
 
 import (
 	"context"
+	"time"
 )
 
 // Sealer encrypts and authenticates small values (job arguments, results,
@@ -60,4 +61,22 @@ type PhoneProofer interface {
 // PII printed on it.
 type DocumentProofer interface {
 	ProofDocument(ctx context.Context, front, back []byte) (VendorResult, *Applicant)
+}
+
+// OutcomeRecord is the lasting record of a finished attempt: what was
+// decided, by which vendors, with their transaction ids and timings. It has
+// no PII field: VendorResult carries attribute names and codes only.
+type OutcomeRecord struct {
+	ResultID         string    `json:"result_id"`
+	Kind             JobKind   `json:"kind"`
+	TraceID          string    `json:"trace_id"`
+	Outcome          Outcome   `json:"outcome"`
+	Stages           []Stage   `json:"stages"`
+	FailedAttributes []string  `json:"failed_attributes,omitempty"`
+	FinishedAt       time.Time `json:"finished_at"`
+}
+
+// OutcomeRecorder keeps OutcomeRecords (in PostgreSQL, beside the jobs).
+type OutcomeRecorder interface {
+	RecordOutcome(ctx context.Context, r OutcomeRecord) error
 }

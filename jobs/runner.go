@@ -22,6 +22,8 @@ type Runner struct {
 	Logger     *slog.Logger
 	StaleAfter time.Duration    // default idv.StaleJobLimit
 	Now        func() time.Time // default time.Now
+	// Outcomes, if set, keeps the PII-free record of every finished attempt.
+	Outcomes idv.OutcomeRecorder
 	// Observe, if set, is called once per job with its outcome (for metrics).
 	Observe func(kind idv.JobKind, outcome string, queued, ran time.Duration)
 }
@@ -111,8 +113,18 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 	})
 	if err != nil {
 		outcome = outcomeError
+		return err
 	}
-	return err
+	if r.Outcomes != nil {
+		rec := idv.OutcomeRecord{ResultID: job.ResultID, Kind: job.Kind, TraceID: job.TraceID, Outcome: res.Outcome,
+			Stages: res.Stages, FailedAttributes: res.FailedAttributes, FinishedAt: res.FinishedAt}
+		// The person has their result; a failed audit write must not re-run
+		// the vendors, so it is logged, not returned.
+		if e := timings.Time("record_outcome", func() error { return r.Outcomes.RecordOutcome(ctx, rec) }); e != nil {
+			r.Logger.ErrorContext(ctx, "outcome not recorded", "result_id", job.ResultID, "error", e.Error())
+		}
+	}
+	return nil
 }
 
 // decode unmarshals opened arguments, with a PII-free error.

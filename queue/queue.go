@@ -13,6 +13,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -71,6 +72,8 @@ type backend interface {
 	submit(ctx context.Context, cs idv.CaptureSession, args jobArgs, opts *river.InsertOpts) error
 	// captureSession returns errNoRows when there is no such row.
 	captureSession(ctx context.Context, id string) (idv.CaptureSession, error)
+	// recordOutcome upserts an outcome row; stages and failed are JSON.
+	recordOutcome(ctx context.Context, r idv.OutcomeRecord, stages, failed []byte) error
 	// record inserts a capture session whose job runs inline (no job row).
 	record(ctx context.Context, cs idv.CaptureSession) error
 	pruneCaptureSessions(ctx context.Context, before time.Time) (int64, error)
@@ -122,6 +125,23 @@ func (q *Queue) Submit(ctx context.Context, cs idv.CaptureSession, job idv.Job) 
 	default:
 		return unavailable(err)
 	}
+}
+
+// RecordOutcome implements idv.OutcomeRecorder. A re-run job (rescued or
+// retried) replaces its earlier record.
+func (q *Queue) RecordOutcome(ctx context.Context, r idv.OutcomeRecord) error {
+	stages, err := json.Marshal(r.Stages)
+	if err != nil {
+		return idv.WrapError(idv.EINTERNAL, "encode outcome stages", err)
+	}
+	if r.FailedAttributes == nil {
+		r.FailedAttributes = []string{}
+	}
+	failed, _ := json.Marshal(r.FailedAttributes)
+	if err := q.b.recordOutcome(ctx, r, stages, failed); err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // validateSubmit catches programming errors before they reach the database:

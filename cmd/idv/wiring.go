@@ -79,8 +79,8 @@ func webConfig(cfg config.Config) web.Config {
 }
 
 // handlers builds the job handlers of every kind from the vendor clients.
-func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, log *slog.Logger, vc *vendors.Clients) map[idv.JobKind]idv.JobHandler {
-	runner := &jobs.Runner{Sealer: sealer, Results: results, Logger: log, StaleAfter: cfg.Jobs.StaleAfter}
+func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, outcomes idv.OutcomeRecorder, log *slog.Logger, vc *vendors.Clients) map[idv.JobKind]idv.JobHandler {
+	runner := &jobs.Runner{Sealer: sealer, Results: results, Outcomes: outcomes, Logger: log, StaleAfter: cfg.Jobs.StaleAfter}
 	return map[idv.JobKind]idv.JobHandler{
 		idv.JobResolution: &jobs.Resolution{Runner: runner, Resolution: vc.Resolution, StateID: vc.StateID},
 		idv.JobAddress:    &jobs.Address{Runner: runner, Primary: vc.Phone},

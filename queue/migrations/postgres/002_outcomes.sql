@@ -1,0 +1,14 @@
+-- The lasting record of each finished attempt: outcome, vendors,
+-- transaction ids and stage timings (stages is idv.Stage JSON: attribute
+-- names and codes, never values). No PII.
+CREATE TABLE IF NOT EXISTS idv_outcomes (
+    result_id text PRIMARY KEY,
+    kind text NOT NULL,
+    trace_id text NOT NULL,
+    outcome text NOT NULL,
+    stages jsonb NOT NULL,
+    failed_attributes jsonb NOT NULL,
+    finished_at timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS idv_outcomes_finished_at_idx ON idv_outcomes (finished_at);
