@@ -141,6 +141,9 @@ type Vendors struct {
 	StateID Vendor `yaml:"state_id"`
 	// Phone is the phone-ownership vendor.
 	Phone Vendor `yaml:"phone"`
+	// PhoneSecondary is asked when the phone vendor does not verify the
+	// phone (failure or exception); empty url: no secondary vendor.
+	PhoneSecondary Vendor `yaml:"phone_secondary"`
 	// Document is the document-authentication vendor.
 	Document Vendor `yaml:"document"`
 	// SimulatorLatency is the added latency of the built-in simulators
@@ -187,10 +190,11 @@ func Defaults() Config {
 			Workers:           Workers{DocumentProofing: 5, ResolutionProofing: 10, AddressProofing: 10, Default: 2},
 		},
 		Vendors: Vendors{
-			Resolution: Vendor{Timeout: time.Second},
-			StateID:    Vendor{Timeout: 5 * time.Second},
-			Phone:      Vendor{Timeout: time.Second},
-			Document:   Vendor{Timeout: 60 * time.Second},
+			Resolution:     Vendor{Timeout: time.Second},
+			StateID:        Vendor{Timeout: 5 * time.Second},
+			Phone:          Vendor{Timeout: time.Second},
+			PhoneSecondary: Vendor{Timeout: time.Second},
+			Document:       Vendor{Timeout: 60 * time.Second},
 		},
 		Log: Log{Level: "info"},
 	}
@@ -392,6 +396,7 @@ func (c Config) Validate(role Role) error {
 			}
 		}
 		checkURL("vendors.base_url", c.Vendors.BaseURL, false)
+		checkURL("vendors.phone_secondary.url", c.Vendors.PhoneSecondary.URL, false)
 		if role&RoleDev == 0 {
 			for name, v := range map[string]Vendor{"vendors.resolution": c.Vendors.Resolution, "vendors.state_id": c.Vendors.StateID, "vendors.phone": c.Vendors.Phone} {
 				if v.URL == "" && c.Vendors.BaseURL == "" {
@@ -404,6 +409,7 @@ func (c Config) Validate(role Role) error {
 		for name, v := range map[string]Vendor{
 			"vendors.resolution": c.Vendors.Resolution, "vendors.state_id": c.Vendors.StateID,
 			"vendors.phone": c.Vendors.Phone, "vendors.document": c.Vendors.Document,
+			"vendors.phone_secondary": c.Vendors.PhoneSecondary,
 		} {
 			positive(name+".timeout", v.Timeout)
 		}

@@ -432,7 +432,7 @@ func setupProduction(t *testing.T) prodEnv {
 func TestInlineMode(t *testing.T) {
 	t.Parallel()
 	pe := setupProduction(t)
-	env := append(pe.env, "IDV_JOBS_ASYNC=false")
+	env := append(pe.env, "IDV_JOBS_ASYNC=false", "IDV_VENDORS_PHONE_SECONDARY_URL="+pe.vendorsURL)
 	run1(t, env, "migrate")
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
 	p := newPerson(t, web.waitURL(t))
@@ -441,6 +441,13 @@ func TestInlineMode(t *testing.T) {
 	}
 	if got := p.verify(canaryForm("Timecanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/timeout?step=verify_info" {
 		t.Fatalf("timeout went to %q", got)
+	}
+	// The primary phone vendor says no: the secondary is asked (and says no too).
+	if got := p.step("/verify/phone", url.Values{"phone": {"7035555555"}}); got != "/verify/errors/warning?step=phone" {
+		t.Fatalf("unverifiable phone went to %q", got)
+	}
+	if !strings.Contains(web.out.String(), `"phone_secondary":`) {
+		t.Fatal("the secondary phone vendor was not asked")
 	}
 	if got := p.step("/verify/phone", url.Values{"phone": {"7035550199"}}); got != "/verify/result" {
 		t.Fatalf("phone went to %q", got)
@@ -457,8 +464,8 @@ func TestInlineMode(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), "SELECT (SELECT count(*) FROM river_job), (SELECT count(*) FROM idv_capture_sessions)").Scan(&jobsRows, &sessions); err != nil {
 		t.Fatal(err)
 	}
-	if jobsRows != 0 || sessions != 3 {
-		t.Fatalf("inline mode: %d job rows (want 0), %d capture sessions (want 3)", jobsRows, sessions)
+	if jobsRows != 0 || sessions != 4 {
+		t.Fatalf("inline mode: %d job rows (want 0), %d capture sessions (want 4)", jobsRows, sessions)
 	}
 }
 

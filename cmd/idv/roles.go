@@ -100,7 +100,11 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if vc, err := vendorClients(cfg); err == nil {
 		outbound = outboundCheck(vc)
 		if !cfg.Jobs.Async {
-			jobQueue = queue.Inline{Queue: q, Handlers: handlers(cfg, sealer, store, q, log, vc)}
+			h, err := handlers(cfg, sealer, store, q, log, vc)
+			if err != nil {
+				return err
+			}
+			jobQueue = queue.Inline{Queue: q, Handlers: h}
 			log.Info("jobs run inline in web requests (jobs.async is false)")
 		}
 	} else if !cfg.Jobs.Async {
@@ -149,7 +153,11 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	workers, err := q.StartWorkers(ctx, workerConfig(cfg, handlers(cfg, sealer, store, q, log, vc)))
+	h, err := handlers(cfg, sealer, store, q, log, vc)
+	if err != nil {
+		return err
+	}
+	workers, err := q.StartWorkers(ctx, workerConfig(cfg, h))
 	if err != nil {
 		return err
 	}
@@ -313,7 +321,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := q.Migrate(ctx); err != nil {
 		return err
 	}
-	workers, err := q.StartWorkers(ctx, workerConfig(cfg, handlers(cfg, sealer, store, q, log, vc)))
+	h, err := handlers(cfg, sealer, store, q, log, vc)
+	if err != nil {
+		return err
+	}
+	workers, err := q.StartWorkers(ctx, workerConfig(cfg, h))
 	if err != nil {
 		return err
 	}

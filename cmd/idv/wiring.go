@@ -79,12 +79,20 @@ func webConfig(cfg config.Config) web.Config {
 }
 
 // handlers builds the job handlers of every kind from the vendor clients.
-func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, outcomes idv.OutcomeRecorder, log *slog.Logger, vc *vendors.Clients) map[idv.JobKind]idv.JobHandler {
+func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, outcomes idv.OutcomeRecorder, log *slog.Logger, vc *vendors.Clients) (map[idv.JobKind]idv.JobHandler, error) {
 	runner := &jobs.Runner{Sealer: sealer, Results: results, Outcomes: outcomes, Logger: log, StaleAfter: cfg.Jobs.StaleAfter}
+	address := &jobs.Address{Runner: runner, Primary: vc.Phone}
+	if sec := cfg.Vendors.PhoneSecondary; sec.URL != "" {
+		p, err := vendors.NewPhone(vc.HTTP, vendors.Endpoint{URL: sec.URL, Timeout: sec.Timeout, Name: "phone_secondary"})
+		if err != nil {
+			return nil, err
+		}
+		address.Secondary = p
+	}
 	return map[idv.JobKind]idv.JobHandler{
 		idv.JobResolution: &jobs.Resolution{Runner: runner, Resolution: vc.Resolution, StateID: vc.StateID},
-		idv.JobAddress:    &jobs.Address{Runner: runner, Primary: vc.Phone},
-	}
+		idv.JobAddress:    address,
+	}, nil
 }
 
 func vendorClients(cfg config.Config) (*vendors.Clients, error) {
