@@ -297,22 +297,31 @@ func TestProductionFlow(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	jobsSeen := map[float64]int{}
-	perWorker := [2]int{}
-	for i, w := range []*proc{w1, w2} {
-		for _, line := range strings.Split(w.out.String(), "\n") {
-			if !strings.Contains(line, `"msg":"job finished"`) {
-				continue
-			}
-			var l struct {
-				JobID float64 `json:"job_id"`
-			}
-			_ = json.Unmarshal([]byte(line), &l)
-			jobsSeen[l.JobID]++
-			perWorker[i]++
-		}
-	}
+	// A job logs its line just after storing the result the person sees, so
+	// wait (bounded) for the last lines to arrive before counting.
 	want := len(cases) + n + 4 // the success case's four phone attempts
+	var jobsSeen map[float64]int
+	var perWorker [2]int
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		jobsSeen, perWorker = map[float64]int{}, [2]int{}
+		for i, w := range []*proc{w1, w2} {
+			for _, line := range strings.Split(w.out.String(), "\n") {
+				if !strings.Contains(line, `"msg":"job finished"`) {
+					continue
+				}
+				var l struct {
+					JobID float64 `json:"job_id"`
+				}
+				_ = json.Unmarshal([]byte(line), &l)
+				jobsSeen[l.JobID]++
+				perWorker[i]++
+			}
+		}
+		if len(jobsSeen) >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling captured output
+	}
 	if len(jobsSeen) != want {
 		t.Errorf("jobs finished: %d distinct, want %d", len(jobsSeen), want)
 	}
