@@ -21,6 +21,11 @@ type Hub struct {
 // is done, so ctx must end (a request context does).
 func (h *Hub) Wait(ctx context.Context, id string) <-chan struct{} {
 	ch := make(chan struct{}, 1)
+	if ctx.Err() != nil {
+		// Already over: never registered, so no wake-up can reach it.
+		close(ch)
+		return ch
+	}
 	h.mu.Lock()
 	if h.waiters == nil {
 		h.waiters = make(map[string]map[chan struct{}]struct{})
