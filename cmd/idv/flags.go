@@ -48,6 +48,23 @@ func (c *commonFlags) load(args []string) (config.Config, error) {
 	return config.Load(c.configPath, os.Environ())
 }
 
+// setup parses args, puts --addr (if given) where addr points, validates the
+// configuration for role and opens the log: the start of every serving role.
+func (c *commonFlags) setup(args []string, role config.Role, addr func(*config.Config) *string, stdout io.Writer) (config.Config, *slog.Logger, func(), error) {
+	cfg, err := c.load(args)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	if c.addr != "" && addr != nil {
+		*addr(&cfg) = c.addr
+	}
+	if err := cfg.Validate(role); err != nil {
+		return cfg, nil, nil, err
+	}
+	log, closeLog, err := logger(cfg, stdout)
+	return cfg, log, closeLog, err
+}
+
 // logger opens the configured log destination.
 func logger(cfg config.Config, stdout io.Writer) (*slog.Logger, func(), error) {
 	level, err := telemetry.ParseLevel(cfg.Log.Level)

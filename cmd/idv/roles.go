@@ -74,17 +74,7 @@ func (p *production) close() {
 
 func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("web", "Serve the pages, the waiting page's status endpoint, enqueue and /api/health.", stdout, true, "default web.addr, 127.0.0.1:8080")
-	cfg, err := f.load(args)
-	if err != nil {
-		return err
-	}
-	if f.addr != "" {
-		cfg.Web.Addr = f.addr
-	}
-	if err := cfg.Validate(config.RoleWeb); err != nil {
-		return err
-	}
-	log, closeLog, err := logger(cfg, stdout)
+	cfg, log, closeLog, err := f.setup(args, config.RoleWeb, func(c *config.Config) *string { return &c.Web.Addr }, stdout)
 	if err != nil {
 		return err
 	}
@@ -128,17 +118,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("worker", "Claim and run proofing jobs. Serves /api/health and /api/health/jobs on --addr.", stdout, true, "health server; default worker.addr, 127.0.0.1:9090")
-	cfg, err := f.load(args)
-	if err != nil {
-		return err
-	}
-	if f.addr != "" {
-		cfg.Worker.Addr = f.addr
-	}
-	if err := cfg.Validate(config.RoleWorker); err != nil {
-		return err
-	}
-	log, closeLog, err := logger(cfg, stdout)
+	cfg, log, closeLog, err := f.setup(args, config.RoleWorker, func(c *config.Config) *string { return &c.Worker.Addr }, stdout)
 	if err != nil {
 		return err
 	}
@@ -189,14 +169,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("migrate", "Apply River's migrations and idv's to database_url (safe to run again).", stdout, false, "")
-	cfg, err := f.load(args)
-	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(config.RoleMigrate); err != nil {
-		return err
-	}
-	log, closeLog, err := logger(cfg, stdout)
+	cfg, log, closeLog, err := f.setup(args, config.RoleMigrate, nil, stdout)
 	if err != nil {
 		return err
 	}
