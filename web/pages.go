@@ -133,6 +133,7 @@ func (s *Server) showVerifyInfo(w http.ResponseWriter, r *http.Request) {
 	case idv.StatusMissing:
 		s.finish(ctx, stepVerifyInfo)
 		s.log.WarnContext(ctx, "proofing result missing", "step", stepVerifyInfo.Name, "capture_session", st.CS.ID)
+		s.observe.ResultMissing(stepVerifyInfo.Name)
 		s.renderVerifyInfo(w, r, http.StatusOK, verifyInfoForm{Applicant: s.prefill(r)},
 			"Checking your information is taking longer than usual. Please try again.")
 	default:
@@ -184,6 +185,7 @@ func (s *Server) submitVerifyInfo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	} else if at.Limited {
+		s.observe.RateLimited(ratelimit.IDVResolution.Name)
 		http.Redirect(w, r, "/verify/errors/rate_limited?step="+stepVerifyInfo.Name, http.StatusSeeOther)
 		return
 	}
@@ -193,6 +195,7 @@ func (s *Server) submitVerifyInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if at.Limited {
 		s.log.WarnContext(ctx, "rate limited", "limit", ratelimit.ProofSSN.Name)
+		s.observe.RateLimited(ratelimit.ProofSSN.Name)
 		http.Redirect(w, r, "/verify/errors/rate_limited?step="+stepVerifyInfo.Name, http.StatusSeeOther)
 		return
 	}
@@ -237,6 +240,7 @@ type doneSummary struct {
 func (s *Server) afterResult(w http.ResponseWriter, r *http.Request, st step, res *idv.ProofingResult) {
 	ctx := r.Context()
 	s.log.InfoContext(ctx, "proofing result read", "step", st.Name, "outcome", string(res.Outcome))
+	s.observe.ResultRead(st.Name, string(res.Outcome))
 	// A resolution attempt counts only when the vendors answered: a
 	// timeout or exception is not the person's fault.
 	if st.CountOnResult && (res.Outcome == idv.OutcomeSuccess || res.Outcome == idv.OutcomeFailure) {

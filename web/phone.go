@@ -46,6 +46,7 @@ func (s *Server) showPhone(w http.ResponseWriter, r *http.Request) {
 	if st.Status == idv.StatusMissing {
 		s.finish(ctx, stepPhone)
 		s.log.WarnContext(ctx, "proofing result missing", "step", stepPhone.Name, "capture_session", st.CS.ID)
+		s.observe.ResultMissing(stepPhone.Name)
 		flash = "Checking your phone number is taking longer than usual. Please try again."
 	}
 	s.render(w, r, http.StatusOK, "phone", page{Title: stepPhone.Title, Flash: flash, Data: phoneForm{Phone: s.applicant(r).Phone}})
@@ -77,6 +78,7 @@ func (s *Server) submitPhone(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	} else if at.Limited {
+		s.observe.RateLimited(ratelimit.ProofAddress.Name)
 		http.Redirect(w, r, "/verify/errors/rate_limited?step="+stepPhone.Name, http.StatusSeeOther)
 		return
 	}

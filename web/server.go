@@ -45,6 +45,20 @@ type Config struct {
 	ConnectSrc []string
 }
 
+// Observer learns what the web tier sees, for metrics. Arguments are step,
+// outcome and limit names only.
+type Observer interface {
+	ResultMissing(step string)
+	ResultRead(step, outcome string)
+	RateLimited(limit string)
+}
+
+type noObserver struct{}
+
+func (noObserver) ResultMissing(string)      {}
+func (noObserver) ResultRead(string, string) {}
+func (noObserver) RateLimited(string)        {}
+
 // Options are a Server's dependencies.
 type Options struct {
 	Queue    idv.Queue
@@ -60,6 +74,10 @@ type Options struct {
 	FingerprintKey []byte
 	// Health checks behind /api/health (name → check).
 	Health map[string]func(context.Context) error
+	// Observer, if set, is told of results read, missing and rate limits.
+	Observer Observer
+	// Metrics, if set, is served at /metrics.
+	Metrics http.Handler
 	// Outbound checks the route to the vendors through the egress proxy,
 	// behind /api/health/outbound (nil: answered 503 "not configured").
 	Outbound func(context.Context) error
@@ -77,6 +95,7 @@ type Server struct {
 	health         map[string]func(context.Context) error
 	limiter        ratelimit.Limiter
 	fingerprintKey []byte
+	observe        Observer
 	pages          map[string]*template.Template
 	handler        http.Handler
 	draining       chan struct{}
@@ -109,6 +128,10 @@ func New(o Options) (*Server, error) {
 		log: o.Logger, cfg: o.Config, now: o.Now, health: o.Health,
 		draining: make(chan struct{}),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
+	}
+	s.observe = o.Observer
+	if s.observe == nil {
+		s.observe = noObserver{}
 	}
 	if o.Limiter != nil && len(o.FingerprintKey) < 32 {
 		return nil, fmt.Errorf("web: a Limiter needs a FingerprintKey of at least 32 bytes")
@@ -151,6 +174,9 @@ func (s *Server) routes(o Options) http.Handler {
 	s.sessions.ErrorFunc = s.sessionError
 	root := http.NewServeMux()
 	root.Handle("/api/", api)
+	if o.Metrics != nil {
+		root.Handle("GET /metrics", o.Metrics)
+	}
 	root.Handle("GET /static/", mux)
 	root.Handle("/", s.sessions.LoadAndSave(mux))
 

@@ -234,7 +234,7 @@ func TestProductionFlow(t *testing.T) {
 	w1 := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
 	w2 := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
 	base := web.waitURL(t)
-	w1.waitURL(t)
+	w1URL := w1.waitURL(t)
 	w2.waitURL(t)
 
 	cases := []struct {
@@ -382,6 +382,24 @@ func TestProductionFlow(t *testing.T) {
 	}
 	for _, p := range []*proc{web, w1, w2, vendorsProc} {
 		dump.WriteString(p.out.String())
+	}
+	// Metrics: jobs by kind and outcome on the worker, results read on the
+	// web tier; scanned for canaries with the rest.
+	for _, m := range []struct{ url, want string }{
+		{w1URL + "/metrics", `idv_jobs_finished_total{kind="resolution_proofing",outcome="success"}`},
+		{w1URL + "/metrics", `idv_queue_jobs{queue="resolution_proofing",state="available"}`},
+		{base + "/metrics", `idv_results_read_total{outcome="success",step="verify_info"}`},
+	} {
+		res, err := http.Get(m.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(b), m.want) {
+			t.Errorf("%s lacks %s", m.url, m.want)
+		}
+		dump.Write(b)
 	}
 	proxyLog := proxy.Log(t)
 	dump.WriteString(proxyLog)

@@ -26,6 +26,7 @@ import (
 	"github.com/idv-dev/idv/results/memory"
 	redisresults "github.com/idv-dev/idv/results/redis"
 	"github.com/idv-dev/idv/seal"
+	"github.com/idv-dev/idv/telemetry"
 	"github.com/idv-dev/idv/vendors/sim"
 	"github.com/idv-dev/idv/web"
 )
@@ -85,12 +86,13 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer d.close()
 	sealer, rc, store, q := d.sealer, d.redis, d.results, d.queue
+	metrics := telemetry.NewMetrics()
 	var outbound func(context.Context) error
 	var jobQueue idv.Queue = q
 	if vc, err := vendorClients(cfg); err == nil {
 		outbound = outboundCheck(vc)
 		if !cfg.Jobs.Async {
-			h, err := handlers(cfg, sealer, store, q, log, vc)
+			h, err := handlers(cfg, sealer, store, q, log, vc, metrics)
 			if err != nil {
 				return err
 			}
@@ -102,6 +104,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	srv, err := web.New(web.Options{
 		Queue: jobQueue, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Outbound: outbound,
+		Observer: metrics, Metrics: metrics.Handler(),
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
 		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
@@ -129,11 +132,13 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer d.close()
 	sealer, store, q := d.sealer, d.results, d.queue
+	metrics := telemetry.NewMetrics()
+	metrics.QueueDepth(queueDepth(q))
 	vc, err := vendorClients(cfg)
 	if err != nil {
 		return err
 	}
-	h, err := handlers(cfg, sealer, store, q, log, vc)
+	h, err := handlers(cfg, sealer, store, q, log, vc, metrics)
 	if err != nil {
 		return err
 	}
@@ -145,6 +150,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	mux.HandleFunc("GET /api/health", healthHandler(map[string]func(context.Context) error{
 		"database": q.Ping, "redis": d.pingRedis,
 	}))
+	mux.Handle("GET /metrics", metrics.Handler())
 	mux.HandleFunc("GET /api/health/outbound", healthHandler(map[string]func(context.Context) error{"outbound": outboundCheck(vc)}))
 	mux.HandleFunc("GET /api/health/jobs", healthHandler(map[string]func(context.Context) error{
 		"queue":   q.Ping,
@@ -294,7 +300,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := q.Migrate(ctx); err != nil {
 		return err
 	}
-	h, err := handlers(cfg, sealer, store, q, log, vc)
+	metrics := telemetry.NewMetrics()
+	metrics.QueueDepth(queueDepth(q))
+	h, err := handlers(cfg, sealer, store, q, log, vc, metrics)
 	if err != nil {
 		return err
 	}
@@ -305,6 +313,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	srv, err := web.New(web.Options{
 		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg),
 		Sessions: sessionManager(cfg, memstore.New(), sealer), Outbound: outboundCheck(vc),
+		Observer: metrics, Metrics: metrics.Handler(),
 		Limiter: memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping},
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/idv-dev/idv/jobs"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/seal"
+	"github.com/idv-dev/idv/telemetry"
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/web"
 )
@@ -79,8 +80,11 @@ func webConfig(cfg config.Config) web.Config {
 }
 
 // handlers builds the job handlers of every kind from the vendor clients.
-func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, outcomes idv.OutcomeRecorder, log *slog.Logger, vc *vendors.Clients) (map[idv.JobKind]idv.JobHandler, error) {
-	runner := &jobs.Runner{Sealer: sealer, Results: results, Outcomes: outcomes, Logger: log, StaleAfter: cfg.Jobs.StaleAfter}
+func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, outcomes idv.OutcomeRecorder, log *slog.Logger, vc *vendors.Clients, m *telemetry.Metrics) (map[idv.JobKind]idv.JobHandler, error) {
+	runner := &jobs.Runner{Sealer: sealer, Results: results, Outcomes: outcomes, Logger: log, StaleAfter: cfg.Jobs.StaleAfter,
+		Observe: func(kind idv.JobKind, outcome string, queued, ran time.Duration) {
+			m.ObserveJob(string(kind), outcome, queued, ran)
+		}}
 	address := &jobs.Address{Runner: runner, Primary: vc.Phone}
 	if sec := cfg.Vendors.PhoneSecondary; sec.URL != "" {
 		p, err := vendors.NewPhone(vc.HTTP, vendors.Endpoint{URL: sec.URL, Timeout: sec.Timeout, Name: "phone_secondary"})
@@ -146,4 +150,19 @@ func outboundCheck(vc *vendors.Clients) func(context.Context) error {
 		base = vc.Config.BaseURL
 	}
 	return func(ctx context.Context) error { return vendors.CheckOutbound(ctx, vc.HTTP, vendors.HealthURL(base)) }
+}
+
+// queueDepth adapts the queue's stats for the idv_queue_jobs gauge.
+func queueDepth(q *queue.Queue) func(context.Context) (map[string]map[string]int, error) {
+	return func(ctx context.Context) (map[string]map[string]int, error) {
+		stats, err := q.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]map[string]int, len(stats))
+		for name, st := range stats {
+			out[name] = map[string]int{"available": st.Available, "running": st.Running, "retryable": st.Retryable}
+		}
+		return out, nil
+	}
 }

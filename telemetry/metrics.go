@@ -1,0 +1,95 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are idv's Prometheus metrics. Labels are kinds, outcomes, steps
+// and limit names: never an id or a value a person typed.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	jobsFinished *prometheus.CounterVec   // kind, outcome
+	jobRun       *prometheus.HistogramVec // kind
+	jobQueued    *prometheus.HistogramVec // kind
+	missing      *prometheus.CounterVec   // step
+	read         *prometheus.CounterVec   // step, outcome
+	limited      *prometheus.CounterVec   // limit
+}
+
+// NewMetrics registers the metrics (and Go runtime and process metrics) in a
+// registry of their own.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+	m := &Metrics{
+		reg: reg,
+		jobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_jobs_finished_total",
+			Help: "Jobs finished, by kind and outcome (success, failure, timed_out, exception, stale_discarded, arguments_unreadable, error)."}, []string{"kind", "outcome"}),
+		jobRun: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "idv_job_run_seconds",
+			Help: "Time a job ran, by kind.", Buckets: buckets}, []string{"kind"}),
+		jobQueued: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "idv_job_queued_seconds",
+			Help: "Time a job waited between enqueue and start, by kind.", Buckets: buckets}, []string{"kind"}),
+		missing: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_result_missing_total",
+			Help: "Attempts whose result did not arrive within the 60 s window, by step."}, []string{"step"}),
+		read: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_results_read_total",
+			Help: "Done results read by the web tier, by step and outcome."}, []string{"step", "outcome"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_rate_limited_total",
+			Help: "Submits refused by an attempt limit, by limit."}, []string{"limit"}),
+	}
+	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.missing, m.read, m.limited)
+	return m
+}
+
+// ObserveJob records one finished job (jobs.Runner.Observe).
+func (m *Metrics) ObserveJob(kind, outcome string, queued, ran time.Duration) {
+	m.jobsFinished.WithLabelValues(kind, outcome).Inc()
+	m.jobRun.WithLabelValues(kind).Observe(ran.Seconds())
+	m.jobQueued.WithLabelValues(kind).Observe(queued.Seconds())
+}
+
+// QueueDepth registers a gauge of jobs per queue and state, read from
+// depth at scrape time.
+func (m *Metrics) QueueDepth(depth func(context.Context) (map[string]map[string]int, error)) {
+	m.reg.MustRegister(&depthCollector{depth: depth, desc: prometheus.NewDesc("idv_queue_jobs",
+		"Jobs in each queue by state (available, running, retryable).", []string{"queue", "state"}, nil)})
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+type depthCollector struct {
+	depth func(context.Context) (map[string]map[string]int, error)
+	desc  *prometheus.Desc
+}
+
+func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	d, err := c.depth(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for queue, states := range d {
+		for state, n := range states {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), queue, state)
+		}
+	}
+}
+
+// ResultMissing, ResultRead and RateLimited implement web.Observer.
+func (m *Metrics) ResultMissing(step string)       { m.missing.WithLabelValues(step).Inc() }
+func (m *Metrics) ResultRead(step, outcome string) { m.read.WithLabelValues(step, outcome).Inc() }
+func (m *Metrics) RateLimited(limit string)        { m.limited.WithLabelValues(limit).Inc() }
