@@ -26,6 +26,8 @@ type Runner struct {
 	Outcomes idv.OutcomeRecorder
 	// Observe, if set, is called once per job with its outcome (for metrics).
 	Observe func(kind idv.JobKind, outcome string, queued, ran time.Duration)
+	// ObserveVendor, if set, is called once per vendor call (stage).
+	ObserveVendor func(vendor string, outcome idv.Outcome, took time.Duration)
 }
 
 func (r *Runner) now() time.Time {
@@ -108,6 +110,11 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 	}
 	res.FinishedAt = r.now()
 	outcome = string(res.Outcome)
+	if r.ObserveVendor != nil {
+		for _, st := range res.Stages {
+			r.ObserveVendor(st.Result.Vendor, st.Result.Outcome(), time.Duration(st.Result.DurationMS)*time.Millisecond)
+		}
+	}
 	err = timings.Time("store_result", func() error {
 		return r.Results.Store(ctx, job.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: res})
 	})

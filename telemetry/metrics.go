@@ -18,6 +18,7 @@ type Metrics struct {
 	jobsFinished *prometheus.CounterVec   // kind, outcome
 	jobRun       *prometheus.HistogramVec // kind
 	jobQueued    *prometheus.HistogramVec // kind
+	vendor       *prometheus.HistogramVec // vendor, outcome
 	missing      *prometheus.CounterVec   // step
 	read         *prometheus.CounterVec   // step, outcome
 	limited      *prometheus.CounterVec   // limit
@@ -37,6 +38,8 @@ func NewMetrics() *Metrics {
 			Help: "Time a job ran, by kind.", Buckets: buckets}, []string{"kind"}),
 		jobQueued: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "idv_job_queued_seconds",
 			Help: "Time a job waited between enqueue and start, by kind.", Buckets: buckets}, []string{"kind"}),
+		vendor: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "idv_vendor_request_seconds",
+			Help: "Vendor calls by vendor and outcome (success, failure, timed_out, exception).", Buckets: buckets}, []string{"vendor", "outcome"}),
 		missing: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_result_missing_total",
 			Help: "Attempts whose result did not arrive within the 60 s window, by step."}, []string{"step"}),
 		read: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_results_read_total",
@@ -44,7 +47,7 @@ func NewMetrics() *Metrics {
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_rate_limited_total",
 			Help: "Submits refused by an attempt limit, by limit."}, []string{"limit"}),
 	}
-	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.missing, m.read, m.limited)
+	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited)
 	return m
 }
 
@@ -53,6 +56,11 @@ func (m *Metrics) ObserveJob(kind, outcome string, queued, ran time.Duration) {
 	m.jobsFinished.WithLabelValues(kind, outcome).Inc()
 	m.jobRun.WithLabelValues(kind).Observe(ran.Seconds())
 	m.jobQueued.WithLabelValues(kind).Observe(queued.Seconds())
+}
+
+// ObserveVendor records one vendor call (jobs.Runner.ObserveVendor).
+func (m *Metrics) ObserveVendor(vendor, outcome string, took time.Duration) {
+	m.vendor.WithLabelValues(vendor, outcome).Observe(took.Seconds())
 }
 
 // QueueDepth registers a gauge of jobs per queue and state, read from

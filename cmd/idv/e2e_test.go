@@ -235,7 +235,7 @@ func TestProductionFlow(t *testing.T) {
 	w2 := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
 	base := web.waitURL(t)
 	w1URL := w1.waitURL(t)
-	w2.waitURL(t)
+	w2URL := w2.waitURL(t)
 
 	cases := []struct {
 		name string
@@ -385,21 +385,29 @@ func TestProductionFlow(t *testing.T) {
 	}
 	// Metrics: jobs by kind and outcome on the worker, results read on the
 	// web tier; scanned for canaries with the rest.
-	for _, m := range []struct{ url, want string }{
-		{w1URL + "/metrics", `idv_jobs_finished_total{kind="resolution_proofing",outcome="success"}`},
-		{w1URL + "/metrics", `idv_queue_jobs{queue="resolution_proofing",state="available"}`},
-		{base + "/metrics", `idv_results_read_total{outcome="success",step="verify_info"}`},
-	} {
-		res, err := http.Get(m.url)
+	get := func(u string) string {
+		res, err := http.Get(u)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer res.Body.Close()
 		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if !strings.Contains(string(b), m.want) {
-			t.Errorf("%s lacks %s", m.url, m.want)
-		}
 		dump.Write(b)
+		return string(b)
+	}
+	workersMetrics := get(w1URL+"/metrics") + get(w2URL+"/metrics")
+	webMetrics := get(base + "/metrics")
+	for _, want := range []string{
+		`idv_jobs_finished_total{kind="resolution_proofing",outcome="success"}`,
+		`idv_queue_jobs{queue="resolution_proofing",state="available"}`,
+		`idv_vendor_request_seconds_count{outcome="timed_out",vendor="resolution_sim"}`,
+	} {
+		if !strings.Contains(workersMetrics, want) {
+			t.Errorf("workers' metrics lack %s", want)
+		}
+	}
+	if want := `idv_results_read_total{outcome="success",step="verify_info"}`; !strings.Contains(webMetrics, want) {
+		t.Errorf("web metrics lack %s", want)
 	}
 	proxyLog := proxy.Log(t)
 	dump.WriteString(proxyLog)

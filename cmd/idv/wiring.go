@@ -84,6 +84,9 @@ func handlers(cfg config.Config, sealer idv.Sealer, results idv.ResultStore, out
 	runner := &jobs.Runner{Sealer: sealer, Results: results, Outcomes: outcomes, Logger: log, StaleAfter: cfg.Jobs.StaleAfter,
 		Observe: func(kind idv.JobKind, outcome string, queued, ran time.Duration) {
 			m.ObserveJob(string(kind), outcome, queued, ran)
+		},
+		ObserveVendor: func(vendor string, outcome idv.Outcome, took time.Duration) {
+			m.ObserveVendor(vendor, string(outcome), took)
 		}}
 	address := &jobs.Address{Runner: runner, Primary: vc.Phone}
 	if sec := cfg.Vendors.PhoneSecondary; sec.URL != "" {
