@@ -598,4 +598,18 @@ func TestWorkerFinishesJobOnSIGTERM(t *testing.T) {
 	if _, _, body := p.do("GET", "/verify/verify_info/status", nil); !strings.Contains(body, `"done"`) {
 		t.Fatalf("status after shutdown: %s", body)
 	}
+	// The web server, too, stops cleanly on SIGTERM.
+	if err := web.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	webDone := make(chan error, 1)
+	go func() { webDone <- web.cmd.Wait() }()
+	select {
+	case err := <-webDone:
+		if err != nil {
+			t.Fatalf("web exit: %v\n%s", err, web.out.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("web did not exit after SIGTERM")
+	}
 }
