@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idv-dev/idv/internal/testenv"
+
 	"github.com/idv-dev/idv/seal"
 )
 
 func TestDataKeyReusedWithinTTL(t *testing.T) {
 	t.Parallel()
 	w := &countingWrapper{KeyWrapper: ringK1(t)}
-	clk := newClock()
+	clk := testenv.NewClock()
 	e := newEnvelope(t, w, seal.Options{DataKeyTTL: time.Minute, Now: clk.Now})
 
 	first := mustSeal(t, e, []byte("0"), nil)
@@ -49,7 +51,7 @@ func TestDataKeyReusedWithinTTL(t *testing.T) {
 func TestDataKeyMaxUses(t *testing.T) {
 	t.Parallel()
 	w := &countingWrapper{KeyWrapper: ringK1(t)}
-	e := newEnvelope(t, w, seal.Options{DataKeyMaxUses: 3, Now: newClock().Now})
+	e := newEnvelope(t, w, seal.Options{DataKeyMaxUses: 3, Now: testenv.NewClock().Now})
 	for i := range 7 {
 		mustSeal(t, e, []byte{byte(i)}, nil)
 	}
@@ -84,7 +86,7 @@ func TestOpenCachesUnwrappedKeys(t *testing.T) {
 	}
 
 	w := &countingWrapper{KeyWrapper: ring}
-	clk := newClock()
+	clk := testenv.NewClock()
 	opener := newEnvelope(t, w, seal.Options{OpenCacheTTL: time.Minute, Now: clk.Now})
 	for range 3 {
 		for i, s := range sealed {

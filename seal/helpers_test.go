@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/seal"
@@ -72,26 +70,6 @@ func wantCode(t testing.TB, err error, code string, secrets ...string) {
 			t.Fatalf("error %q contains the secret %q", err, s)
 		}
 	}
-}
-
-// clock is a settable time source for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // countingWrapper counts calls to the wrapper it wraps and can be made to

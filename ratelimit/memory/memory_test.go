@@ -2,39 +2,20 @@ package memory_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/idv-dev/idv/internal/testenv"
 
 	"github.com/idv-dev/idv/ratelimit"
 	"github.com/idv-dev/idv/ratelimit/memory"
 	"github.com/idv-dev/idv/ratelimit/ratelimittest"
 )
 
-// clock is a settable time source shared by a test and the limiter under it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	ratelimittest.Run(t, func(t *testing.T) ratelimittest.Fixture {
-		c := newClock()
+		c := testenv.NewClock()
 		return ratelimittest.Fixture{
 			Limiter: memory.New(c.Now),
 			Now:     c.Now,
@@ -49,7 +30,7 @@ func TestConformance(t *testing.T) {
 // increment even if their targets never come back.
 func TestSweep(t *testing.T) {
 	t.Parallel()
-	c := newClock()
+	c := testenv.NewClock()
 	m := memory.New(c.Now)
 	ctx := context.Background()
 	for _, target := range []string{"a", "b", "c"} {

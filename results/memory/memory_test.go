@@ -2,9 +2,10 @@ package memory_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/idv-dev/idv/internal/testenv"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/results"
@@ -12,30 +13,10 @@ import (
 	"github.com/idv-dev/idv/results/resultstest"
 )
 
-// clock is a settable time source shared by a test and the KV under it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	resultstest.Run(t, func(t *testing.T, ttl time.Duration) resultstest.Fixture {
-		c := newClock()
+		c := testenv.NewClock()
 		kv := memory.NewKV(c.Now)
 		sealer := resultstest.NewSealer()
 		opts := results.Options{Prefix: "test:", TTL: ttl}
@@ -60,7 +41,7 @@ func TestConformance(t *testing.T) {
 // later write, so `idv dev` does not grow without bound.
 func TestSweep(t *testing.T) {
 	t.Parallel()
-	c := newClock()
+	c := testenv.NewClock()
 	kv := memory.NewKV(c.Now)
 	ctx := context.Background()
 	for i := range 100 {
