@@ -62,14 +62,43 @@ type AddressArguments struct {
 }
 
 // DocumentArguments is the plaintext of a document job's arguments: where the
-// browser put the encrypted images and the key and IVs to open them.
+// images are and how to open them.
+//
+// With pre-signed uploads the browser encrypted each image with
+// EncryptionKey and its IV (AES-256-GCM, tag appended, no AAD) and PUT it to
+// FrontURL and BackURL, which the web tier checked are the URLs it issued for
+// CaptureID. With ServerSealed the web tier received the images itself and
+// stored each one sealed by the envelope under ImageAAD of its key; the keys
+// are DocumentImageKey(CaptureID, side) and the browser fields are empty.
 type DocumentArguments struct {
-	EncryptionKey []byte `json:"encryption_key"`
-	FrontIV       []byte `json:"front_iv"`
-	BackIV        []byte `json:"back_iv"`
-	FrontURL      string `json:"front_url"`
-	BackURL       string `json:"back_url"`
+	CaptureID     string `json:"capture_id"`
+	EncryptionKey []byte `json:"encryption_key,omitempty"`
+	FrontIV       []byte `json:"front_iv,omitempty"`
+	BackIV        []byte `json:"back_iv,omitempty"`
+	FrontURL      string `json:"front_url,omitempty"`
+	BackURL       string `json:"back_url,omitempty"`
+	ServerSealed  bool   `json:"server_sealed,omitempty"`
 }
+
+// Sides of an identity document.
+const (
+	SideFront = "front"
+	SideBack  = "back"
+)
+
+// MaxImageBytes bounds one document image, encrypted or not. The capture
+// page refuses bigger files before sending anything.
+const MaxImageBytes = 10 << 20
+
+// DocumentImageKey is the object key of one side's image in a document
+// capture. captureID is random (NewID), so keys are not guessable, and a key
+// names the capture it belongs to, so a worker can check it.
+func DocumentImageKey(captureID, side string) string {
+	return "document-capture/" + captureID + "/" + side
+}
+
+// ImageAAD binds an image the web tier sealed to its object key.
+func ImageAAD(key string) []byte { return []byte("idv/image/v1|" + key) }
 
 // CaptureSession is one proofing attempt. The person's web session points at
 // it; it points at the result id under which the job stores its result. Each

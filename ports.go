@@ -63,6 +63,32 @@ type DocumentProofer interface {
 	ProofDocument(ctx context.Context, front, back []byte) (VendorResult, *Applicant)
 }
 
+// ObjectStore keeps the images of identity documents. In the pre-signed
+// flow the browser PUTs each image, already encrypted in the browser, straight
+// to the store through a URL from PresignPut, and the worker Gets it; with
+// pre-signed uploads off, the web tier Puts images it sealed itself. Keys
+// come from DocumentImageKey. No method's error may quote object content.
+type ObjectStore interface {
+	// PresignPut returns a URL through which one HTTP PUT with
+	// Content-Type application/octet-stream may write the object at key
+	// until expires from now. Nothing is contacted: the URL is signed
+	// locally.
+	PresignPut(ctx context.Context, key string, expires time.Duration) (string, error)
+	// Put writes data at key, replacing any object there.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the object at key. A missing object is ErrNotFound (an
+	// *Error with code ENOTFOUND); an object over MaxImageBytes is
+	// EINVALID; an unreachable store is EUNAVAILABLE.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Delete removes the object at key; a missing object is not an error.
+	Delete(ctx context.Context, key string) error
+	// KeyFromURL returns the object key of a URL that PresignPut of this
+	// store could have issued, ignoring its query string (the signature).
+	// Any other URL (scheme, host, port, bucket or path outside the store)
+	// is an EINVALID error, decided without any request being made.
+	KeyFromURL(rawURL string) (string, error)
+}
+
 // OutcomeRecord is the lasting record of a finished attempt: what was
 // decided, by which vendors, with their transaction ids and timings. It has
 // no PII field: VendorResult carries attribute names and codes only.
