@@ -1,0 +1,151 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/seal"
+)
+
+// Image problems a worker finds before any vendor is asked. They end the
+// attempt with a failure result the person can act on (take the photos
+// again), not with a job error: retrying cannot mend a missing or altered
+// image. The codes are the document codes of docauth.go.
+const (
+	codeImageMissing    = "image_missing"
+	codeImageUnreadable = "image_unreadable"
+	codeImageTooLarge   = "image_too_large"
+	codeImageForeign    = "image_url_invalid"
+)
+
+// imageVendor names the stage result of an image problem: no vendor was
+// asked, idv itself refused the image.
+const imageVendor = "idv"
+
+// Document runs the document step: fetch both images from object storage,
+// open them, ask the document-authentication vendor and store its verdict
+// with the PII read from the ID. Whether the step is complete is decided by
+// the web tier from this stored result alone.
+type Document struct {
+	Runner  *Runner
+	Objects idv.ObjectStore
+	Vendor  idv.DocumentProofer
+}
+
+// Handle implements idv.JobHandler.
+func (h *Document) Handle(ctx context.Context, job idv.Job) error {
+	var captureID string
+	err := h.Runner.run(ctx, job, func(ctx context.Context, raw []byte, t *Timings) (*idv.ProofingResult, error) {
+		var args idv.DocumentArguments
+		if err := decode(raw, &args); err != nil {
+			return nil, err
+		}
+		if args.CaptureID == "" {
+			return nil, fmt.Errorf("%w: document arguments carry no capture id", idv.ErrDiscardJob)
+		}
+		captureID = args.CaptureID
+		var images [2][]byte
+		for i, side := range []string{idv.SideFront, idv.SideBack} {
+			img, problem, err := h.image(ctx, args, side, t)
+			if err != nil {
+				return nil, err
+			}
+			if problem != "" {
+				return imageFailure(side, problem), nil
+			}
+			images[i] = img
+		}
+		var vr idv.VendorResult
+		var pii *idv.Applicant
+		_ = t.Time("document", func() error { vr, pii = h.Vendor.ProofDocument(ctx, images[0], images[1]); return nil })
+		clear(images[0])
+		clear(images[1])
+		res := &idv.ProofingResult{
+			Outcome:          vr.Outcome(),
+			Stages:           []idv.Stage{{Name: "document", Result: vr}},
+			FailedAttributes: attributes(vr.Errors),
+		}
+		if res.Outcome == idv.OutcomeSuccess {
+			res.Applicant = pii
+		}
+		return res, nil
+	})
+	if err == nil && captureID != "" {
+		// The result is stored; the images have done their work. A failed
+		// delete is left to the bucket's lifecycle rule.
+		for _, side := range []string{idv.SideFront, idv.SideBack} {
+			key := idv.DocumentImageKey(captureID, side)
+			if e := h.Objects.Delete(ctx, key); e != nil {
+				h.Runner.Logger.WarnContext(ctx, "document image not deleted", "side", side, "error", e.Error())
+			}
+		}
+	}
+	return err
+}
+
+// image fetches and opens one side. A problem (a code) is the person's to
+// mend; an error is an infrastructure fault worth a retry.
+func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side string, t *Timings) ([]byte, string, error) {
+	key := idv.DocumentImageKey(args.CaptureID, side)
+	if !args.ServerSealed {
+		// The web tier checked the URL already; check again here so a job
+		// can never be pointed at another capture's images or another
+		// store.
+		url := args.FrontURL
+		if side == idv.SideBack {
+			url = args.BackURL
+		}
+		got, err := h.Objects.KeyFromURL(url)
+		if err != nil || got != key {
+			return nil, codeImageForeign, nil
+		}
+	}
+	var ct []byte
+	err := t.Time("download."+side, func() error {
+		var e error
+		ct, e = h.Objects.Get(ctx, key)
+		return e
+	})
+	switch idv.ErrorCode(err) {
+	case "":
+	case idv.ENOTFOUND:
+		return nil, codeImageMissing, nil
+	case idv.EINVALID:
+		return nil, codeImageTooLarge, nil
+	default:
+		return nil, "", err
+	}
+	var img []byte
+	err = t.Time("decrypt."+side, func() error {
+		var e error
+		if args.ServerSealed {
+			img, e = h.Runner.Sealer.Open(ctx, ct, idv.ImageAAD(key))
+		} else {
+			iv := args.FrontIV
+			if side == idv.SideBack {
+				iv = args.BackIV
+			}
+			img, e = seal.OpenImage(args.EncryptionKey, iv, ct)
+		}
+		return e
+	})
+	switch idv.ErrorCode(err) {
+	case "":
+		return img, "", nil
+	case idv.ETAMPERED, idv.EINVALID:
+		return nil, codeImageUnreadable, nil
+	default:
+		return nil, "", err
+	}
+}
+
+// imageFailure is the result of an image idv could not use.
+func imageFailure(side, code string) *idv.ProofingResult {
+	vr := idv.VendorResult{Vendor: imageVendor, Errors: map[string][]string{side: {code}}}
+	return &idv.ProofingResult{
+		Outcome:          idv.OutcomeFailure,
+		Stages:           []idv.Stage{{Name: "document", Result: vr}},
+		FailedAttributes: []string{side},
+	}
+}

@@ -1,0 +1,272 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/seal"
+)
+
+// memObjects is an ObjectStore in memory whose URLs are mem://store/<key>.
+// The adapters themselves are tested in package objects.
+type memObjects struct {
+	mu      sync.Mutex
+	m       map[string][]byte
+	down    bool
+	deleted []string
+}
+
+func (s *memObjects) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
+	return "mem://store/" + key + "?sig=x", nil
+}
+
+func (s *memObjects) Put(_ context.Context, key string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[key] = append([]byte(nil), data...)
+	return nil
+}
+
+func (s *memObjects) Get(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, idv.Errorf(idv.EUNAVAILABLE, "object store unavailable")
+	}
+	b, ok := s.m[key]
+	if !ok {
+		return nil, idv.ErrNotFound
+	}
+	if len(b) > idv.MaxImageBytes {
+		return nil, idv.Errorf(idv.EINVALID, "object too large")
+	}
+	return append([]byte(nil), b...), nil
+}
+
+func (s *memObjects) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	s.deleted = append(s.deleted, key)
+	return nil
+}
+
+func (s *memObjects) KeyFromURL(raw string) (string, error) {
+	key, ok := strings.CutPrefix(raw, "mem://store/")
+	if !ok {
+		return "", idv.Errorf(idv.EINVALID, "not a URL of this store")
+	}
+	key, _, _ = strings.Cut(key, "?")
+	return key, nil
+}
+
+// docVendor records the images it was sent.
+type docVendor struct {
+	mu          sync.Mutex
+	front, back []byte
+	calls       int
+	res         idv.VendorResult
+	pii         *idv.Applicant
+}
+
+func (v *docVendor) ProofDocument(_ context.Context, front, back []byte) (idv.VendorResult, *idv.Applicant) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.calls++
+	v.front, v.back = append([]byte(nil), front...), append([]byte(nil), back...)
+	return v.res, v.pii
+}
+
+// docCase builds a document job as the browser and web tier would.
+type docCase struct {
+	objects  *memObjects
+	key      []byte
+	front    []byte
+	back     []byte
+	args     idv.DocumentArguments
+	job      idv.Job
+	results  *memResults
+	vendor   *docVendor
+	handler  *Document
+	captured string
+}
+
+func newDocCase(t *testing.T, now time.Time) *docCase {
+	t.Helper()
+	c := &docCase{objects: &memObjects{}, results: &memResults{}, key: make([]byte, 32),
+		front: []byte("\x89PNG front image bytes"), back: []byte("\x89PNG back image bytes")}
+	_, _ = rand.Read(c.key)
+	c.captured = idv.NewID()
+	c.args = idv.DocumentArguments{CaptureID: c.captured, EncryptionKey: c.key,
+		FrontIV: make([]byte, 12), BackIV: make([]byte, 12)}
+	_, _ = rand.Read(c.args.FrontIV)
+	_, _ = rand.Read(c.args.BackIV)
+	for _, s := range []struct {
+		side string
+		img  []byte
+		iv   []byte
+		url  *string
+	}{{idv.SideFront, c.front, c.args.FrontIV, &c.args.FrontURL}, {idv.SideBack, c.back, c.args.BackIV, &c.args.BackURL}} {
+		key := idv.DocumentImageKey(c.captured, s.side)
+		ct, err := seal.SealImage(c.key, s.iv, s.img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.objects.Put(context.Background(), key, ct)
+		*s.url, _ = c.objects.PresignPut(context.Background(), key, time.Hour)
+	}
+	c.vendor = &docVendor{res: idv.VendorResult{Vendor: "document_sim", Success: true},
+		pii: &idv.Applicant{FirstName: "Canaryfirst", LastName: "Canarylast"}}
+	c.handler = &Document{Runner: &Runner{Sealer: xorSealer{}, Results: c.results,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: func() time.Time { return now }},
+		Objects: c.objects, Vendor: c.vendor}
+	c.job = idv.Job{Kind: idv.JobDocument, ResultID: idv.NewID(), TraceID: "trace-doc", EnqueuedAt: now}
+	return c
+}
+
+func (c *docCase) seal(t *testing.T) {
+	t.Helper()
+	b, _ := json.Marshal(c.args)
+	c.job.EncryptedArguments, _ = xorSealer{}.Seal(context.Background(), b, idv.JobAAD(c.job.Kind, c.job.ResultID))
+}
+
+func TestDocumentJob(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		// change alters the case before the job runs.
+		change      func(c *docCase)
+		wantOutcome idv.Outcome
+		wantCode    string // the stage error code, for image problems
+		wantErr     bool   // an infrastructure fault: no result, retry
+		wantVendor  bool
+	}{
+		{name: "images open and the vendor passes them", change: func(*docCase) {}, wantOutcome: idv.OutcomeSuccess, wantVendor: true},
+		{name: "vendor says no", change: func(c *docCase) {
+			c.vendor.res = idv.VendorResult{Vendor: "document_sim", Errors: map[string][]string{"front": {"dpi_low"}}}
+		}, wantOutcome: idv.OutcomeFailure, wantVendor: true},
+		{name: "vendor times out", change: func(c *docCase) { c.vendor.res = idv.VendorResult{TimedOut: true, Exception: "request timed out"} },
+			wantOutcome: idv.OutcomeTimedOut, wantVendor: true},
+		{name: "tampered ciphertext", change: func(c *docCase) {
+			key := idv.DocumentImageKey(c.captured, idv.SideFront)
+			c.objects.m[key][3] ^= 1
+		}, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+		{name: "wrong IV", change: func(c *docCase) { c.args.BackIV[0] ^= 1 }, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+		{name: "IV of the wrong size", change: func(c *docCase) { c.args.FrontIV = c.args.FrontIV[:8] }, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+		{name: "wrong key", change: func(c *docCase) { c.args.EncryptionKey = make([]byte, 32) }, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+		{name: "missing object", change: func(c *docCase) { delete(c.objects.m, idv.DocumentImageKey(c.captured, idv.SideBack)) },
+			wantOutcome: idv.OutcomeFailure, wantCode: codeImageMissing},
+		{name: "truncated object", change: func(c *docCase) { c.objects.m[idv.DocumentImageKey(c.captured, idv.SideFront)] = []byte{1, 2} },
+			wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+		{name: "oversized object", change: func(c *docCase) {
+			c.objects.m[idv.DocumentImageKey(c.captured, idv.SideFront)] = make([]byte, idv.MaxImageBytes+1)
+		}, wantOutcome: idv.OutcomeFailure, wantCode: codeImageTooLarge},
+		{name: "URL of another store", change: func(c *docCase) { c.args.FrontURL = "https://elsewhere.example/document-capture/x/front" },
+			wantOutcome: idv.OutcomeFailure, wantCode: codeImageForeign},
+		{name: "URL of another capture", change: func(c *docCase) { c.args.BackURL = "mem://store/" + idv.DocumentImageKey(idv.NewID(), idv.SideBack) },
+			wantOutcome: idv.OutcomeFailure, wantCode: codeImageForeign},
+		{name: "front URL given for the back", change: func(c *docCase) { c.args.BackURL = c.args.FrontURL },
+			wantOutcome: idv.OutcomeFailure, wantCode: codeImageForeign},
+		{name: "object store down", change: func(c *docCase) { c.objects.down = true }, wantErr: true},
+		{name: "images the web tier sealed", change: func(c *docCase) {
+			c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
+			for side, img := range map[string][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
+				key := idv.DocumentImageKey(c.captured, side)
+				sealed, _ := xorSealer{}.Seal(context.Background(), img, idv.ImageAAD(key))
+				c.objects.m[key] = sealed
+			}
+		}, wantOutcome: idv.OutcomeSuccess, wantVendor: true},
+		{name: "server-sealed image under another key", change: func(c *docCase) {
+			c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
+			for side, img := range map[string][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
+				sealed, _ := xorSealer{}.Seal(context.Background(), img, idv.ImageAAD("document-capture/other/"+side))
+				c.objects.m[idv.DocumentImageKey(c.captured, side)] = sealed
+			}
+		}, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newDocCase(t, now)
+			tc.change(c)
+			c.seal(t)
+			err := c.handler.Handle(context.Background(), c.job)
+			if tc.wantErr {
+				if err == nil || idv.ErrorCode(err) != idv.EUNAVAILABLE {
+					t.Fatalf("err = %v, want an EUNAVAILABLE job error", err)
+				}
+				if _, lerr := c.results.Load(context.Background(), c.job.ResultID); lerr == nil {
+					t.Fatal("a result was stored for a job that will be retried")
+				}
+				if len(c.objects.deleted) != 0 {
+					t.Fatal("images deleted before the job could be retried")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			got, err := c.results.Load(context.Background(), c.job.ResultID)
+			if err != nil || got.Status != idv.StatusDone || got.Result == nil {
+				t.Fatalf("stored %+v, %v", got, err)
+			}
+			r := got.Result
+			if r.Outcome != tc.wantOutcome {
+				t.Fatalf("outcome %s, want %s", r.Outcome, tc.wantOutcome)
+			}
+			if (c.vendor.calls > 0) != tc.wantVendor {
+				t.Fatalf("vendor calls %d, want called=%v", c.vendor.calls, tc.wantVendor)
+			}
+			if tc.wantVendor && tc.wantOutcome == idv.OutcomeSuccess {
+				if !bytes.Equal(c.vendor.front, c.front) || !bytes.Equal(c.vendor.back, c.back) {
+					t.Fatal("the vendor was not sent the decrypted images")
+				}
+				if r.Applicant == nil || r.Applicant.FirstName != "Canaryfirst" {
+					t.Fatal("the PII read from the ID is not in the result")
+				}
+			} else if r.Applicant != nil {
+				t.Fatal("PII stored with a result that is not a success")
+			}
+			if tc.wantCode != "" {
+				var codes []string
+				for _, cs := range r.Stages[0].Result.Errors {
+					codes = append(codes, cs...)
+				}
+				if len(codes) != 1 || codes[0] != tc.wantCode {
+					t.Fatalf("codes %v, want [%s]", codes, tc.wantCode)
+				}
+			}
+			if len(c.objects.deleted) != 2 {
+				t.Fatalf("deleted %v, want both images deleted once the result is stored", c.objects.deleted)
+			}
+		})
+	}
+}
+
+func TestDocumentJobWithoutCaptureIDIsDiscarded(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	c := newDocCase(t, now)
+	c.args.CaptureID = ""
+	c.seal(t)
+	err := c.handler.Handle(context.Background(), c.job)
+	if err == nil || !strings.Contains(err.Error(), "capture id") {
+		t.Fatalf("err = %v, want a discard", err)
+	}
+	if c.vendor.calls != 0 {
+		t.Fatal("vendor called")
+	}
+}
