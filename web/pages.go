@@ -39,6 +39,12 @@ type formField struct {
 	Name, Label, Value, Error, Autocomplete, Type string
 }
 
+// uploadField is one image input of the document page.
+type uploadField struct {
+	Side, Label, Error, Accept string
+	Presigned                  bool
+}
+
 var stageNames = map[string]string{
 	"resolution": "an identity records service",
 	"state_id":   "the state that issued your ID",
@@ -49,6 +55,9 @@ var stageNames = map[string]string{
 var templateFuncs = template.FuncMap{
 	"field": func(name, label, value string, errs idv.FieldErrors, autocomplete, typ string) formField {
 		return formField{Name: name, Label: label, Value: value, Error: errs[name], Autocomplete: autocomplete, Type: typ}
+	},
+	"upload": func(side, label string, p documentPage) uploadField {
+		return uploadField{Side: side, Label: label, Error: p.Errors[side], Accept: p.Accept, Presigned: p.Presigned}
 	},
 	"stageName": func(name string) string {
 		if n, ok := stageNames[name]; ok {
@@ -89,13 +98,19 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, code int, m
 }
 
 func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "start", page{Title: "Verify your identity", Data: struct{ First string }{stepVerifyInfo.Path}})
+	s.render(w, r, http.StatusOK, "start", page{Title: "Verify your identity", Data: struct {
+		First     string
+		Documents bool
+	}{s.firstStep().Path, s.documentsEnabled()}})
 }
 
 // verifyInfoForm is the verify_info template's data.
 type verifyInfoForm struct {
 	Applicant idv.Applicant
 	Errors    idv.FieldErrors
+	// Notes are things the document check found that the person should
+	// check in the form (e.g. the barcode could not be read).
+	Notes []string
 }
 
 func (s *Server) applicant(r *http.Request) idv.Applicant {
@@ -127,9 +142,17 @@ func (s *Server) showVerifyInfo(w http.ResponseWriter, r *http.Request) {
 	switch st.Status {
 	case idv.StatusInProgress:
 		s.renderWait(w, r, stepVerifyInfo)
+		return
 	case idv.StatusDone:
 		s.finish(ctx, stepVerifyInfo)
 		s.afterResult(w, r, stepVerifyInfo, st.Result)
+		return
+	}
+	if s.documentsEnabled() && !s.verified(r, stepDocument) {
+		http.Redirect(w, r, stepDocument.Path, http.StatusSeeOther)
+		return
+	}
+	switch st.Status {
 	case idv.StatusMissing:
 		s.finish(ctx, stepVerifyInfo)
 		s.log.WarnContext(ctx, "proofing result missing", "step", stepVerifyInfo.Name, "capture_session", st.CS.ID)
@@ -137,7 +160,8 @@ func (s *Server) showVerifyInfo(w http.ResponseWriter, r *http.Request) {
 		s.renderVerifyInfo(w, r, http.StatusOK, verifyInfoForm{Applicant: s.prefill(r)},
 			"Checking your information is taking longer than usual. Please try again.")
 	default:
-		s.renderVerifyInfo(w, r, http.StatusOK, verifyInfoForm{Applicant: s.prefill(r)}, s.sessions.PopString(ctx, keyFlash))
+		s.renderVerifyInfo(w, r, http.StatusOK, verifyInfoForm{Applicant: s.prefill(r),
+			Notes: documentMessages(s.sessionCodes(r, keyDocNotes))}, s.sessions.PopString(ctx, keyFlash))
 	}
 }
 
@@ -159,6 +183,10 @@ func (s *Server) submitVerifyInfo(w http.ResponseWriter, r *http.Request) {
 		// A resubmit (double click, back button) while a job is pending
 		// enqueues nothing: show the pending attempt.
 		http.Redirect(w, r, stepVerifyInfo.Path, http.StatusSeeOther)
+		return
+	}
+	if s.documentsEnabled() && !s.verified(r, stepDocument) {
+		http.Redirect(w, r, stepDocument.Path, http.StatusSeeOther)
 		return
 	}
 	if err := r.ParseForm(); err != nil {
@@ -280,6 +308,8 @@ type stepError struct {
 	Retry   string // path to try again, if any
 	// Remaining is the attempts left (-1: not shown).
 	Remaining int
+	// Messages say what to change (the document check's findings).
+	Messages []string
 }
 
 var stepErrors = map[string]stepError{
@@ -317,6 +347,14 @@ func (s *Server) serveStepError(w http.ResponseWriter, r *http.Request) {
 	if known && e.Reason != "failure" && e.Reason != "rate_limited" {
 		e.Retry = st.Path
 	}
+	if known && st.Name == stepDocument.Name && e.Reason == "warning" {
+		e.Heading = "We couldn't verify your ID"
+		e.Body = "We couldn't use the photos of your ID. Here is what to change before you take new ones:"
+		e.Messages = documentMessages(s.sessionCodes(r, keyDocErrors))
+		if len(e.Messages) == 0 {
+			e.Messages = documentMessages([]string{""})
+		}
+	}
 	s.render(w, r, http.StatusOK, "step_error", page{Title: e.Heading, Data: e})
 }
 
@@ -329,7 +367,7 @@ type resultData struct {
 
 func (s *Server) serveResult(w http.ResponseWriter, r *http.Request) {
 	d := resultData{Verified: true}
-	for _, st := range []step{stepVerifyInfo, stepPhone} {
+	for _, st := range s.flow() {
 		var sum doneSummary
 		b := s.sessions.GetBytes(r.Context(), keyDonePref+st.Name)
 		if b == nil || json.Unmarshal(b, &sum) != nil || sum.Outcome != idv.OutcomeSuccess {

@@ -81,6 +81,9 @@ type Options struct {
 	// Outbound checks the route to the vendors through the egress proxy,
 	// behind /api/health/outbound (nil: answered 503 "not configured").
 	Outbound func(context.Context) error
+	// Documents, if set, puts the document capture step at the start of
+	// the flow.
+	Documents *DocumentOptions
 }
 
 // Server is the web tier. Create it with New.
@@ -95,6 +98,7 @@ type Server struct {
 	health         map[string]func(context.Context) error
 	limiter        ratelimit.Limiter
 	fingerprintKey []byte
+	docs           *DocumentOptions
 	observe        Observer
 	pages          map[string]*template.Template
 	handler        http.Handler
@@ -133,6 +137,16 @@ func New(o Options) (*Server, error) {
 	if s.observe == nil {
 		s.observe = noObserver{}
 	}
+	if d := o.Documents; d != nil {
+		if d.Objects == nil {
+			return nil, fmt.Errorf("web: Documents needs an object store")
+		}
+		dc := *d
+		if dc.URLExpiry <= 0 {
+			dc.URLExpiry = 12 * time.Hour
+		}
+		s.docs = &dc
+	}
 	if o.Limiter != nil && len(o.FingerprintKey) < 32 {
 		return nil, fmt.Errorf("web: a Limiter needs a FingerprintKey of at least 32 bytes")
 	}
@@ -151,6 +165,11 @@ func (s *Server) routes(o Options) http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.serveStart)
+	if s.documentsEnabled() {
+		mux.HandleFunc("GET /verify/document_capture", s.showDocument)
+		mux.HandleFunc("POST /verify/document_capture", s.submitDocument)
+		mux.HandleFunc("GET /verify/document_capture/status", s.serveStatus(stepDocument))
+	}
 	mux.HandleFunc("GET /verify/verify_info", s.showVerifyInfo)
 	mux.HandleFunc("POST /verify/verify_info", s.submitVerifyInfo)
 	mux.HandleFunc("GET /verify/verify_info/status", s.serveStatus(stepVerifyInfo))
@@ -178,6 +197,10 @@ func (s *Server) routes(o Options) http.Handler {
 		root.Handle("GET /metrics", o.Metrics)
 	}
 	root.Handle("GET /static/", mux)
+	if s.docs != nil && s.docs.Uploads != nil {
+		// Signed upload URLs carry their own authorization; no session.
+		root.Handle(uploadsPrefix, s.docs.Uploads)
+	}
 	root.Handle("/", s.sessions.LoadAndSave(mux))
 
 	csrf := http.NewCrossOriginProtection()

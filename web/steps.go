@@ -33,7 +33,7 @@ var (
 		Title: "Verify your phone number", Next: "/verify/result", Limit: ratelimit.ProofAddress}
 )
 
-var steps = map[string]step{stepVerifyInfo.Name: stepVerifyInfo, stepPhone.Name: stepPhone}
+var steps = map[string]step{stepDocument.Name: stepDocument, stepVerifyInfo.Name: stepVerifyInfo, stepPhone.Name: stepPhone}
 
 // attemptState is what the web tier knows about a step's current attempt.
 type attemptState struct {

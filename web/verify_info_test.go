@@ -36,16 +36,24 @@ func newHarness(t *testing.T) *harness {
 
 func newHarnessWith(t *testing.T, limiter ratelimit.Limiter) *harness {
 	t.Helper()
+	return newHarnessOpts(t, func(o *Options) { o.Limiter = limiter })
+}
+
+// newHarnessOpts builds a harness whose Options are changed by opt.
+func newHarnessOpts(t *testing.T, opt func(*Options)) *harness {
+	t.Helper()
 	sm := scs.New()
 	sm.Codec = SealedCodec{Sealer: fakeSealer{}}
 	logs := &bytes.Buffer{}
 	h := &harness{t: t, queue: newFakeQueue(), results: newFakeResults(), logs: logs}
-	s, err := New(Options{
+	o := Options{
 		Queue: h.queue, Results: h.results, Sealer: fakeSealer{}, Sessions: sm,
-		Logger:  slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil)),
-		Config:  Config{LongPoll: 2 * time.Second, FallbackPoll: 20 * time.Millisecond},
-		Limiter: limiter, FingerprintKey: bytes.Repeat([]byte{7}, 32),
-	})
+		Logger:         slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil)),
+		Config:         Config{LongPoll: 2 * time.Second, FallbackPoll: 20 * time.Millisecond},
+		FingerprintKey: bytes.Repeat([]byte{7}, 32),
+	}
+	opt(&o)
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,429 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"image"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/ratelimit/memory"
+)
+
+// fakeObjects is an object store whose URLs are
+// https://objects.test/bucket/<key>?sig=...; the real adapters are tested
+// in package objects.
+type fakeObjects struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+const fakeObjectsBase = "https://objects.test/bucket/"
+
+func (f *fakeObjects) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
+	return fakeObjectsBase + key + "?sig=abc", nil
+}
+
+func (f *fakeObjects) Put(_ context.Context, key string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string][]byte{}
+	}
+	f.m[key] = append([]byte(nil), data...)
+	return nil
+}
+
+func (f *fakeObjects) Get(_ context.Context, key string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.m[key]
+	if !ok {
+		return nil, idv.ErrNotFound
+	}
+	return b, nil
+}
+
+func (f *fakeObjects) Delete(_ context.Context, key string) error { return nil }
+
+func (f *fakeObjects) KeyFromURL(raw string) (string, error) {
+	k, ok := strings.CutPrefix(raw, fakeObjectsBase)
+	if !ok {
+		return "", idv.Errorf(idv.EINVALID, "not a URL of this store")
+	}
+	k, _, _ = strings.Cut(k, "?")
+	return k, nil
+}
+
+func newDocHarness(t *testing.T, presigned bool) (*harness, *fakeObjects) {
+	t.Helper()
+	objects := &fakeObjects{}
+	h := newHarnessOpts(t, func(o *Options) {
+		o.Documents = &DocumentOptions{Objects: objects, Presigned: presigned}
+	})
+	return h, objects
+}
+
+var captureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
+
+// openCapture loads the capture page and returns its capture id.
+func (h *harness) openCapture() string {
+	h.t.Helper()
+	code, _, body := h.do("GET", "/verify/document_capture", nil)
+	m := captureIDRE.FindStringSubmatch(body)
+	if code != 200 || m == nil {
+		h.t.Fatalf("capture page: %d %.300s", code, body)
+	}
+	return m[1]
+}
+
+func b64(n int, fill byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n)) }
+
+// uploadedForm is what the page submits after uploading both images.
+func uploadedForm(captureID string) url.Values {
+	return url.Values{
+		"capture_id":      {captureID},
+		"encryption_key":  {b64(32, 1)},
+		"front_image_iv":  {b64(12, 2)},
+		"back_image_iv":   {b64(12, 3)},
+		"front_image_url": {fakeObjectsBase + idv.DocumentImageKey(captureID, "front") + "?sig=abc"},
+		"back_image_url":  {fakeObjectsBase + idv.DocumentImageKey(captureID, "back") + "?sig=abc"},
+	}
+}
+
+// openJob opens the sealed arguments of the harness's last job.
+func (h *harness) lastDocumentArgs() idv.DocumentArguments {
+	h.t.Helper()
+	jobs := h.queue.Jobs()
+	if len(jobs) == 0 {
+		h.t.Fatal("no job enqueued")
+	}
+	j := jobs[len(jobs)-1]
+	plain, err := fakeSealer{}.Open(context.Background(), j.EncryptedArguments, idv.JobAAD(j.Kind, j.ResultID))
+	if err != nil || j.Kind != idv.JobDocument {
+		h.t.Fatalf("job %s: %v", j.Kind, err)
+	}
+	var args idv.DocumentArguments
+	if err := json.Unmarshal(plain, &args); err != nil {
+		h.t.Fatal(err)
+	}
+	return args
+}
+
+// finishDocument stores a result for the pending document job.
+func (h *harness) finishDocument(res idv.ProofingResult) {
+	h.t.Helper()
+	jobs := h.queue.Jobs()
+	j := jobs[len(jobs)-1]
+	if err := h.results.Store(context.Background(), j.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: &res}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestDocumentStepComesFirst(t *testing.T) {
+	t.Parallel()
+	h, _ := newDocHarness(t, true)
+	if _, _, body := h.do("GET", "/", nil); !strings.Contains(body, `href="/verify/document_capture"`) {
+		t.Fatalf("start page does not start with the document step: %.400s", body)
+	}
+	for _, req := range []struct{ method, path string }{{"GET", "/verify/verify_info"}, {"POST", "/verify/verify_info"}} {
+		var form url.Values
+		if req.method == "POST" {
+			form = goodForm()
+		}
+		if code, loc, _ := h.do(req.method, req.path, form); code != 303 || loc != "/verify/document_capture" {
+			t.Fatalf("%s %s before the document step: %d %q", req.method, req.path, code, loc)
+		}
+	}
+	if n := len(h.queue.Jobs()); n != 0 {
+		t.Fatalf("%d jobs enqueued without a verified document", n)
+	}
+}
+
+func TestDocumentCapturePageIssuesUploadURLs(t *testing.T) {
+	t.Parallel()
+	h, _ := newDocHarness(t, true)
+	code, _, body := h.do("GET", "/verify/document_capture", nil)
+	id := captureIDRE.FindStringSubmatch(body)
+	if code != 200 || id == nil {
+		t.Fatalf("%d %.300s", code, body)
+	}
+	for _, want := range []string{
+		`data-front-url="` + fakeObjectsBase + "document-capture/" + id[1] + `/front?sig=abc"`,
+		`data-back-url="` + fakeObjectsBase + "document-capture/" + id[1] + `/back?sig=abc"`,
+		`data-presigned="true"`, `name="encryption_key"`, `/static/document_capture.js`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	// The file inputs have no name: the photos themselves are never posted.
+	if strings.Contains(body, `name="front" type="file"`) {
+		t.Error("file input would post the photo")
+	}
+	// A new form gets a new capture.
+	if again := h.openCapture(); again == id[1] {
+		t.Error("capture id reused")
+	}
+}
+
+func TestDocumentSubmitRefusesForeignInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(f url.Values, id string)
+	}{
+		{"URL on another host", func(f url.Values, id string) {
+			f.Set("front_image_url", "https://attacker.example/bucket/"+idv.DocumentImageKey(id, "front"))
+		}},
+		{"URL of another capture", func(f url.Values, id string) {
+			f.Set("back_image_url", fakeObjectsBase+idv.DocumentImageKey(idv.NewID(), "back"))
+		}},
+		{"sides swapped", func(f url.Values, id string) {
+			f["front_image_url"], f["back_image_url"] = f["back_image_url"], f["front_image_url"]
+		}},
+		{"URL missing", func(f url.Values, _ string) { f.Del("back_image_url") }},
+		{"key too short", func(f url.Values, _ string) { f.Set("encryption_key", b64(16, 1)) }},
+		{"key not base64", func(f url.Values, _ string) { f.Set("encryption_key", "not*base64") }},
+		{"IV of the wrong size", func(f url.Values, _ string) { f.Set("front_image_iv", b64(16, 2)) }},
+		{"capture id of another page", func(f url.Values, _ string) { f.Set("capture_id", idv.NewID()) }},
+		{"no capture id", func(f url.Values, _ string) { f.Del("capture_id") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h, _ := newDocHarness(t, true)
+			id := h.openCapture()
+			f := uploadedForm(id)
+			tc.change(f, id)
+			code, _, body := h.do("POST", "/verify/document_capture", f)
+			if code != http.StatusUnprocessableEntity || !strings.Contains(body, "Please fix the photos marked below") {
+				t.Fatalf("%d %.300s", code, body)
+			}
+			if n := len(h.queue.Jobs()); n != 0 {
+				t.Fatalf("%d jobs enqueued", n)
+			}
+			if strings.Contains(body, "attacker.example") {
+				t.Fatal("the refused URL is echoed")
+			}
+		})
+	}
+}
+
+func TestDocumentFlowPrefillsVerifyInfo(t *testing.T) {
+	t.Parallel()
+	h, _ := newDocHarness(t, true)
+	id := h.openCapture()
+	if code, loc, body := h.do("POST", "/verify/document_capture", uploadedForm(id)); code != 303 || loc != "/verify/document_capture" {
+		t.Fatalf("submit: %d %q %.300s", code, loc, body)
+	}
+	args := h.lastDocumentArgs()
+	if args.CaptureID != id || args.ServerSealed || len(args.EncryptionKey) != 32 || len(args.BackIV) != 12 ||
+		args.FrontURL != fakeObjectsBase+idv.DocumentImageKey(id, "front")+"?sig=abc" {
+		t.Fatalf("job arguments %#v", args.CaptureID)
+	}
+	// While the job runs: the waiting page, and verify_info stays closed.
+	if _, _, body := h.do("GET", "/verify/document_capture", nil); !strings.Contains(body, "data-status-url=\"/verify/document_capture/status\"") {
+		t.Fatalf("not the waiting page: %.300s", body)
+	}
+	if code, loc, _ := h.do("GET", "/verify/verify_info", nil); code != 303 || loc != "/verify/document_capture" {
+		t.Fatalf("verify_info open before the document result: %d %q", code, loc)
+	}
+	// A resubmit while pending enqueues nothing.
+	h.do("POST", "/verify/document_capture", uploadedForm(id))
+	if n := len(h.queue.Jobs()); n != 1 {
+		t.Fatalf("%d jobs after a resubmit", n)
+	}
+	h.finishDocument(idv.ProofingResult{Outcome: idv.OutcomeSuccess,
+		Stages:    []idv.Stage{{Name: "document", Result: idv.VendorResult{Success: true, Errors: map[string][]string{"barcode": {idv.DocCodeBarcodeAttention}}}}},
+		Applicant: &idv.Applicant{FirstName: "Fakey", LastName: "Mcfakerson", DOB: "1938-10-06", Address1: "1 Fake Rd", City: "Great Falls", State: "MT", ZIPCode: "59010", StateIDNumber: "1111111111111", StateIDJurisdiction: "ND", StateIDExpiration: "2099-12-31"}})
+	if _, _, body := h.do("GET", "/verify/document_capture/status", nil); !strings.Contains(body, `"done"`) {
+		t.Fatalf("status: %s", body)
+	}
+	if code, loc, _ := h.do("GET", "/verify/document_capture", nil); code != 303 || loc != "/verify/verify_info" {
+		t.Fatalf("after the result: %d %q", code, loc)
+	}
+	code, _, body := h.do("GET", "/verify/verify_info", nil)
+	if code != 200 || !strings.Contains(body, `value="Mcfakerson"`) || !strings.Contains(body, `value="1111111111111"`) {
+		t.Fatalf("verify_info not pre-filled from the ID: %d %.600s", code, body)
+	}
+	if !strings.Contains(body, htmlText(idv.DocumentErrorMessage(idv.DocCodeBarcodeAttention))) {
+		t.Fatal("the barcode note is not shown")
+	}
+	// verify_info now enqueues its job, carrying the ID's expiry.
+	if code, loc, _ := h.do("POST", "/verify/verify_info", goodForm()); code != 303 || loc != "/verify/verify_info" {
+		t.Fatalf("verify_info submit: %d %q", code, loc)
+	}
+}
+
+func TestDocumentFailureShowsWhatToChange(t *testing.T) {
+	t.Parallel()
+	h, _ := newDocHarness(t, true)
+	h.do("POST", "/verify/document_capture", uploadedForm(h.openCapture()))
+	h.finishDocument(idv.ProofingResult{Outcome: idv.OutcomeFailure,
+		Stages:           []idv.Stage{{Name: "document", Result: idv.VendorResult{Errors: map[string][]string{"front": {idv.DocCodeImageUnreadable}}}}},
+		FailedAttributes: []string{"front"}})
+	code, loc, _ := h.do("GET", "/verify/document_capture", nil)
+	if code != 303 || loc != "/verify/errors/warning?step=document_capture" {
+		t.Fatalf("%d %q", code, loc)
+	}
+	_, _, body := h.do("GET", loc, nil)
+	if !strings.Contains(body, "We couldn&#39;t verify your ID") || !strings.Contains(body, htmlText(idv.DocumentErrorMessage(idv.DocCodeImageUnreadable))) ||
+		!strings.Contains(body, `href="/verify/document_capture"`) {
+		t.Fatalf("warning page: %.800s", body)
+	}
+	if code, loc, _ := h.do("GET", "/verify/verify_info", nil); code != 303 || loc != "/verify/document_capture" {
+		t.Fatalf("a failed document opened verify_info: %d %q", code, loc)
+	}
+}
+
+// htmlText escapes s as html/template does in text.
+func htmlText(s string) string { return strings.ReplaceAll(s, "'", "&#39;") }
+
+func TestDocumentPassWithoutDataIsNotAPass(t *testing.T) {
+	t.Parallel()
+	h, _ := newDocHarness(t, true)
+	h.do("POST", "/verify/document_capture", uploadedForm(h.openCapture()))
+	h.finishDocument(idv.ProofingResult{Outcome: idv.OutcomeSuccess, Stages: []idv.Stage{{Name: "document", Result: idv.VendorResult{Success: true}}}})
+	if code, loc, _ := h.do("GET", "/verify/document_capture", nil); code != 303 || loc != "/verify/errors/exception?step=document_capture" {
+		t.Fatalf("%d %q", code, loc)
+	}
+}
+
+func pngBytes(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// postImages posts the capture form with files, as the page does when
+// pre-signed uploads are off.
+func (h *harness) postImages(captureID string, files map[string][]byte) (int, string, string) {
+	h.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("capture_id", captureID)
+	for side, b := range files {
+		w, _ := mw.CreateFormFile(side, side+".bin")
+		_, _ = w.Write(b)
+	}
+	_ = mw.Close()
+	req, _ := http.NewRequest("POST", h.srv.URL+"/verify/document_capture", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header.Get("Location"), string(b)
+}
+
+func TestDocumentPostedImagesAreSealed(t *testing.T) {
+	t.Parallel()
+	h, objects := newDocHarness(t, false)
+	code, _, page := h.do("GET", "/verify/document_capture", nil)
+	if code != 200 || !strings.Contains(page, `enctype="multipart/form-data"`) || !strings.Contains(page, `name="front" type="file"`) {
+		t.Fatalf("page: %d %.400s", code, page)
+	}
+	id := captureIDRE.FindStringSubmatch(page)[1]
+	img := pngBytes(t)
+	if code, loc, body := h.postImages(id, map[string][]byte{"front": img, "back": img}); code != 303 || loc != "/verify/document_capture" {
+		t.Fatalf("post: %d %q %.300s", code, loc, body)
+	}
+	args := h.lastDocumentArgs()
+	if !args.ServerSealed || args.CaptureID != id || args.FrontURL != "" || args.EncryptionKey != nil {
+		t.Fatalf("arguments %+v", args.ServerSealed)
+	}
+	for _, side := range []string{"front", "back"} {
+		key := idv.DocumentImageKey(id, side)
+		stored, err := objects.Get(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := fakeSealer{}.Open(context.Background(), stored, idv.ImageAAD(key))
+		if err != nil || !bytes.Equal(plain, img) {
+			t.Fatalf("%s: stored image is not the sealed upload: %v", side, err)
+		}
+	}
+}
+
+func TestDocumentPostedImagesChecked(t *testing.T) {
+	t.Parallel()
+	yaml := []byte("doc_auth_result: Failed\n")
+	tests := []struct {
+		name      string
+		testFiles bool
+		files     map[string][]byte
+		wantCode  int
+	}{
+		{"missing back", false, map[string][]byte{"front": nil}, 422},
+		{"not an image", false, map[string][]byte{"front": []byte("%PDF-1.4 hello"), "back": nil}, 422},
+		{"empty file", false, map[string][]byte{"front": {}, "back": {}}, 422},
+		{"too large", false, map[string][]byte{"front": bytes.Repeat([]byte{0xff}, idv.MaxImageBytes+10)}, 422},
+		{"YAML without test files", false, map[string][]byte{"front": yaml, "back": yaml}, 422},
+		{"YAML with test files", true, map[string][]byte{"front": yaml, "back": yaml}, 303},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			objects := &fakeObjects{}
+			h := newHarnessOpts(t, func(o *Options) {
+				o.Documents = &DocumentOptions{Objects: objects, AllowTestFiles: tc.testFiles}
+			})
+			id := h.openCapture()
+			files := map[string][]byte{}
+			for side, b := range tc.files {
+				if b == nil {
+					b = pngBytes(t)
+				}
+				files[side] = b
+			}
+			code, _, body := h.postImages(id, files)
+			if code != tc.wantCode {
+				t.Fatalf("%d, want %d: %.300s", code, tc.wantCode, body)
+			}
+			if tc.wantCode != 303 && len(h.queue.Jobs()) != 0 {
+				t.Fatal("job enqueued for refused images")
+			}
+		})
+	}
+}
+
+func TestDocumentAttemptLimit(t *testing.T) {
+	t.Parallel()
+	objects := &fakeObjects{}
+	h := newHarnessOpts(t, func(o *Options) {
+		o.Documents = &DocumentOptions{Objects: objects, Presigned: true}
+		o.Limiter = memory.New(time.Now)
+	})
+	for i := range 6 {
+		id := h.openCapture()
+		code, loc, _ := h.do("POST", "/verify/document_capture", uploadedForm(id))
+		if i == 5 {
+			if loc != "/verify/errors/rate_limited?step=document_capture" {
+				t.Fatalf("6th submit went to %d %q", code, loc)
+			}
+			break
+		}
+		h.finishDocument(idv.ProofingResult{Outcome: idv.OutcomeTimedOut})
+		h.do("GET", "/verify/document_capture", nil)
+	}
+	if n := len(h.queue.Jobs()); n != 5 {
+		t.Fatalf("%d jobs, want 5", n)
+	}
+}
