@@ -40,12 +40,12 @@ var stepDocument = step{Name: "document_capture", Path: "/verify/document_captur
 
 // Session keys of the document step.
 const (
-	keyDocCapture = "doc_capture"   // capture id whose upload URLs the open page holds
-	keyDocErrors  = "doc_errors"    // JSON []string of the last failed attempt's codes
-	keyDocNotes   = "doc_notes"     // JSON []string of codes a passed document came with
-	formCaptureID = "capture_id"    // hidden field echoing keyDocCapture
-	maxFormMemory = 2 * (1 << 20)   // multipart parts above this go to temp files
-	maxTestFile   = 64 << 10        // a YAML/JSON stand-in is small
+	keyDocCapture = "doc_capture" // capture id whose upload URLs the open page holds
+	keyDocErrors  = "doc_errors"  // JSON []string of the last failed attempt's codes
+	keyDocNotes   = "doc_notes"   // JSON []string of codes a passed document came with
+	formCaptureID = "capture_id"  // hidden field echoing keyDocCapture
+	maxFormMemory = 2 * (1 << 20) // multipart parts above this go to temp files
+	maxTestFile   = 64 << 10      // a YAML/JSON stand-in is small
 	mediaOctet    = "application/octet-stream"
 	uploadsPrefix = "/uploads/"
 )

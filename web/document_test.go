@@ -88,7 +88,9 @@ func (h *harness) openCapture() string {
 	return m[1]
 }
 
-func b64(n int, fill byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n)) }
+func b64(n int, fill byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n))
+}
 
 // uploadedForm is what the page submits after uploading both images.
 func uploadedForm(captureID string) url.Values {
