@@ -43,6 +43,10 @@ type Config struct {
 	Jobs Jobs `yaml:"jobs"`
 	// Vendors is where and how vendor checks are made.
 	Vendors Vendors `yaml:"vendors"`
+	// DocAuth is the document capture step.
+	DocAuth DocAuth `yaml:"doc_auth"`
+	// Objects is the object storage that holds document images.
+	Objects Objects `yaml:"objects"`
 	// Log is where log lines go.
 	Log Log `yaml:"log"`
 }
@@ -159,6 +163,52 @@ type Vendor struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// DocAuth configures the document capture step.
+type DocAuth struct {
+	// Enabled starts the flow with photos of the person's ID; off, it
+	// starts at "verify your information".
+	Enabled bool `yaml:"enabled"`
+	// PresignedUploads has the browser encrypt each image and PUT it
+	// straight to object storage through a pre-signed URL. false posts the
+	// images to the web server, which seals them and stores them itself
+	// (the seeds' doc_auth_enable_presigned_s3_urls).
+	PresignedUploads bool `yaml:"presigned_uploads"`
+	// UploadURLExpiry is how long a pre-signed upload URL stays valid. The
+	// default is the longest session, so a URL never expires under a page
+	// that is still open.
+	UploadURLExpiry time.Duration `yaml:"upload_url_expiry"`
+	// AllowTestFiles lets a small YAML or JSON file stand in for an image so
+	// QA can pick the document simulator's answer. Never in production.
+	AllowTestFiles bool `yaml:"allow_test_files"`
+}
+
+// Objects configures the object storage of document images: an S3 bucket,
+// or in `idv dev` a local folder the web server serves uploads to.
+type Objects struct {
+	// Bucket is the S3 bucket (required by web and worker when doc_auth is
+	// enabled).
+	Bucket string `yaml:"bucket"`
+	// Region is the bucket's AWS region.
+	Region string `yaml:"region"`
+	// Endpoint is an S3-compatible endpoint such as http://127.0.0.1:7070;
+	// empty means AWS S3.
+	Endpoint string `yaml:"endpoint"`
+	// PathStyle addresses the bucket in the URL path instead of the host
+	// name (most S3-compatible servers need it).
+	PathStyle bool `yaml:"path_style"`
+	// AccessKeyID and SecretAccessKey authenticate to S3 (prefer
+	// IDV_OBJECTS_SECRET_ACCESS_KEY); empty uses the default AWS credential
+	// chain, such as an instance role.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+	// CORSOrigin is the origin people's browsers load idv's pages from
+	// (https://idv.example.gov). `idv storage` sets the bucket's CORS rule
+	// so only pages from it may upload.
+	CORSOrigin string `yaml:"cors_origin"`
+	// Dir is the local folder store of `idv dev`.
+	Dir string `yaml:"dir"`
+}
+
 // Log configures logging.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -196,7 +246,9 @@ func Defaults() Config {
 			PhoneSecondary: Vendor{Timeout: time.Second},
 			Document:       Vendor{Timeout: 60 * time.Second},
 		},
-		Log: Log{Level: "info"},
+		DocAuth: DocAuth{Enabled: true, PresignedUploads: true, UploadURLExpiry: 12 * time.Hour},
+		Objects: Objects{Region: "us-east-1"},
+		Log:     Log{Level: "info"},
 	}
 }
 
@@ -379,6 +431,22 @@ func (c Config) Validate(role Role) error {
 	}
 	if role&RoleWorker != 0 {
 		checkAddr("worker.addr", c.Worker.Addr)
+	}
+	if c.DocAuth.Enabled {
+		if role&(RoleWeb|RoleWorker) != 0 && role&RoleDev == 0 && c.Objects.Bucket == "" {
+			bad("objects.bucket", "is required while doc_auth.enabled is true: the S3 bucket for document images (or set doc_auth.enabled: false)")
+		}
+		if role&(RoleWeb|RoleDev) != 0 {
+			positive("doc_auth.upload_url_expiry", c.DocAuth.UploadURLExpiry)
+			if c.DocAuth.UploadURLExpiry > 7*24*time.Hour {
+				bad("doc_auth.upload_url_expiry", "S3 signatures last at most 7 days, got %s", c.DocAuth.UploadURLExpiry)
+			}
+		}
+		checkURL("objects.endpoint", c.Objects.Endpoint, false)
+		checkURL("objects.cors_origin", c.Objects.CORSOrigin, false)
+		if (c.Objects.AccessKeyID == "") != (c.Objects.SecretAccessKey == "") {
+			bad("objects.access_key_id", "set both objects.access_key_id and objects.secret_access_key, or neither (the default AWS credential chain)")
+		}
 	}
 	if role&(RoleWorker|RoleDev) != 0 || (role&RoleWeb != 0 && !c.Jobs.Async) {
 		positive("jobs.stale_after", c.Jobs.StaleAfter)

@@ -51,7 +51,7 @@ func TestValidate(t *testing.T) {
 	t.Parallel()
 	cfg := Defaults()
 	err := cfg.Validate(RoleWorker)
-	for _, want := range []string{"database_url", "vendors.resolution.url"} {
+	for _, want := range []string{"database_url", "vendors.resolution.url", "objects.bucket"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("worker without %s: %v", want, err)
 		}
@@ -59,6 +59,7 @@ func TestValidate(t *testing.T) {
 	cfg.DatabaseURL = "postgres://postgres@127.0.0.1/test"
 	cfg.Vendors.BaseURL = "http://127.0.0.1:8081"
 	cfg.Keys.FingerprintKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	cfg.Objects.Bucket = "idv-documents"
 	if err := cfg.Validate(RoleWorker | RoleWeb | RoleMigrate); err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +71,15 @@ func TestValidate(t *testing.T) {
 	}
 	if err := Defaults().Validate(RoleDev); err != nil {
 		t.Fatalf("dev defaults: %v", err)
+	}
+	doc := Defaults()
+	doc.Objects.AccessKeyID = "AKIDEXAMPLE"
+	doc.DocAuth.UploadURLExpiry = 8 * 24 * time.Hour
+	err = doc.Validate(RoleDev)
+	for _, want := range []string{"objects.access_key_id", "doc_auth.upload_url_expiry"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error naming %s, got %v", want, err)
+		}
 	}
 }
 
