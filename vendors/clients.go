@@ -10,8 +10,10 @@ type Clients struct {
 	Resolution *Resolution
 	StateID    *StateID
 	Phone      *Phone
-	// Config is cfg with every default applied (the document endpoint is
-	// resolved here for the document client to come).
+	// Document is nil when no document URL is configured (neither
+	// Document.URL nor BaseURL): such a deployment has no document step.
+	Document *Document
+	// Config is cfg with every default applied.
 	Config Config
 }
 
@@ -34,6 +36,11 @@ func New(cfg Config) (*Clients, error) {
 	}
 	if c.Phone, err = NewPhone(hc, cfg.Phone); err != nil {
 		return nil, err
+	}
+	if cfg.Document.URL != "" {
+		if c.Document, err = NewDocument(hc, cfg.Document); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -5,12 +5,16 @@ package vendors
 // real vendor with another protocol replaces the request building and the
 // response decoding of one client, and keeps the mapping to idv.VendorResult.
 
+import "github.com/idv-dev/idv"
+
 // Paths of the vendor endpoints, relative to a vendor's base URL.
 const (
 	PathResolution = "/resolution/verify"
 	PathStateID    = "/state_id/verify"
 	PathPhone      = "/phone/verify"
-	// PathDocument is reserved for document authentication.
+	// PathDocument takes a multipart/form-data POST with the parts "front"
+	// and "back" (application/octet-stream, the decrypted images) and
+	// answers a DocumentResponse.
 	PathDocument = "/document/verify"
 	// PathHealth answers 200 when the vendor is up; it carries no PII, so
 	// outbound health checks can use it through the egress proxy.
@@ -74,6 +78,63 @@ type VerifyResponse struct {
 	Reference          string   `json:"reference,omitempty"`
 	VerifiedAttributes []string `json:"verified_attributes,omitempty"`
 }
+
+// Multipart parts of a document request.
+const (
+	PartFront = idv.SideFront
+	PartBack  = idv.SideBack
+)
+
+// MaxDocumentRequest bounds a document request: two images of at most
+// idv.MaxImageBytes each, plus room for the multipart framing.
+const MaxDocumentRequest = 2*idv.MaxImageBytes + 64<<10
+
+// DocumentResponse is a document-authentication vendor's answer: the verdict
+// on the document (errors keyed by DocAttr*, codes DocCode*) and the PII
+// printed on it. A passing document whose barcode could not be read is a
+// success whose errors hold barcode: [barcode_attention].
+type DocumentResponse struct {
+	VerifyResponse
+	Document *DocumentFields `json:"document,omitempty"`
+}
+
+// DocumentFields are the PII a vendor read from a document.
+type DocumentFields struct {
+	FirstName           string `json:"first_name,omitempty"`
+	LastName            string `json:"last_name,omitempty"`
+	DOB                 string `json:"dob,omitempty"` // YYYY-MM-DD
+	Address1            string `json:"address1,omitempty"`
+	Address2            string `json:"address2,omitempty"`
+	City                string `json:"city,omitempty"`
+	State               string `json:"state,omitempty"`
+	ZIPCode             string `json:"zipcode,omitempty"`
+	StateIDNumber       string `json:"state_id_number,omitempty"`
+	StateIDJurisdiction string `json:"state_id_jurisdiction,omitempty"`
+	StateIDExpiration   string `json:"state_id_expiration,omitempty"` // YYYY-MM-DD
+}
+
+// Attributes and codes of document answers. They are the domain's (see
+// idv.DocumentErrorMessage), so a page can explain every one of them.
+const (
+	AttrFront     = idv.DocAttrFront
+	AttrBack      = idv.DocAttrBack
+	AttrBarcode   = idv.DocAttrBarcode
+	AttrDocument  = idv.DocAttrDocument
+	AttrIDExpired = idv.DocAttrIDExpired
+
+	CodeImageLoadFailure    = idv.DocCodeImageLoadFailure
+	CodePixelDepthFailure   = idv.DocCodePixelDepthFailure
+	CodeImageSizeFailure    = idv.DocCodeImageSizeFailure
+	CodeBarcodeUnreadable   = idv.DocCodeBarcodeUnreadable
+	CodeBarcodeAttention    = idv.DocCodeBarcodeAttention
+	CodeBarcodeMismatch     = idv.DocCodeBarcodeMismatch
+	CodeDocumentExpired     = idv.DocCodeExpired
+	CodeDocumentTypeUnknown = idv.DocCodeTypeUnknown
+	CodeDetailsMismatch     = idv.DocCodeDetailsMismatch
+	CodeFeaturesUnverified  = idv.DocCodeFeaturesUnverified
+	CodeDocumentUnverified  = idv.DocCodeUnverified
+	CodeImageTooLarge       = idv.DocCodeImageTooLarge
+)
 
 // Error codes the simulators return, per attribute.
 const (

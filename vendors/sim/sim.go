@@ -20,6 +20,17 @@
 //	POST /phone/verify       7035555555: failure, phone unverifiable
 //	                         7035555888: no answer until the client gives up (timeout)
 //	                         7035555999: HTTP 500 (exception)
+//	POST /document/verify    multipart parts front and back; either "image" may be a
+//	                         YAML or JSON mapping (see document.go):
+//	                           simulate: timeout | exception | unparseable | unreachable
+//	                           http_status: {front|back|result: 500}: HTTP 500 (exception)
+//	                           http_status: {front|back: 438|439|440}: failure, image code
+//	                           failed_alerts / doc_auth_result: failure, document codes;
+//	                             only "2D Barcode Read" at Attention: success with
+//	                             barcode: [barcode_attention]
+//	                           document: PII read, merged over DefaultDocument
+//	                         an empty image: failure, image_load_failure
+//	                         anything else (a real image): success, DefaultDocument
 //	GET  /health             200
 //
 // The checks run in the order listed; anything else succeeds. The
@@ -100,8 +111,7 @@ func New(o Options) *Simulator {
 	s.mux.Handle("POST "+vendors.PathResolution, verify(s, s.resolution))
 	s.mux.Handle("POST "+vendors.PathStateID, verify(s, s.stateID))
 	s.mux.Handle("POST "+vendors.PathPhone, verify(s, s.phone))
-	// vendors.PathDocument is served here once document authentication
-	// is simulated.
+	s.mux.HandleFunc("POST "+vendors.PathDocument, s.document)
 	return s
 }
 

@@ -50,7 +50,7 @@ func TestHTTP(t *testing.T) {
 		{"health", http.MethodGet, vendors.PathHealth, "", http.StatusOK, `"ok"`},
 		{"verify is POST only", http.MethodGet, vendors.PathResolution, "", http.StatusMethodNotAllowed, ""},
 		{"health is GET only", http.MethodPost, vendors.PathHealth, "", http.StatusMethodNotAllowed, ""},
-		{"document not simulated yet", http.MethodPost, vendors.PathDocument, "{}", http.StatusNotFound, ""},
+		{"document wants multipart", http.MethodPost, vendors.PathDocument, "{}", http.StatusBadRequest, "bad_request"},
 		{"malformed JSON", http.MethodPost, vendors.PathResolution, `{"first_name":"Canaryfirstname",`, http.StatusBadRequest, "bad_request"},
 		{"oversized body", http.MethodPost, vendors.PathPhone, `{"phone":"` + strings.Repeat("1", 70<<10) + `"}`, http.StatusBadRequest, "bad_request"},
 		{"resolution verdict", http.MethodPost, vendors.PathResolution,
