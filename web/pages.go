@@ -193,17 +193,8 @@ func (s *Server) submitVerifyInfo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, idv.Errorf(idv.EINVALID, "The form could not be read. Please try again."))
 		return
 	}
-	a := idv.Applicant{
-		FirstName: r.PostFormValue("first_name"), LastName: r.PostFormValue("last_name"),
-		DOB: r.PostFormValue("dob"), SSN: r.PostFormValue("ssn"),
-		Address1: r.PostFormValue("address1"), Address2: r.PostFormValue("address2"),
-		City: r.PostFormValue("city"), State: r.PostFormValue("state"), ZIPCode: r.PostFormValue("zipcode"),
-		StateIDNumber: r.PostFormValue("state_id_number"), StateIDJurisdiction: r.PostFormValue("state_id_jurisdiction"),
-	}
-	prev := s.applicant(r)
-	a.StateIDExpiration, a.Phone = prev.StateIDExpiration, prev.Phone
-	a.Normalize()
-	if fe := a.ValidateIdentity(s.now()); fe != nil {
+	a, fe := parseVerifyInfo(r.PostForm, s.applicant(r), s.now())
+	if fe != nil {
 		a.SSN = ""
 		s.renderVerifyInfo(w, r, http.StatusUnprocessableEntity, verifyInfoForm{Applicant: a, Errors: fe}, "")
 		return

@@ -66,9 +66,8 @@ func (s *Server) submitPhone(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, idv.Errorf(idv.EINVALID, "The form could not be read. Please try again."))
 		return
 	}
-	a := s.applicant(r)
-	a.Phone = idv.NormalizePhone(r.PostFormValue("phone"))
-	if fe := a.ValidatePhone(); fe != nil {
+	a, fe := parsePhone(r.PostForm, s.applicant(r))
+	if fe != nil {
 		s.render(w, r, http.StatusUnprocessableEntity, "phone", page{Title: stepPhone.Title, Data: phoneForm{Errors: fe}})
 		return
 	}
