@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/idv-dev/idv"
 )
@@ -99,10 +101,7 @@ func (d *Document) exchange(ctx context.Context, front, back []byte) (idv.Vendor
 		return idv.VendorResult{Exception: excUnparseable}, nil
 	}
 	pii := applicantFromDocument(wr.Document)
-	s := newScrubber(idv.Applicant{})
-	if pii != nil {
-		s = newScrubber(*pii)
-	}
+	s := documentScrubber(pii)
 	errs := wr.Errors
 	wr.Errors = nil
 	r := fromWire(wr.VerifyResponse, s)
@@ -173,6 +172,27 @@ func applicantFromDocument(f *DocumentFields) *idv.Applicant {
 		return nil
 	}
 	return &a
+}
+
+// documentScrubber knows the values read from the document, and also each
+// of their words and their letters and digits run together, so that a code
+// such as "12_main_street" or "1980_01_02" built from them is caught too.
+func documentScrubber(a *idv.Applicant) scrubber {
+	if a == nil {
+		return scrubber{}
+	}
+	s := newScrubber(*a)
+	notAlnum := func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }
+	for _, v := range []string{a.FirstName, a.LastName, a.DOB, a.Address1, a.Address2, a.City,
+		a.ZIPCode, a.StateIDNumber, a.StateIDExpiration} {
+		words := strings.FieldsFunc(strings.ToLower(v), notAlnum)
+		for _, w := range append(words, strings.Join(words, "")) {
+			if len(w) >= 4 {
+				s.values = append(s.values, w)
+			}
+		}
+	}
+	return s
 }
 
 // documentErrors keeps the errors of a document answer: known attribute
