@@ -434,7 +434,14 @@ func (s *Simulator) document(w http.ResponseWriter, r *http.Request) {
 // vendors.MaxDocumentRequest in all and idv.MaxImageBytes per image. A
 // non-zero status is the error to answer.
 func readImages(w http.ResponseWriter, r *http.Request) (front, back []byte, status int) {
-	r.Body = http.MaxBytesReader(w, r.Body, vendors.MaxDocumentRequest)
+	body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, vendors.MaxDocumentRequest)}
+	r.Body = body
+	readStatus := func() int {
+		if body.over {
+			return http.StatusRequestEntityTooLarge
+		}
+		return http.StatusBadRequest
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, nil, http.StatusBadRequest
@@ -446,7 +453,7 @@ func readImages(w http.ResponseWriter, r *http.Request) (front, back []byte, sta
 			break
 		}
 		if err != nil {
-			return nil, nil, readStatus(err)
+			return nil, nil, readStatus()
 		}
 		var i int
 		switch p.FormName() {
@@ -463,7 +470,7 @@ func readImages(w http.ResponseWriter, r *http.Request) (front, back []byte, sta
 		got[i] = true
 		img, err := io.ReadAll(io.LimitReader(p, idv.MaxImageBytes+1))
 		if err != nil {
-			return nil, nil, readStatus(err)
+			return nil, nil, readStatus()
 		}
 		if len(img) > idv.MaxImageBytes {
 			return nil, nil, http.StatusRequestEntityTooLarge
@@ -480,9 +487,18 @@ func readImages(w http.ResponseWriter, r *http.Request) (front, back []byte, sta
 	return front, back, 0
 }
 
-func readStatus(err error) int {
+// limitedBody remembers that the request went over its limit: the
+// multipart reader reports read errors as text, without the
+// *http.MaxBytesError that says so.
+type limitedBody struct {
+	io.ReadCloser
+	over bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return http.StatusRequestEntityTooLarge
+		b.over = true
 	}
-	return http.StatusBadRequest
+	return n, err
 }
