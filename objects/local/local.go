@@ -1,0 +1,307 @@
+// Package local is the object store of `idv dev`: objects are files in a
+// folder, and the browser uploads through the web server itself, to URLs
+// that carry an expiry and an HMAC-SHA256 signature the way pre-signed S3
+// URLs do. It needs nothing installed, and it keeps the same contract as
+// objects/s3 (both pass objects/objectstest), so the capture page and the
+// worker cannot tell them apart.
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/objects"
+)
+
+// UploadPath is where the web server mounts Handler. Upload URLs are
+// BaseURL + UploadPath + key.
+const UploadPath = "/uploads/"
+
+// MinSecretLen is the shortest accepted signing secret.
+const MinSecretLen = 32
+
+// Layout of Dir: objects live under objectsDir; uploads are written under
+// tmpDir and renamed into place, so a reader never sees half an object and
+// no key (which may be any clean path) can collide with a temporary file.
+const (
+	objectsDir = "objects"
+	tmpDir     = "tmp"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Dir holds the objects. It is created (0700) if missing.
+	Dir string
+	// BaseURL is the web server's origin as the browser reaches it, e.g.
+	// http://127.0.0.1:8080: scheme and host only.
+	BaseURL string
+	// Secret signs upload URLs: at least MinSecretLen random bytes. Keep
+	// it stable across restarts or URLs on open pages stop working.
+	Secret []byte
+	// Now is the clock for signing and expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is an idv.ObjectStore on a local folder.
+type Store struct {
+	dir    string
+	origin objects.Origin
+	secret []byte
+	now    func() time.Time
+}
+
+var _ idv.ObjectStore = (*Store)(nil)
+
+// New checks cfg and creates the folder.
+func New(cfg Config) (*Store, error) {
+	if cfg.Dir == "" {
+		return nil, idv.Errorf(idv.EINVALID, "local object store: Dir is required")
+	}
+	if len(cfg.Secret) < MinSecretLen {
+		return nil, idv.Errorf(idv.EINVALID, "local object store: Secret must be at least %d bytes", MinSecretLen)
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil ||
+		u.Opaque != "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, idv.Errorf(idv.EINVALID, "local object store: BaseURL must be an origin such as http://127.0.0.1:8080")
+	}
+	for _, d := range []string{cfg.Dir, cfg.Dir + "/" + objectsDir, cfg.Dir + "/" + tmpDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, idv.WrapError(idv.EUNAVAILABLE, "local object store: create folder", err)
+		}
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{
+		dir:    cfg.Dir,
+		origin: objects.Origin{Scheme: u.Scheme, Host: u.Host, Prefix: UploadPath},
+		secret: append([]byte(nil), cfg.Secret...),
+		now:    now,
+	}, nil
+}
+
+// PresignPut implements idv.ObjectStore.
+func (s *Store) PresignPut(_ context.Context, key string, expires time.Duration) (string, error) {
+	if err := objects.ValidKey(key); err != nil {
+		return "", err
+	}
+	if expires <= 0 {
+		return "", idv.Errorf(idv.EINVALID, "local object store: expiry must be positive")
+	}
+	exp := strconv.FormatInt(s.now().Add(expires).Unix(), 10)
+	q := url.Values{"expires": {exp}, "sig": {s.sign(http.MethodPut, key, exp)}}
+	return s.origin.URL(key) + "?" + q.Encode(), nil
+}
+
+// sign is the URL signature: HMAC-SHA256 over a version tag, the method,
+// the key and the expiry, so a signature is valid for nothing else.
+func (s *Store) sign(method, key, expires string) string {
+	m := hmac.New(sha256.New, s.secret)
+	fmt.Fprintf(m, "idv/upload/v1\n%s\n%s\n%s", method, key, expires)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// KeyFromURL implements idv.ObjectStore.
+func (s *Store) KeyFromURL(rawURL string) (string, error) { return s.origin.KeyFromURL(rawURL) }
+
+// Put implements idv.ObjectStore.
+func (s *Store) Put(_ context.Context, key string, data []byte) error {
+	if err := objects.ValidKey(key); err != nil {
+		return err
+	}
+	if len(data) > idv.MaxImageBytes {
+		return idv.Errorf(idv.EINVALID, "object is over %d bytes", idv.MaxImageBytes)
+	}
+	_, err := s.write(key, bytes.NewReader(data))
+	return err
+}
+
+// Get implements idv.ObjectStore.
+func (s *Store) Get(_ context.Context, key string) ([]byte, error) {
+	if err := objects.ValidKey(key); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, idv.WrapError(idv.EUNAVAILABLE, "local object store: open folder", err)
+	}
+	defer root.Close()
+	f, err := root.Open(objectsDir + "/" + key)
+	if missing(err) {
+		return nil, idv.ErrNotFound
+	} else if err != nil {
+		return nil, idv.WrapError(idv.EUNAVAILABLE, "local object store: open object", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, idv.WrapError(idv.EUNAVAILABLE, "local object store: stat object", err)
+	}
+	if st.IsDir() {
+		return nil, idv.ErrNotFound
+	}
+	if st.Size() > idv.MaxImageBytes {
+		return nil, idv.Errorf(idv.EINVALID, "object is over %d bytes", idv.MaxImageBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, idv.MaxImageBytes+1))
+	if err != nil {
+		return nil, idv.WrapError(idv.EUNAVAILABLE, "local object store: read object", err)
+	}
+	if len(data) > idv.MaxImageBytes {
+		return nil, idv.Errorf(idv.EINVALID, "object is over %d bytes", idv.MaxImageBytes)
+	}
+	return data, nil
+}
+
+// Delete implements idv.ObjectStore. Emptied folders stay: removing them
+// would race with an upload into the same capture.
+func (s *Store) Delete(_ context.Context, key string) error {
+	if err := objects.ValidKey(key); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return idv.WrapError(idv.EUNAVAILABLE, "local object store: open folder", err)
+	}
+	defer root.Close()
+	st, err := root.Lstat(objectsDir + "/" + key)
+	if missing(err) {
+		return nil
+	} else if err != nil {
+		return idv.WrapError(idv.EUNAVAILABLE, "local object store: stat object", err)
+	}
+	if st.IsDir() {
+		return nil // a folder of other keys, not an object
+	}
+	if err := root.Remove(objectsDir + "/" + key); err != nil && !missing(err) {
+		return idv.WrapError(idv.EUNAVAILABLE, "local object store: delete object", err)
+	}
+	return nil
+}
+
+// missing reports whether err means there is no object: the file does not
+// exist, or a parent of the key is a file, not a folder.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// errTooLarge marks a body over MaxImageBytes while writing.
+var errTooLarge = idv.Errorf(idv.EINVALID, "object is over %d bytes", idv.MaxImageBytes)
+
+// write copies r to a temporary file (0600) and renames it to the key's path
+// (folders 0700), so the object appears whole or not at all. All paths go
+// through an os.Root on Dir: a key can never reach outside it, not even
+// through a symbolic link placed inside. It returns the bytes written.
+func (s *Store) write(key string, r io.Reader) (int64, error) {
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return 0, idv.WrapError(idv.EUNAVAILABLE, "local object store: open folder", err)
+	}
+	defer root.Close()
+	var rnd [12]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := tmpDir + "/" + hex.EncodeToString(rnd[:])
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, idv.WrapError(idv.EUNAVAILABLE, "local object store: create file", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(r, idv.MaxImageBytes+1))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe) || err == nil && n > idv.MaxImageBytes:
+		_ = root.Remove(tmp)
+		return n, errTooLarge
+	case err != nil:
+		_ = root.Remove(tmp)
+		return n, idv.WrapError(idv.EUNAVAILABLE, "local object store: write object", err)
+	}
+	dst := objectsDir + "/" + key
+	if err := root.MkdirAll(path.Dir(dst), 0o700); err != nil {
+		_ = root.Remove(tmp)
+		return n, idv.WrapError(idv.EUNAVAILABLE, "local object store: create folder", err)
+	}
+	if err := root.Rename(tmp, dst); err != nil {
+		_ = root.Remove(tmp)
+		return n, idv.WrapError(idv.EUNAVAILABLE, "local object store: store object", err)
+	}
+	return n, nil
+}
+
+// Handler serves the upload URLs: PUT /uploads/{key...}?expires=&sig=. The
+// web server mounts it at UploadPath unchanged (no prefix stripping).
+//
+// Refusals are short plain-text answers that say what to fix, and nothing is
+// written on any of them: 403 for a bad or expired signature, 415 for a
+// Content-Type other than application/octet-stream, 413 for a body over
+// idv.MaxImageBytes. Success is 204.
+func (s *Store) Handler() http.Handler { return http.HandlerFunc(s.serveUpload) }
+
+func (s *Store) serveUpload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		w.Header().Set("Allow", http.MethodPut)
+		http.Error(w, "Only PUT is allowed here.", http.StatusMethodNotAllowed)
+		return
+	}
+	p := r.URL.EscapedPath()
+	key, ok := strings.CutPrefix(p, UploadPath)
+	if !ok || strings.Contains(p, "%") || objects.ValidKey(key) != nil {
+		http.Error(w, "This is not an upload URL.", http.StatusNotFound)
+		return
+	}
+	q := r.URL.Query()
+	exp, sig := q["expires"], q["sig"]
+	if len(exp) != 1 || len(sig) != 1 ||
+		!hmac.Equal([]byte(sig[0]), []byte(s.sign(http.MethodPut, key, exp[0]))) {
+		http.Error(w, "The upload URL's signature is not valid.", http.StatusForbidden)
+		return
+	}
+	unix, err := strconv.ParseInt(exp[0], 10, 64)
+	if err != nil || !s.now().Before(time.Unix(unix, 0)) {
+		http.Error(w, "The upload URL has expired: reload the page to get a new one.", http.StatusForbidden)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/octet-stream" {
+		http.Error(w, "Content-Type must be application/octet-stream.", http.StatusUnsupportedMediaType)
+		return
+	}
+	if r.ContentLength > idv.MaxImageBytes {
+		http.Error(w, fmt.Sprintf("The file is over %d bytes.", idv.MaxImageBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if _, err := s.write(key, http.MaxBytesReader(w, r.Body, idv.MaxImageBytes)); err != nil {
+		if err == errTooLarge {
+			http.Error(w, fmt.Sprintf("The file is over %d bytes.", idv.MaxImageBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "The upload could not be stored. Try again.", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,425 @@
+// Package objectstest is the conformance suite of idv.ObjectStore. Every
+// adapter's tests call Run against a real backend (a folder served over HTTP,
+// versitygw), so the web tier and the worker can rely on one contract: URLs
+// a browser can PUT to with nothing but Content-Type, coded errors, a size
+// cap, and a KeyFromURL that accepts its own URLs and nothing else.
+package objectstest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+// Harness is one store under test, fresh for each subtest.
+type Harness struct {
+	Store idv.ObjectStore
+	// SignatureParam is the query parameter of a pre-signed URL that
+	// carries its signature ("X-Amz-Signature", "sig").
+	SignatureParam string
+	// Backdate makes the store sign URLs as if it were d earlier, until
+	// the returned function is called. It gives an already expired URL
+	// without waiting. Nil: the suite pre-signs for 1 s and polls until
+	// the store refuses the URL.
+	Backdate func(d time.Duration) (restore func())
+	// ForeignURLs are extra URLs KeyFromURL must refuse, specific to the
+	// adapter (another bucket, another prefix).
+	ForeignURLs map[string]string
+}
+
+// Run runs the suite. newHarness is called once per subtest.
+func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
+	t.Run("PresignedPutThenGet", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		key := newKey(idv.SideFront)
+		u := presign(t, h, key, time.Hour)
+		data := randomBytes(64 << 10)
+		if code, body := put(t, u, "application/octet-stream", data); code/100 != 2 {
+			t.Fatalf("PUT to the pre-signed URL: %d %s", code, body)
+		}
+		got, err := h.Store.Get(ctx(t), key)
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("Get returned %d bytes that differ from the %d uploaded", len(got), len(data))
+		}
+		// A second PUT replaces the object (the person retakes a photo).
+		again := randomBytes(1000)
+		if code, body := put(t, u, "application/octet-stream", again); code/100 != 2 {
+			t.Fatalf("second PUT: %d %s", code, body)
+		}
+		if got, err := h.Store.Get(ctx(t), key); err != nil || !bytes.Equal(got, again) {
+			t.Fatalf("Get after the second PUT: %d bytes, %v; want the new %d bytes", len(got), err, len(again))
+		}
+	})
+
+	t.Run("PutGetReplace", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		key := newKey(idv.SideBack)
+		for _, data := range [][]byte{randomBytes(1), randomBytes(300 << 10), {}} {
+			if err := h.Store.Put(ctx(t), key, data); err != nil {
+				t.Fatalf("Put %d bytes: %v", len(data), err)
+			}
+			got, err := h.Store.Get(ctx(t), key)
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("Get returned %d bytes, want the %d put", len(got), len(data))
+			}
+		}
+	})
+
+	t.Run("MissingIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		_, err := h.Store.Get(ctx(t), newKey(idv.SideFront))
+		if idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("Get of a missing key: %v (code %q), want ENOTFOUND", err, idv.ErrorCode(err))
+		}
+	})
+
+	t.Run("DeleteIsIdempotent", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		key := newKey(idv.SideFront)
+		other := strings.TrimSuffix(key, idv.SideFront) + idv.SideBack
+		for _, k := range []string{key, other} {
+			if err := h.Store.Put(ctx(t), k, []byte("ciphertext")); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+		}
+		for i := range 2 {
+			if err := h.Store.Delete(ctx(t), key); err != nil {
+				t.Fatalf("Delete #%d: %v", i+1, err)
+			}
+		}
+		if _, err := h.Store.Get(ctx(t), key); idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("Get after Delete: %v, want ENOTFOUND", err)
+		}
+		if _, err := h.Store.Get(ctx(t), other); err != nil {
+			t.Fatalf("Delete removed another key of the same capture: %v", err)
+		}
+		if err := h.Store.Delete(ctx(t), newKey(idv.SideBack)); err != nil {
+			t.Fatalf("Delete of a key never written: %v", err)
+		}
+	})
+
+	t.Run("Oversized", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		big := randomBytes(idv.MaxImageBytes + 1)
+		if err := h.Store.Put(ctx(t), newKey(idv.SideFront), big); idv.ErrorCode(err) != idv.EINVALID {
+			t.Errorf("Put of %d bytes: %v, want EINVALID", len(big), err)
+		}
+		// Exactly the limit is fine.
+		key := newKey(idv.SideFront)
+		if err := h.Store.Put(ctx(t), key, big[:idv.MaxImageBytes]); err != nil {
+			t.Fatalf("Put of exactly MaxImageBytes: %v", err)
+		}
+		if got, err := h.Store.Get(ctx(t), key); err != nil || len(got) != idv.MaxImageBytes {
+			t.Fatalf("Get of exactly MaxImageBytes: %d bytes, %v", len(got), err)
+		}
+		// Through a pre-signed URL the store either refuses the upload
+		// or keeps it and Get refuses it: the worker never holds more.
+		key = newKey(idv.SideBack)
+		code, body := put(t, presign(t, h, key, time.Hour), "application/octet-stream", big)
+		_, err := h.Store.Get(ctx(t), key)
+		switch {
+		case code/100 == 2 && idv.ErrorCode(err) == idv.EINVALID:
+		case code == http.StatusRequestEntityTooLarge && idv.ErrorCode(err) == idv.ENOTFOUND:
+		default:
+			t.Fatalf("oversized PUT answered %d %s and Get then gave %v: want a 2xx PUT and EINVALID, or 413 and ENOTFOUND", code, body, err)
+		}
+	})
+
+	t.Run("TamperedURLIsRefused", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		key := newKey(idv.SideFront)
+		issued := presign(t, h, key, time.Hour)
+		u, err := url.Parse(issued)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		sig := q.Get(h.SignatureParam)
+		if sig == "" {
+			t.Fatalf("pre-signed URL has no %s parameter", h.SignatureParam)
+		}
+		cases := map[string]func(url.Values){
+			"flipped signature": func(q url.Values) { q.Set(h.SignatureParam, flip(sig)) },
+			"no signature":      func(q url.Values) { q.Del(h.SignatureParam) },
+			"longer validity": func(q url.Values) {
+				for k := range q {
+					if strings.EqualFold(k, "X-Amz-Expires") || k == "expires" {
+						q.Set(k, q.Get(k)+"0")
+					}
+				}
+			},
+		}
+		for name, tamper := range cases {
+			q := u.Query()
+			tamper(q)
+			v := *u
+			v.RawQuery = q.Encode()
+			if code, body := put(t, v.String(), "application/octet-stream", []byte("x")); code != http.StatusForbidden {
+				t.Errorf("%s: PUT answered %d %s, want 403", name, code, body)
+			}
+		}
+		// The signed URL used for another key of the same capture.
+		otherKey := strings.TrimSuffix(key, idv.SideFront) + idv.SideBack
+		other := strings.Replace(issued, "/"+key+"?", "/"+otherKey+"?", 1)
+		if code, body := put(t, other, "application/octet-stream", []byte("x")); code != http.StatusForbidden {
+			t.Errorf("URL moved to another key: PUT answered %d %s, want 403", code, body)
+		}
+		for _, k := range []string{key, otherKey} {
+			if _, err := h.Store.Get(ctx(t), k); idv.ErrorCode(err) != idv.ENOTFOUND {
+				t.Errorf("after refused PUTs, Get: %v, want ENOTFOUND (nothing stored)", err)
+			}
+		}
+	})
+
+	t.Run("ExpiredURLIsRefused", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		key := newKey(idv.SideFront)
+		if h.Backdate != nil {
+			restore := h.Backdate(time.Hour)
+			u := presign(t, h, key, time.Minute)
+			restore()
+			if code, body := put(t, u, "application/octet-stream", []byte("late")); code != http.StatusForbidden {
+				t.Fatalf("PUT to a URL that expired 59 minutes ago: %d %s, want 403", code, body)
+			}
+		} else {
+			u := presign(t, h, key, time.Second)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				code, body := put(t, u, "application/octet-stream", []byte("late"))
+				if code == http.StatusForbidden {
+					break
+				}
+				if code/100 != 2 {
+					t.Fatalf("PUT before expiry: %d %s", code, body)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("a URL pre-signed for 1 s still works after 30 s")
+				}
+				time.Sleep(100 * time.Millisecond) // polling for the URL to expire
+			}
+			// What was written before expiry is not our concern here.
+			if err := h.Store.Delete(ctx(t), key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := h.Store.Get(ctx(t), key); idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("Get after a refused PUT: %v, want ENOTFOUND", err)
+		}
+	})
+
+	t.Run("KeyFromURL", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		key := newKey(idv.SideFront)
+		issued := presign(t, h, key, time.Hour)
+		bare, _, _ := strings.Cut(issued, "?")
+		for name, u := range map[string]string{
+			"issued":             issued,
+			"without query":      bare,
+			"with another query": bare + "?a=b",
+		} {
+			got, err := h.Store.KeyFromURL(u)
+			if err != nil || got != key {
+				t.Errorf("%s: KeyFromURL = %q, %v; want the issued key", name, got, err)
+			}
+		}
+		for name, u := range foreignURLs(t, issued, key, h.ForeignURLs) {
+			if got, err := h.Store.KeyFromURL(u); idv.ErrorCode(err) != idv.EINVALID {
+				t.Errorf("%s: KeyFromURL(%q) = %q, %v; want EINVALID", name, u, got, err)
+			}
+		}
+	})
+
+	t.Run("PresignRefusesBadKeys", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t)
+		for _, key := range []string{"", "/a", "a/", "a//b", "a/../b", "..", "a/./b", "a b", "a%2Fb", "ä", "a\\b", "a?b", "a#b"} {
+			if _, err := h.Store.PresignPut(ctx(t), key, time.Minute); idv.ErrorCode(err) != idv.EINVALID {
+				t.Errorf("PresignPut(%q): %v, want EINVALID", key, err)
+			}
+			if err := h.Store.Put(ctx(t), key, []byte("x")); idv.ErrorCode(err) != idv.EINVALID {
+				t.Errorf("Put(%q): %v, want EINVALID", key, err)
+			}
+		}
+	})
+}
+
+// foreignURLs derives, from a URL the store issued, URLs it must refuse.
+func foreignURLs(t *testing.T, issued, key string, extra map[string]string) map[string]string {
+	t.Helper()
+	u, err := url.Parse(issued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := u.Scheme + "://" + u.Host
+	prefix := strings.TrimSuffix(u.Path, key)
+	q := "?" + u.RawQuery
+	otherScheme := "https"
+	if u.Scheme == "https" {
+		otherScheme = "http"
+	}
+	host, port := u.Hostname(), u.Port()
+	capture := strings.TrimSuffix(key, "/"+idv.SideFront)
+	m := map[string]string{
+		"empty":                 "",
+		"relative":              prefix + key + q,
+		"scheme-relative":       "//" + u.Host + prefix + key + q,
+		"other scheme":          otherScheme + "://" + u.Host + prefix + key + q,
+		"ftp":                   "ftp://" + u.Host + prefix + key,
+		"javascript":            "javascript:alert(1)",
+		"opaque":                u.Scheme + ":" + u.Host + prefix + key,
+		"other host":            u.Scheme + "://evil.example" + portSuffix(port) + prefix + key + q,
+		"host suffix":           u.Scheme + "://" + host + ".evil.example" + portSuffix(port) + prefix + key + q,
+		"other port":            u.Scheme + "://" + host + ":1" + prefix + key + q,
+		"port dropped or set":   u.Scheme + "://" + toggledPort(host, port, u.Scheme) + prefix + key + q,
+		"user info":             u.Scheme + "://user:pw@" + u.Host + prefix + key + q,
+		"user info @ host":      u.Scheme + "://" + u.Host + "@evil.example" + prefix + key + q,
+		"fragment":              origin + prefix + key + "#x",
+		"empty fragment":        origin + prefix + key + "#",
+		"fragment before query": origin + prefix + key + "#" + q,
+		"no key":                origin + prefix + q,
+		"no prefix":             origin + "/" + key + q,
+		"dot-dot":               origin + prefix + capture + "/../other/" + idv.SideFront + q,
+		"dot-dot at start":      origin + prefix + "../" + key + q,
+		"dot segment":           origin + prefix + capture + "/./" + idv.SideFront + q,
+		"double slash":          origin + prefix + capture + "//" + idv.SideFront + q,
+		"double slash prefix":   origin + strings.Replace(prefix, "/", "//", 1) + key + q,
+		"trailing slash":        origin + prefix + key + "/" + q,
+		"encoded slash":         origin + prefix + capture + "%2F" + idv.SideFront + q,
+		"encoded slash lower":   origin + prefix + capture + "%2f" + idv.SideFront + q,
+		"encoded dot-dot":       origin + prefix + capture + "/%2E%2E/x/" + idv.SideFront + q,
+		"encoded dot":           origin + prefix + capture + "/%2e/" + idv.SideFront + q,
+		"encoded letter":        origin + prefix + strings.Replace(key, "d", "%64", 1) + q,
+		"backslash":             origin + prefix + capture + "\\" + idv.SideFront + q,
+		"space":                 origin + prefix + key + " x" + q,
+		"non-ASCII":             origin + prefix + key + "é" + q,
+		"tilde":                 origin + prefix + key + "~" + q,
+		"semicolon":             origin + prefix + key + ";x" + q,
+		"newline":               origin + prefix + key + "\n" + q,
+		"very long":             origin + prefix + key + strings.Repeat("a", 10000) + q,
+	}
+	if up := strings.ToUpper(host); up != host {
+		m["upper-case host"] = u.Scheme + "://" + up + portSuffix(port) + prefix + key + q
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func portSuffix(port string) string {
+	if port == "" {
+		return ""
+	}
+	return ":" + port
+}
+
+// toggledPort writes the default port explicitly, or drops an explicit
+// one: the same server to a browser, but not the URL the store issued.
+func toggledPort(host, port, scheme string) string {
+	if port != "" {
+		return host
+	}
+	if scheme == "https" {
+		return host + ":443"
+	}
+	return host + ":80"
+}
+
+func presign(t *testing.T, h Harness, key string, expires time.Duration) string {
+	t.Helper()
+	u, err := h.Store.PresignPut(ctx(t), key, expires)
+	if err != nil {
+		t.Fatalf("PresignPut: %v", err)
+	}
+	got, err := h.Store.KeyFromURL(u)
+	if err != nil || got != key {
+		t.Fatalf("KeyFromURL of an issued URL: %q, %v", got, err)
+	}
+	return u
+}
+
+// client is what the suite uploads with: net/http with no proxy, the
+// closest Go gets to a browser's fetch() with only Content-Type set.
+var client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: nil}}
+
+// put sends one PUT with only the Content-Type header set (beside those Go
+// always adds: Host, Content-Length, User-Agent, Accept-Encoding) and returns
+// the status and (short) body.
+func put(t *testing.T, u, contentType string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("build PUT: %v", err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("PUT: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// PlainPut is the suite's upload for adapter tests: one PUT with only
+// Content-Type, as a browser's fetch sends it.
+func PlainPut(t *testing.T, u, contentType string, body []byte) (status int, respBody string) {
+	t.Helper()
+	return put(t, u, contentType, body)
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// newKey is a fresh document image key, as the web tier makes them.
+func newKey(side string) string { return idv.DocumentImageKey(idv.NewID(), side) }
+
+// NewKey is newKey for adapter tests.
+func NewKey(side string) string { return newKey(side) }
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// flip changes the first character of s to another valid one of the same
+// alphabet, so the signature still parses but no longer matches.
+func flip(s string) string {
+	c := s[0]
+	r := byte('A')
+	if c == 'A' {
+		r = 'B'
+	}
+	if c >= '0' && c <= '9' {
+		r = '0' + (c-'0'+1)%10
+	} else if c >= 'a' && c <= 'f' {
+		r = 'a' + (c-'a'+1)%6
+	}
+	return string(r) + s[1:]
+}
