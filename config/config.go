@@ -117,6 +117,10 @@ type Jobs struct {
 	// RescueAfter is how long a job may stay running before it is
 	// considered lost with a dead worker and made available again.
 	RescueAfter time.Duration `yaml:"rescue_after"`
+	// HeartbeatTimeout is how long a worker may go without a heartbeat
+	// before the jobs it runs are taken as lost and run again by another
+	// worker, well before RescueAfter. 0 turns this fast rescue off.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
 	// Retention is how long finished job rows are kept before cleanup.
 	Retention time.Duration `yaml:"retention"`
 	// Workers is the number of jobs each queue runs at once per process.
@@ -236,6 +240,7 @@ func Defaults() Config {
 			StaleAfter:        300 * time.Second,
 			FetchPollInterval: time.Second,
 			RescueAfter:       75 * time.Second,
+			HeartbeatTimeout:  10 * time.Second,
 			Retention:         time.Hour,
 			Workers:           Workers{DocumentProofing: 5, ResolutionProofing: 10, AddressProofing: 10, Default: 2},
 		},
@@ -452,6 +457,9 @@ func (c Config) Validate(role Role) error {
 		positive("jobs.stale_after", c.Jobs.StaleAfter)
 		positive("jobs.fetch_poll_interval", c.Jobs.FetchPollInterval)
 		positive("jobs.rescue_after", c.Jobs.RescueAfter)
+		if d := c.Jobs.HeartbeatTimeout; d != 0 && d < time.Second {
+			bad("jobs.heartbeat_timeout", "must be at least 1s (or 0: off), got %s", d)
+		}
 		positive("jobs.retention", c.Jobs.Retention)
 		for name, n := range map[string]int{
 			"jobs.workers.document_proofing":   c.Jobs.Workers.DocumentProofing,

@@ -68,16 +68,18 @@ func DefaultWorkers(kind idv.JobKind) int {
 // "cancelled" state): running it again cannot help.
 //
 // Rescue: a job whose worker was killed (SIGKILL, OOM, lost host) stays
-// "running" until River's elected leader, checking every 30 s, finds it
-// running for longer than RescueAfter and makes it available again (or
-// discards it after its last attempt). RescueAfter must exceed every
-// timeout, or live jobs would be run twice; River has one threshold for all
-// queues. So with the 60 s default timeout a rescued job re-runs roughly
-// 75-110 s after it started (rescue, then River's scheduler tick): too late for the person, who by then sees "taking longer
-// than usual" and resubmits, unless they are still waiting on that attempt
-// (its late result is then read). Shorter Timeouts bring the rescue inside
-// the window, at the cost of cutting off slow vendors sooner. A graceful
-// stop (SIGTERM) does not need the rescuer: Stop hands running jobs back at
+// "running" in the database. On PostgreSQL each worker process records a
+// heartbeat every HeartbeatTimeout/5 and sweeps as often: a job running for
+// longer than HeartbeatTimeout whose worker has not beaten for that long is
+// made available again at once (or discarded after its last attempt), so
+// with the 10 s default another worker re-runs it some 10-15 s after the
+// kill, inside the person's 60 s window (see liveness.go). River's own
+// rescuer stays as the backstop (and is the only rescue on SQLite): its
+// leader, checking every 30 s, makes a job running for longer than
+// RescueAfter available again. RescueAfter must exceed every timeout, or
+// live jobs would be run twice; River has one threshold for all queues, so
+// its rescue comes 75-110 s after the start with the 60 s default timeout.
+// A graceful stop (SIGTERM) needs neither: Stop hands running jobs back at
 // once.
 type WorkerConfig struct {
 	// Handlers does the work of each job kind. This process works the
@@ -101,6 +103,12 @@ type WorkerConfig struct {
 	// lost with a dead worker and run again. Must exceed every timeout.
 	// Default: the longest timeout plus 15 s.
 	RescueAfter time.Duration
+	// HeartbeatTimeout is how long a worker process may go without a
+	// heartbeat before the jobs it runs are taken as lost and made
+	// available again; it beats every HeartbeatTimeout/5. At least 1 s;
+	// negative turns the liveness rescue off. Ignored on SQLite. Default
+	// 10 s.
+	HeartbeatTimeout time.Duration
 	// Retention is how long completed job rows are kept. Default 1 h.
 	Retention time.Duration
 	// FailedRetention is how long cancelled and discarded job rows are
@@ -175,6 +183,7 @@ func (c WorkerConfig) withDefaults(pollInterval time.Duration) WorkerConfig {
 	if c.RescueAfter == 0 {
 		c.RescueAfter = c.longestTimeout() + rescueMargin
 	}
+	c.HeartbeatTimeout = cmpOr(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	c.RetryDelay = cmpOr(c.RetryDelay, DefaultRetryDelay)
 	c.Retention = cmpOr(c.Retention, DefaultRetention)
 	c.FailedRetention = cmpOr(c.FailedRetention, DefaultFailedRetention)
@@ -242,6 +251,9 @@ func (c WorkerConfig) validate() error {
 	if c.RescueAfter <= c.longestTimeout() {
 		return bad("RescueAfter (%s) must be longer than the longest job timeout (%s), or running jobs would be run twice", c.RescueAfter, c.longestTimeout())
 	}
+	if c.HeartbeatTimeout > 0 && c.HeartbeatTimeout < minHeartbeatTimeout {
+		return bad("HeartbeatTimeout must be at least %s (or negative: off), got %s", minHeartbeatTimeout, c.HeartbeatTimeout)
+	}
 	for name, d := range map[string]time.Duration{
 		"RetryDelay": c.RetryDelay, "Retention": c.Retention, "FailedRetention": c.FailedRetention,
 		"FetchPollInterval": c.FetchPollInterval, "FetchCooldown": c.FetchCooldown, "HardStopTimeout": c.HardStopTimeout,
@@ -261,6 +273,7 @@ func (c WorkerConfig) validate() error {
 type Workers struct {
 	client          riverClient
 	hardStopTimeout time.Duration
+	liveness        *liveness // nil on SQLite or when off
 }
 
 // ErrStopTimeout is returned by Workers.Stop when running jobs did not
@@ -320,10 +333,17 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 	if err != nil {
 		return nil, idv.WrapError(idv.EINVALID, "queue workers: configuration", err)
 	}
-	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+	// The first heartbeat precedes the first fetch, so no sweeper ever sees
+	// a job of this process without one.
+	live, err := startLiveness(ctx, q.b, cfg.ID, cfg.HeartbeatTimeout, q.cfg.Logger)
+	if err != nil {
 		return nil, unavailable(err)
 	}
-	return &Workers{client: client, hardStopTimeout: cfg.HardStopTimeout}, nil
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		live.stop()
+		return nil, unavailable(err)
+	}
+	return &Workers{client: client, hardStopTimeout: cfg.HardStopTimeout, liveness: live}, nil
 }
 
 // Stop shuts the workers down gracefully: no new jobs are fetched and
@@ -332,6 +352,10 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 // waits up to HardStopTimeout for them to return, and returns
 // ErrStopTimeout.
 func (w *Workers) Stop(ctx context.Context) error {
+	// The heartbeat outlives the jobs: it ends once they have finished or
+	// been handed back (or abandoned after HardStopTimeout: then they are
+	// lost jobs, and a sweeper takes them).
+	defer w.liveness.stop()
 	err := w.client.Stop(ctx)
 	if err == nil {
 		return nil

@@ -299,6 +299,7 @@ func TestWorkerConfigValidation(t *testing.T) {
 		"rescue before timeout": {Handlers: ok, Timeouts: map[idv.JobKind]time.Duration{idv.JobResolution: time.Minute},
 			RescueAfter: 30 * time.Second},
 		"poll under cooldown": {Handlers: ok, FetchPollInterval: time.Millisecond, FetchCooldown: 10 * time.Millisecond},
+		"heartbeat too short": {Handlers: ok, HeartbeatTimeout: 100 * time.Millisecond},
 	} {
 		if err := cfg.withDefaults(time.Second).validate(); idv.ErrorCode(err) != idv.EINVALID {
 			t.Errorf("%s: %v, want EINVALID", name, err)
@@ -308,8 +309,8 @@ func TestWorkerConfigValidation(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
-	if cfg.RescueAfter != 35*time.Second || cfg.Workers[idv.JobResolution] != 10 || cfg.DefaultQueueWorkers != 2 {
-		t.Errorf("defaults: rescue %s, workers %d, default queue %d", cfg.RescueAfter, cfg.Workers[idv.JobResolution], cfg.DefaultQueueWorkers)
+	if cfg.RescueAfter != 35*time.Second || cfg.Workers[idv.JobResolution] != 10 || cfg.DefaultQueueWorkers != 2 || cfg.HeartbeatTimeout != 10*time.Second {
+		t.Errorf("defaults: rescue %s, workers %d, default queue %d, heartbeat timeout %s", cfg.RescueAfter, cfg.Workers[idv.JobResolution], cfg.DefaultQueueWorkers, cfg.HeartbeatTimeout)
 	}
 }
 

@@ -130,9 +130,19 @@ func workerConfig(cfg config.Config, h map[idv.JobKind]idv.JobHandler) queue.Wor
 		DefaultQueueWorkers: w.Default,
 		Timeouts:            timeouts,
 		RescueAfter:         cfg.Jobs.RescueAfter,
+		HeartbeatTimeout:    heartbeatTimeout(cfg.Jobs.HeartbeatTimeout),
 		Retention:           cfg.Jobs.Retention,
 		FetchPollInterval:   cfg.Jobs.FetchPollInterval,
 	}
+}
+
+// heartbeatTimeout maps jobs.heartbeat_timeout, where 0 means off, to
+// queue.WorkerConfig's, where 0 means the default and negative means off.
+func heartbeatTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // listen opens addr and logs the URL it serves.
