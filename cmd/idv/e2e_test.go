@@ -191,6 +191,14 @@ func (p *person) step(path string, form url.Values) string {
 	if code, loc, body := p.do("POST", path, form); code != 303 || loc != path {
 		p.t.Fatalf("submit: %d %q %.300s", code, loc, body)
 	}
+	return p.waitStep(path)
+}
+
+// waitStep waits, as the waiting page does, for a submitted step's result
+// and returns where the step then sends the person ("missing" for the
+// "taking longer than usual" form).
+func (p *person) waitStep(path string) string {
+	p.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		_, _, body := p.do("GET", path+"/status", nil)
@@ -227,7 +235,7 @@ var canaries = []string{"Quuxcanarylast", "Zyzzyvacanary", "Plughcanaryville", "
 func TestProductionFlow(t *testing.T) {
 	t.Parallel()
 	pe := setupProduction(t)
-	schema, dbURL, rc, prefix, env, proxy, vendorsProc, vendorsURL := pe.schema, pe.dbURL, pe.redis, pe.prefix, pe.env, pe.proxy, pe.vendors, pe.vendorsURL
+	dbURL, env, proxy, vendorsProc, vendorsURL := pe.dbURL, pe.env, pe.proxy, pe.vendors, pe.vendorsURL
 	run1(t, env, "migrate")
 	run1(t, env, "migrate") // idempotent
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
@@ -353,36 +361,7 @@ func TestProductionFlow(t *testing.T) {
 	var byOutcome string
 	_ = conn.QueryRow(ctx, `SELECT string_agg(outcome || '=' || n, ',' ORDER BY outcome) FROM (SELECT outcome, count(*) n FROM idv_outcomes GROUP BY outcome) o`).Scan(&byOutcome)
 	t.Logf("outcomes recorded: %s", byOutcome)
-	rows, err := conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(tables) < 3 {
-		t.Fatalf("tables: %v %v", tables, err)
-	}
-	var dump strings.Builder
-	for _, tbl := range tables {
-		var s string
-		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM %s.%s t`, schema, pgx.Identifier{tbl}.Sanitize()), nil...).Scan(&s); err != nil {
-			t.Fatalf("dump %s: %v", tbl, err)
-		}
-		dump.WriteString(s)
-	}
-	iter := rc.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	keysSeen := 0
-	for iter.Next(ctx) {
-		keysSeen++
-		v, _ := rc.Get(ctx, iter.Val()).Bytes()
-		dump.WriteString(iter.Val())
-		dump.Write(v)
-	}
-	if keysSeen == 0 {
-		t.Fatal("no Redis keys under the test prefix: the scan would prove nothing")
-	}
-	for _, p := range []*proc{web, w1, w2, vendorsProc} {
-		dump.WriteString(p.out.String())
-	}
+	dump := dumpStores(t, pe, web, w1, w2, vendorsProc)
 	// Metrics: jobs by kind and outcome on the worker, results read on the
 	// web tier; scanned for canaries with the rest.
 	get := func(u string) string {
@@ -430,7 +409,53 @@ func TestProductionFlow(t *testing.T) {
 			t.Errorf("canary %q found in plaintext", c)
 		}
 	}
-	t.Logf("scanned %d tables, %d Redis keys, %d bytes in all", len(tables), keysSeen, dump.Len())
+	t.Logf("scanned %d bytes in all", dump.Len())
+}
+
+// dumpStores returns everything the test's deployment wrote: every row of
+// every table in its PostgreSQL schema (River's args and errors included),
+// every Redis key and value under its prefix, and the output of procs, for
+// PII canary scans.
+func dumpStores(t *testing.T, pe prodEnv, procs ...*proc) *strings.Builder {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pe.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", pe.schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) < 3 {
+		t.Fatalf("tables: %v %v", tables, err)
+	}
+	var dump strings.Builder
+	for _, tbl := range tables {
+		var s string
+		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM %s.%s t`, pe.schema, pgx.Identifier{tbl}.Sanitize()), nil...).Scan(&s); err != nil {
+			t.Fatalf("dump %s: %v", tbl, err)
+		}
+		dump.WriteString(s)
+	}
+	iter := pe.redis.Scan(ctx, 0, pe.prefix+"*", 1000).Iterator()
+	keysSeen := 0
+	for iter.Next(ctx) {
+		keysSeen++
+		v, _ := pe.redis.Get(ctx, iter.Val()).Bytes()
+		dump.WriteString(iter.Val())
+		dump.Write(v)
+	}
+	if keysSeen == 0 {
+		t.Fatal("no Redis keys under the test prefix: the scan would prove nothing")
+	}
+	for _, p := range procs {
+		dump.WriteString(p.out.String())
+	}
+	t.Logf("dumped %d tables and %d Redis keys", len(tables), keysSeen)
+	return &dump
 }
 
 // prodEnv is the production shape's outside parts for one test: its own
@@ -461,6 +486,9 @@ func setupProduction(t *testing.T) prodEnv {
 		"IDV_KEYS_FILE=" + keys, "IDV_VENDORS_BASE_URL=" + vendorsURL,
 		"IDV_VENDORS_RESOLUTION_TIMEOUT=500ms", "IDV_WEB_SECURE_COOKIES=false", "IDV_LOG_LEVEL=debug",
 		"IDV_KEYS_FINGERPRINT_KEY=c2VjcmV0LWZpbmdlcnByaW50LWtleS1mb3ItdGVzdHMtb25seQ==",
+		// These flows start at verify_info; the document step has its own
+		// end-to-end tests against S3 (document_e2e_test.go).
+		"IDV_DOC_AUTH_ENABLED=false",
 	}
 	return prodEnv{schema: schema, dbURL: dbURL, prefix: prefix, vendorsURL: vendorsURL, redis: rc, env: env, proxy: proxy, vendors: vendorsProc}
 }
@@ -511,8 +539,15 @@ func TestDevModeFlow(t *testing.T) {
 	dev := start(t, nil, "web", "dev", "--addr", "127.0.0.1:0", "--data", dir)
 	base := dev.waitURL(t)
 	p := newPerson(t, base)
-	if code, _, body := p.do("GET", "/", nil); code != 200 || !strings.Contains(body, "/verify/verify_info") {
+	if code, _, body := p.do("GET", "/", nil); code != 200 || !strings.Contains(body, "/verify/document_capture") {
 		t.Fatalf("start page: %d", code)
+	}
+	// The document step through the local object store: the web server
+	// itself takes the browser-encrypted uploads on signed URLs.
+	photo := testPNG(t)
+	stored := func(key string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, "objects", "objects", filepath.FromSlash(key))) }
+	if got := p.step("/verify/document_capture", p.uploadDocument(stored, docUpload{front: yamlDocument(canaryDocument), back: photo})); got != "/verify/verify_info" {
+		t.Fatalf("document went to %q", got)
 	}
 	if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/phone" {
 		t.Fatalf("went to %q", got)
@@ -538,7 +573,8 @@ func TestDevModeFlow(t *testing.T) {
 	if len(db) == 0 {
 		t.Fatal("no SQLite data to scan")
 	}
-	if bytes.Contains(db, []byte("Xylocanary")) || bytes.Contains(db, []byte("900-41-7723")) || strings.Contains(dev.out.String(), "Xylocanary") {
+	if bytes.Contains(db, []byte("Xylocanary")) || bytes.Contains(db, []byte("900-41-7723")) || strings.Contains(dev.out.String(), "Xylocanary") ||
+		bytes.Contains(db, []byte("Zorblecanary")) || strings.Contains(dev.out.String(), "Zorblecanary") {
 		t.Fatal("canary PII in the SQLite file or logs")
 	}
 }

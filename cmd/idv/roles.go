@@ -87,6 +87,20 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer d.close()
 	sealer, rc, store, q := d.sealer, d.redis, d.results, d.queue
 	metrics := telemetry.NewMetrics()
+	wcfg := webConfig(cfg)
+	var docStore idv.ObjectStore
+	if cfg.DocAuth.Enabled {
+		s3store, err := openS3(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		docStore = s3store
+		if cfg.DocAuth.PresignedUploads {
+			if wcfg.ConnectSrc, err = uploadOrigin(ctx, s3store); err != nil {
+				return err
+			}
+		}
+	}
 	var outbound func(context.Context) error
 	var jobQueue idv.Queue = q
 	if vc, err := vendorClients(cfg); err == nil {
@@ -96,6 +110,9 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if err != nil {
 				return err
 			}
+			if err := addDocumentHandler(h, docStore, vc); err != nil {
+				return err
+			}
 			jobQueue = queue.Inline{Queue: q, Handlers: h}
 			log.Info("jobs run inline in web requests (jobs.async is false)")
 		}
@@ -103,7 +120,8 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	srv, err := web.New(web.Options{
-		Queue: jobQueue, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Outbound: outbound,
+		Queue: jobQueue, Results: store, Sealer: sealer, Logger: log, Config: wcfg, Outbound: outbound,
+		Documents: documentOptions(cfg, docStore),
 		Observer: metrics, Metrics: metrics.Handler(),
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
 		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
@@ -141,6 +159,15 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	h, err := handlers(cfg, sealer, store, q, log, vc, metrics)
 	if err != nil {
 		return err
+	}
+	if cfg.DocAuth.Enabled {
+		s3store, err := openS3(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if err := addDocumentHandler(h, s3store, vc); err != nil {
+			return err
+		}
 	}
 	workers, err := q.StartWorkers(ctx, workerConfig(cfg, h))
 	if err != nil {
@@ -243,7 +270,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("dev", "Run everything in one process on embedded defaults: jobs in a SQLite file, results and\nsessions in memory, the vendor simulators, a key file created on first run. Nothing to install.", stdout, true, "default 127.0.0.1:8080")
-	data := f.fs.String("data", ".idv-dev", "`DIR` for the SQLite jobs file and the key file")
+	data := f.fs.String("data", ".idv-dev", "`DIR` for the SQLite jobs file, the key file and uploaded (encrypted) images")
 	cfg, err := f.load(args)
 	if err != nil {
 		return err
@@ -252,6 +279,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cfg.Web.Addr = f.addr
 	}
 	cfg.Web.SecureCookies = false // plain HTTP on loopback
+	// A YAML file can stand in for a photo to pick the document
+	// simulator's answer, unless the configuration says otherwise.
+	if _, set := os.LookupEnv("IDV_DOC_AUTH_ALLOW_TEST_FILES"); !set && f.configPath == "" {
+		cfg.DocAuth.AllowTestFiles = true
+	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return err
 	}
@@ -306,21 +338,39 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// The web listener comes first: the local object store's upload URLs
+	// point at it.
+	ln, err := listen(cfg.Web.Addr, "web", log)
+	if err != nil {
+		return err
+	}
+	var docs *web.DocumentOptions
+	if cfg.DocAuth.Enabled {
+		dir := cfg.Objects.Dir
+		if dir == "" {
+			dir = filepath.Join(*data, "objects")
+		}
+		objects, err := openLocalObjects(dir, "http://"+ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		if err := addDocumentHandler(h, objects, vc); err != nil {
+			return err
+		}
+		docs = documentOptions(cfg, objects)
+		docs.Uploads = objects.Handler()
+	}
 	workers, err := q.StartWorkers(ctx, workerConfig(cfg, h))
 	if err != nil {
 		return err
 	}
 	srv, err := web.New(web.Options{
-		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg),
+		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs,
 		Sessions: sessionManager(cfg, memstore.New(), sealer), Outbound: outboundCheck(vc),
 		Observer: metrics, Metrics: metrics.Handler(),
 		Limiter: memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping},
 	})
-	if err != nil {
-		return err
-	}
-	ln, err := listen(cfg.Web.Addr, "web", log)
 	if err != nil {
 		return err
 	}

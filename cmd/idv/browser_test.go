@@ -1,0 +1,215 @@
+package main
+
+// The document step in a real browser: Debian's Chromium, headless, driven
+// with chromedp, against the production shape with S3 (versitygw) and its
+// CORS rule. The page's own script encrypts the photos with WebCrypto and
+// uploads them; the test checks what reached the bucket, walks the flow to
+// the outcome, and keeps screenshots of the capture, waiting and outcome
+// pages in testdata/screenshots (a test artifact; .gitignore keeps it out of
+// the repository).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
+	"github.com/idv-dev/idv/objects/s3"
+)
+
+// chromiumPath is Debian's Chromium (.ci/services installs it).
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts a headless Chromium for the test and returns a tab.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		t.Fatalf("Chromium is not installed at %s (apt-get install chromium; .ci/services does): %v", chromiumPath, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox, // we run as root in CI
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1000, 1200),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first Run starts the browser; it must not carry a deadline.
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// within runs a with a bound, so a page that never gets there fails the
+// test instead of hanging it.
+func within[T any](t *testing.T, ctx context.Context, d time.Duration, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	v, err := chromedp.Run(cctx, a)
+	if err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+		t.Fatalf("%s: %v (at %s)\n%.1200s", what, err, loc, body)
+	}
+	return v
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png := within(t, ctx, 20*time.Second, "screenshot "+name, chromedp.FullScreenshot(100))
+	dir := filepath.Join("testdata", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+func TestBrowserDocumentFlow(t *testing.T) {
+	t.Parallel()
+	pe := setupProduction(t)
+	s3srv := testenv.S3(t)
+	// A slower document vendor, so the waiting page is there to see.
+	slow := start(t, []string{"IDV_VENDORS_SIMULATOR_LATENCY=1500ms"}, "vendors", "vendors", "--addr", "127.0.0.1:0")
+	env := append(append([]string{}, pe.env...), docEnv(s3srv)...)
+	env = append(env, "IDV_VENDORS_DOCUMENT_URL="+slow.waitURL(t))
+	run1(t, env, "migrate")
+	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
+	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
+	base := web.waitURL(t)
+	worker.waitURL(t)
+	run1(t, append(env, "IDV_OBJECTS_CORS_ORIGIN="+base), "storage")
+	store, err := s3.New(context.Background(), s3.Config{Bucket: s3srv.Bucket, Region: s3srv.Region, Endpoint: s3srv.Endpoint,
+		PathStyle: true, AccessKeyID: s3srv.AccessKey, SecretAccessKey: s3srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	files := map[string][]byte{"front.yml": []byte(canaryDocument), "back.png": testPNG(t), "notes.pdf": []byte("%PDF-1.4 not a photo")}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := newBrowser(t)
+	const step = 30 * time.Second
+
+	// Start page, then the capture page.
+	within(t, ctx, step, "start page", chromedp.Navigate(base+"/"))
+	within(t, ctx, step, "start", chromedp.Click(chromedp.CSS(`a.button`)))
+	within(t, ctx, step, "capture page", chromedp.WaitVisible(chromedp.CSS(`#front`)))
+
+	// A file that is not a photo is refused before anything is sent.
+	within(t, ctx, step, "choose a PDF", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{filepath.Join(dir, "notes.pdf")}))
+	within(t, ctx, step, "PDF refused", chromedp.Poll[bool](`document.querySelector('[data-side=front]').dataset.state === 'invalid'`))
+	if msg := within(t, ctx, step, "message", chromedp.Text(chromedp.CSS(`#front-error`))); !strings.Contains(msg, "not a photo") {
+		t.Fatalf("message for a PDF: %q", msg)
+	}
+
+	// An upload that fails says so and offers a retry, which works. The
+	// failure is a network error injected into the page's next request.
+	within(t, ctx, step, "break the network once", chromedp.Evaluate[bool](`(function () {
+		var send = XMLHttpRequest.prototype.send;
+		XMLHttpRequest.prototype.send = function () {
+			XMLHttpRequest.prototype.send = send;
+			var xhr = this;
+			setTimeout(function () { xhr.onerror(new ProgressEvent("error")); }, 0);
+		};
+		return true;
+	})()`))
+	within(t, ctx, step, "choose the front", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{filepath.Join(dir, "front.yml")}))
+	within(t, ctx, step, "upload failure shown", chromedp.Poll[bool](`document.querySelector('[data-side=front]').dataset.state === 'failed'`))
+	if msg := within(t, ctx, step, "message", chromedp.Text(chromedp.CSS(`#front-error`))); !strings.Contains(msg, "didn't upload") {
+		t.Fatalf("message for a failed upload: %q", msg)
+	}
+	within(t, ctx, step, "retry", chromedp.Click(chromedp.CSS(`[data-side=front] [data-retry]`)))
+	within(t, ctx, step, "choose the back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{filepath.Join(dir, "back.png")}))
+	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](
+		`document.querySelector('[data-side=front]').dataset.state === 'done' && document.querySelector('[data-side=back]').dataset.state === 'done'`))
+	screenshot(t, ctx, "1-document-capture")
+
+	// The bucket holds ciphertext: not the file, not its contents.
+	captureID := within(t, ctx, step, "capture id", chromedp.Value(chromedp.CSS(`input[name=capture_id]`)))
+	for name, side := range map[string]string{"front.yml": idv.SideFront, "back.png": idv.SideBack} {
+		got, err := store.Get(context.Background(), idv.DocumentImageKey(captureID, side))
+		plain := files[name]
+		if err != nil || len(got) != len(plain)+16 || bytes.Contains(got, plain[:12]) || bytes.Contains(got, []byte("Zorblecanary")) {
+			t.Fatalf("%s in S3 is not the browser's ciphertext (%d bytes for %d): %v", side, len(got), len(plain), err)
+		}
+	}
+
+	// Submit: the waiting page, then verify_info pre-filled from the ID.
+	within(t, ctx, step, "submit", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	within(t, ctx, step, "waiting page", chromedp.WaitVisible(chromedp.CSS(`.wait`)))
+	screenshot(t, ctx, "2-waiting")
+	within(t, ctx, 90*time.Second, "verify_info", chromedp.WaitVisible(chromedp.CSS(`#ssn`)))
+	if v := within(t, ctx, step, "first name", chromedp.Value(chromedp.CSS(`#first_name`))); v != "Zorblecanary" {
+		t.Fatalf("first name pre-filled with %q", v)
+	}
+	screenshot(t, ctx, "3-verify-info-prefilled")
+	within(t, ctx, step, "type the SSN", chromedp.SendKeys(chromedp.CSS(`#ssn`), "900-41-7723"))
+	within(t, ctx, step, "submit verify_info", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	within(t, ctx, 90*time.Second, "phone page", chromedp.WaitVisible(chromedp.CSS(`#phone`)))
+	within(t, ctx, step, "type the phone", chromedp.SendKeys(chromedp.CSS(`#phone`), "7035550199"))
+	within(t, ctx, step, "submit phone", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	within(t, ctx, 90*time.Second, "outcome", chromedp.WaitVisible(chromedp.CSS(`.alert-success`)))
+	if text := within(t, ctx, step, "outcome text", chromedp.Text(chromedp.CSS(`main`))); !strings.Contains(text, "You've verified your identity") {
+		t.Fatalf("outcome page: %q", text)
+	}
+	screenshot(t, ctx, "4-outcome")
+
+	// A page on another origin cannot upload: the bucket's CORS rule
+	// allows only idv's origin, so the browser's preflight fails and the
+	// PUT is never sent.
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<!doctype html><title>elsewhere</title><p>another site</p>")
+	}))
+	t.Cleanup(foreign.Close)
+	key := idv.DocumentImageKey(idv.NewID(), idv.SideFront)
+	signed, err := store.PresignPut(context.Background(), key, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, ctx, step, "foreign page", chromedp.Navigate(foreign.URL))
+	got := within(t, ctx, step, "foreign upload", chromedp.Evaluate[string](fmt.Sprintf(`fetch(%q, {method: "PUT", body: "not from idv",
+		headers: {"Content-Type": "application/octet-stream"}}).then(function (r) { return "sent " + r.status; }, function (e) { return "blocked: " + e; })`, signed),
+		chromedp.EvalAwaitPromise))
+	if !strings.HasPrefix(got, "blocked") {
+		t.Fatalf("upload from another origin: %s", got)
+	}
+	if _, err := store.Get(context.Background(), key); idv.ErrorCode(err) != idv.ENOTFOUND {
+		t.Fatalf("the blocked upload reached the bucket: %v", err)
+	}
+	// The same URL works from outside a browser: what stopped the page was
+	// CORS, not a bad URL.
+	if code := putObject(t, signed, []byte("x")); code != 200 {
+		t.Fatalf("direct PUT: %d", code)
+	}
+
+	all := strings.ToLower(dumpStores(t, pe, web, worker).String())
+	if strings.Contains(all, "zorblecanary") {
+		t.Error("canary from the ID found in plaintext")
+	}
+}

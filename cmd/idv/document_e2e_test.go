@@ -1,0 +1,331 @@
+package main
+
+// End-to-end tests of the document step in the production shape: web and
+// worker processes, PostgreSQL, Redis, S3 (versitygw) and the document
+// simulator behind the egress proxy. The person's browser is emulated here
+// (images encrypted exactly as WebCrypto does, PUT to the pre-signed URLs);
+// browser_test.go drives a real Chromium through the same flow.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"html"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
+	"github.com/idv-dev/idv/objects/s3"
+	"github.com/idv-dev/idv/seal"
+)
+
+// docEnv points web and worker at the test's S3 server, with the document
+// step on and YAML stand-ins allowed (the simulator's triggers).
+func docEnv(s *testenv.S3Server) []string {
+	return []string{
+		"IDV_DOC_AUTH_ENABLED=true", "IDV_DOC_AUTH_ALLOW_TEST_FILES=true",
+		"IDV_OBJECTS_BUCKET=" + s.Bucket, "IDV_OBJECTS_ENDPOINT=" + s.Endpoint, "IDV_OBJECTS_REGION=" + s.Region,
+		"IDV_OBJECTS_PATH_STYLE=true", "IDV_OBJECTS_ACCESS_KEY_ID=" + s.AccessKey, "IDV_OBJECTS_SECRET_ACCESS_KEY=" + s.SecretKey,
+	}
+}
+
+// testPNG is a small real photo-like image.
+func testPNG(t testing.TB) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 40))
+	for x := range 64 {
+		for y := range 40 {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 6), 120, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+var (
+	captureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
+	frontURLRE  = regexp.MustCompile(`data-front-url="([^"]*)"`)
+	backURLRE   = regexp.MustCompile(`data-back-url="([^"]*)"`)
+)
+
+// capturePage is what the capture page gives the browser.
+type capturePage struct{ captureID, frontURL, backURL string }
+
+func (p *person) openCapture() capturePage {
+	p.t.Helper()
+	code, _, body := p.do("GET", "/verify/document_capture", nil)
+	id, f, b := captureIDRE.FindStringSubmatch(body), frontURLRE.FindStringSubmatch(body), backURLRE.FindStringSubmatch(body)
+	if code != 200 || id == nil || f == nil || b == nil {
+		p.t.Fatalf("capture page: %d %.400s", code, body)
+	}
+	return capturePage{id[1], html.UnescapeString(f[1]), html.UnescapeString(b[1])}
+}
+
+// putObject PUTs body to a pre-signed URL as the page's script does.
+func putObject(t testing.TB, rawURL string, body []byte) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, rawURL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
+// docUpload describes what the emulated browser does with one capture.
+type docUpload struct {
+	front, back []byte
+	skipBack    bool // never upload the back
+	tamperFront bool // flip a byte of the uploaded ciphertext
+	wrongBackIV bool // submit an IV other than the one used
+}
+
+// uploadDocument does what the capture page's script does and returns the
+// form it would submit. stored reads an object back from the store, to
+// check that it holds ciphertext only.
+func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUpload) url.Values {
+	p.t.Helper()
+	page := p.openCapture()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	form := url.Values{"capture_id": {page.captureID}, "encryption_key": {base64.StdEncoding.EncodeToString(key)}}
+	for _, side := range []struct {
+		name string
+		img  []byte
+		url  string
+	}{{"front", u.front, page.frontURL}, {"back", u.back, page.backURL}} {
+		iv := make([]byte, 12)
+		_, _ = rand.Read(iv)
+		ct, err := seal.SealImage(key, iv, side.img)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if side.name == "front" && u.tamperFront {
+			ct[len(ct)/2] ^= 0x01
+		}
+		if !(side.name == "back" && u.skipBack) {
+			if code := putObject(p.t, side.url, ct); code < 200 || code > 299 {
+				p.t.Fatalf("PUT %s: HTTP %d", side.name, code)
+			}
+			// What S3 holds is the ciphertext, never the image.
+			got, err := stored(idv.DocumentImageKey(page.captureID, side.name))
+			if err != nil || !bytes.Equal(got, ct) || bytes.Contains(got, side.img[:min(16, len(side.img))]) {
+				p.t.Fatalf("stored %s object is not the ciphertext: %v", side.name, err)
+			}
+		}
+		if side.name == "back" && u.wrongBackIV {
+			iv[0] ^= 0xff
+		}
+		form.Set(side.name+"_image_iv", base64.StdEncoding.EncodeToString(iv))
+		form.Set(side.name+"_image_url", side.url)
+	}
+	return form
+}
+
+// yamlDocument is a stand-in "image" that picks the simulator's answer.
+func yamlDocument(body string) []byte { return []byte(body) }
+
+const canaryDocument = `document:
+  first_name: Zorblecanary
+  last_name: Quuxcanarylast
+  dob: "1971-03-17"
+  address1: 4417 Zyzzyvacanary Lane
+  city: Plughcanaryville
+  state: VA
+  zipcode: "22201"
+  state_id_number: CANARYID77
+  state_id_jurisdiction: VA
+`
+
+func TestDocumentFlowProduction(t *testing.T) {
+	t.Parallel()
+	pe := setupProduction(t)
+	s3srv := testenv.S3(t)
+	env := append(append([]string{}, pe.env...), docEnv(s3srv)...)
+	run1(t, env, "migrate")
+	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
+	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
+	base := web.waitURL(t)
+	worker.waitURL(t)
+	if out := run1(t, append(env, "IDV_OBJECTS_CORS_ORIGIN="+base), "storage"); !strings.Contains(out, "uploads allowed from "+base) {
+		t.Fatalf("idv storage: %s", out)
+	}
+	store, err := s3.New(context.Background(), s3.Config{Bucket: s3srv.Bucket, Region: s3srv.Region, Endpoint: s3srv.Endpoint,
+		PathStyle: true, AccessKeyID: s3srv.AccessKey, SecretAccessKey: s3srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := testPNG(t)
+	stored := func(key string) ([]byte, error) { return store.Get(context.Background(), key) }
+
+	cases := []struct {
+		name    string
+		upload  docUpload
+		want    string
+		page    string // text the next page shows
+		prefill string // a value verify_info must be pre-filled with
+	}{
+		{name: "a real photo passes", upload: docUpload{front: photo, back: photo}, want: "/verify/verify_info", prefill: "MCFAKERSON"},
+		{name: "the ID's contents pre-fill the next step", upload: docUpload{front: yamlDocument(canaryDocument), back: photo},
+			want: "/verify/verify_info", prefill: "Zorblecanary"},
+		{name: "the vendor refuses the document", upload: docUpload{
+			front: yamlDocument("doc_auth_result: Failed\nfailed_alerts:\n  - name: Document Expired\n    result: Failed\n"), back: photo},
+			want: "/verify/errors/warning?step=document_capture", page: "We couldn&#39;t verify your ID"},
+		{name: "barcode attention passes with a note", upload: docUpload{
+			front: yamlDocument("doc_auth_result: Attention\nfailed_alerts:\n  - name: 2D Barcode Read\n    result: Attention\n"), back: photo},
+			want: "/verify/verify_info", prefill: "MCFAKERSON"},
+		{name: "vendor exception", upload: docUpload{front: yamlDocument("simulate: exception\n"), back: photo},
+			want: "/verify/errors/exception?step=document_capture"},
+		{name: "tampered ciphertext", upload: docUpload{front: photo, back: photo, tamperFront: true},
+			want: "/verify/errors/warning?step=document_capture", page: htmlText(idv.DocumentErrorMessage(idv.DocCodeImageUnreadable))},
+		{name: "wrong IV", upload: docUpload{front: photo, back: photo, wrongBackIV: true},
+			want: "/verify/errors/warning?step=document_capture", page: htmlText(idv.DocumentErrorMessage(idv.DocCodeImageUnreadable))},
+		{name: "missing object", upload: docUpload{front: photo, back: photo, skipBack: true},
+			want: "/verify/errors/warning?step=document_capture", page: htmlText(idv.DocumentErrorMessage(idv.DocCodeImageMissing))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPerson(t, base)
+			form := p.uploadDocument(stored, tc.upload)
+			got := p.step("/verify/document_capture", form)
+			if got != tc.want {
+				t.Fatalf("went to %q, want %q", got, tc.want)
+			}
+			_, _, body := p.do("GET", got, nil)
+			if tc.page != "" && !strings.Contains(body, tc.page) {
+				t.Fatalf("page lacks %q: %.600s", tc.page, body)
+			}
+			if tc.prefill != "" && !strings.Contains(body, `value="`+tc.prefill+`"`) {
+				t.Fatalf("verify_info not pre-filled with %q: %.600s", tc.prefill, body)
+			}
+		})
+	}
+
+	t.Run("a URL the server did not issue is refused before any fetch", func(t *testing.T) {
+		p := newPerson(t, base)
+		form := p.uploadDocument(stored, docUpload{front: photo, back: photo})
+		form.Set("back_image_url", s3srv.Endpoint+"/"+s3srv.Bucket+"/"+idv.DocumentImageKey(idv.NewID(), "back"))
+		if code, _, body := p.do("POST", "/verify/document_capture", form); code != http.StatusUnprocessableEntity {
+			t.Fatalf("%d %.300s", code, body)
+		}
+	})
+
+	t.Run("after the document, the whole flow", func(t *testing.T) {
+		p := newPerson(t, base)
+		if got := p.step("/verify/document_capture", p.uploadDocument(stored, docUpload{front: photo, back: photo})); got != "/verify/verify_info" {
+			t.Fatalf("document went to %q", got)
+		}
+		if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/phone" {
+			t.Fatalf("verify_info went to %q", got)
+		}
+		if got := p.step("/verify/phone", url.Values{"phone": {"7035550199"}}); got != "/verify/result" {
+			t.Fatalf("phone went to %q", got)
+		}
+		if _, _, body := p.do("GET", "/verify/result", nil); !strings.Contains(body, "a check of your ID") {
+			t.Fatalf("result page: %.400s", body)
+		}
+	})
+
+	// Pre-signed uploads off: a second web server takes the photos itself
+	// and seals them before they reach the bucket.
+	t.Run("images posted to the web server", func(t *testing.T) {
+		posted := start(t, append(env, "IDV_DOC_AUTH_PRESIGNED_UPLOADS=false"), "web", "web", "--addr", "127.0.0.1:0")
+		p := newPerson(t, posted.waitURL(t))
+		if got := p.postDocument(yamlDocument(canaryDocument), photo); got != "/verify/verify_info" {
+			t.Fatalf("went to %q", got)
+		}
+		web.out.Write([]byte(posted.out.String()))
+	})
+
+	// Nothing personal in plaintext: PostgreSQL, Redis, logs, the proxy's
+	// log, and the bucket (what is left of it).
+	dump := dumpStores(t, pe, web, worker, pe.vendors)
+	objects := bucketObjects(t, s3srv)
+	for _, b := range objects {
+		dump.Write(b)
+	}
+	all := strings.ToLower(dump.String())
+	for _, c := range append(canaries, "Zorblecanary") {
+		if strings.Contains(all, strings.ToLower(c)) {
+			t.Errorf("canary %q found in plaintext", c)
+		}
+	}
+	if log := pe.proxy.Log(t); !strings.Contains(log, "POST "+pe.vendorsURL+"/document/verify") {
+		t.Error("document vendor traffic did not go through the egress proxy")
+	}
+	t.Logf("scanned %d bytes; %d objects left in the bucket", dump.Len(), len(objects))
+}
+
+// postDocument submits the capture form with the photos themselves, as the
+// page does when pre-signed uploads are off, and waits for the result.
+func (p *person) postDocument(front, back []byte) string {
+	p.t.Helper()
+	code, _, body := p.do("GET", "/verify/document_capture", nil)
+	id := captureIDRE.FindStringSubmatch(body)
+	if code != 200 || id == nil || !strings.Contains(body, `enctype="multipart/form-data"`) {
+		p.t.Fatalf("capture page: %d %.300s", code, body)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("capture_id", id[1])
+	for side, b := range map[string][]byte{"front": front, "back": back} {
+		w, _ := mw.CreateFormFile(side, side+".png")
+		_, _ = w.Write(b)
+	}
+	_ = mw.Close()
+	req, _ := http.NewRequest("POST", p.base+"/verify/document_capture", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := p.c.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 303 {
+		p.t.Fatalf("post: %d", res.StatusCode)
+	}
+	return p.waitStep("/verify/document_capture")
+}
+
+// bucketObjects reads every object left in the test's bucket.
+func bucketObjects(t *testing.T, s *testenv.S3Server) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	c := s.Client()
+	list, err := c.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String(s.Bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, o := range list.Contents {
+		res, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: o.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		out = append(out, b)
+	}
+	return out
+}
+
+// htmlText escapes s as html/template does in text.
+func htmlText(s string) string { return strings.ReplaceAll(s, "'", "&#39;") }
