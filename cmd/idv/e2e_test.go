@@ -545,7 +545,9 @@ func TestDevModeFlow(t *testing.T) {
 	// The document step through the local object store: the web server
 	// itself takes the browser-encrypted uploads on signed URLs.
 	photo := testPNG(t)
-	stored := func(key string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, "objects", "objects", filepath.FromSlash(key))) }
+	stored := func(key string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(dir, "objects", "objects", filepath.FromSlash(key)))
+	}
 	if got := p.step("/verify/document_capture", p.uploadDocument(stored, docUpload{front: yamlDocument(canaryDocument), back: photo})); got != "/verify/verify_info" {
 		t.Fatalf("document went to %q", got)
 	}

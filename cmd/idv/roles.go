@@ -122,7 +122,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	srv, err := web.New(web.Options{
 		Queue: jobQueue, Results: store, Sealer: sealer, Logger: log, Config: wcfg, Outbound: outbound,
 		Documents: documentOptions(cfg, docStore),
-		Observer: metrics, Metrics: metrics.Handler(),
+		Observer:  metrics, Metrics: metrics.Handler(),
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
 		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
