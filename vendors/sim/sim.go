@@ -25,11 +25,11 @@
 //	                           simulate: timeout | exception | unparseable | unreachable
 //	                           http_status: {front|back|result: 500}: HTTP 500 (exception)
 //	                           http_status: {front|back: 438|439|440}: failure, image code
+//	                           an empty image: failure, image_load_failure on its side
 //	                           failed_alerts / doc_auth_result: failure, document codes;
 //	                             only "2D Barcode Read" at Attention: success with
 //	                             barcode: [barcode_attention]
 //	                           document: PII read, merged over DefaultDocument
-//	                         an empty image: failure, image_load_failure
 //	                         anything else (a real image): success, DefaultDocument
 //	GET  /health             200
 //
