@@ -174,7 +174,9 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			tamper(q)
 			v := *u
 			v.RawQuery = q.Encode()
-			if code, body := put(t, v.String(), "application/octet-stream", []byte("x")); code != http.StatusForbidden {
+			// S3 answers 400 to a URL without its signature.
+			if code, body := put(t, v.String(), "application/octet-stream", []byte("x")); code != http.StatusForbidden &&
+				(name != "no signature" || code != http.StatusBadRequest) {
 				t.Errorf("%s: PUT answered %d %s, want 403", name, code, body)
 			}
 		}
