@@ -8,15 +8,14 @@ import (
 	"github.com/idv-dev/idv/seal"
 )
 
-// Image problems a worker finds before any vendor is asked. They end the
-// attempt with a failure result the person can act on (take the photos
-// again), not with a job error: retrying cannot mend a missing or altered
-// image. The codes are the document codes of docauth.go.
+// Image problems a worker finds before any vendor is asked end the attempt
+// with a failure result the person can act on (take the photos again), not
+// with a job error: retrying cannot mend a missing or altered image.
 const (
-	codeImageMissing    = "image_missing"
-	codeImageUnreadable = "image_unreadable"
-	codeImageTooLarge   = "image_too_large"
-	codeImageForeign    = "image_url_invalid"
+	codeImageMissing    = idv.DocCodeImageMissing
+	codeImageUnreadable = idv.DocCodeImageUnreadable
+	codeImageTooLarge   = idv.DocCodeImageTooLarge
+	codeImageForeign    = idv.DocCodeImageURLInvalid
 )
 
 // imageVendor names the stage result of an image problem: no vendor was
@@ -61,13 +60,12 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 		_ = t.Time("document", func() error { vr, pii = h.Vendor.ProofDocument(ctx, images[0], images[1]); return nil })
 		clear(images[0])
 		clear(images[1])
-		res := &idv.ProofingResult{
-			Outcome:          vr.Outcome(),
-			Stages:           []idv.Stage{{Name: "document", Result: vr}},
-			FailedAttributes: attributes(vr.Errors),
-		}
+		res := &idv.ProofingResult{Outcome: vr.Outcome(), Stages: []idv.Stage{{Name: "document", Result: vr}}}
 		if res.Outcome == idv.OutcomeSuccess {
+			// Errors on a pass are notes (barcode attention), not failures.
 			res.Applicant = pii
+		} else {
+			res.FailedAttributes = attributes(vr.Errors)
 		}
 		return res, nil
 	})

@@ -15,7 +15,7 @@ const (
 	DefaultResolutionTimeout = 1 * time.Second
 	DefaultStateIDTimeout    = 5 * time.Second
 	DefaultPhoneTimeout      = 1 * time.Second
-	DefaultDocumentTimeout   = 60 * time.Second
+	DefaultDocumentTimeout   = 45 * time.Second // under the 60 s result window, so a timeout can still be shown
 )
 
 // Default connection pool sizes: enough idle connections per host that a
@@ -109,7 +109,7 @@ func (c Config) resolved() (Config, error) {
 		setting string
 		e       Endpoint
 	}{{"resolution", c.Resolution}, {"state_id", c.StateID}, {"phone", c.Phone}, {"document", c.Document}} {
-		// The document client does not exist yet, so its URL may be empty.
+		// A deployment without a document URL has no document step (Clients.Document is nil).
 		if v.setting == "document" && v.e.URL == "" {
 			continue
 		}

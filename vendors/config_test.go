@@ -47,7 +47,7 @@ func TestConfigDefaults(t *testing.T) {
 		cfg                                  vendors.Config
 		resolution, stateID, phone, document time.Duration
 	}{
-		{"package defaults", vendors.Config{BaseURL: "http://a"}, time.Second, 5 * time.Second, time.Second, 60 * time.Second},
+		{"package defaults", vendors.Config{BaseURL: "http://a"}, time.Second, 5 * time.Second, time.Second, 45 * time.Second},
 		{"one timeout for all", vendors.Config{BaseURL: "http://a", Timeout: 2 * time.Second},
 			2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second},
 		{"a vendor's own timeout wins", vendors.Config{BaseURL: "http://a", Timeout: 2 * time.Second,

@@ -1,7 +1,7 @@
 // Package vendors holds the HTTP clients idv uses to ask outside vendors
-// about a person: identity resolution, state-ID (AAMVA-style) checks and
-// phone ownership. They implement the domain's ResolutionProofer,
-// StateIDProofer and PhoneProofer.
+// about a person: identity resolution, state-ID (AAMVA-style) checks, phone
+// ownership and document authentication. They implement the domain's
+// ResolutionProofer, StateIDProofer, PhoneProofer and DocumentProofer.
 //
 // Every call returns an idv.VendorResult, never a Go error: a vendor that
 // says no is a failure, one that does not answer in time is timed out, and
