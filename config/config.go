@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -101,7 +102,26 @@ type Keys struct {
 	// DataKeyLifetime bounds how long one data key is reused before a new
 	// one is generated.
 	DataKeyLifetime time.Duration `yaml:"data_key_lifetime"`
+	// KMSKeyID, when set, wraps data keys with AWS KMS instead of the key
+	// file: a key ARN, key id, alias name (alias/idv) or alias ARN. New
+	// values name the key ARN KMS reports; values sealed under an earlier
+	// key keep opening while that key is enabled. Credentials come from
+	// the AWS SDK's default chain (instance or task role, AWS_* variables).
+	KMSKeyID string `yaml:"kms_key_id"`
+	// KMSRegion is the KMS key's region. Empty: the region in kms_key_id
+	// when it is an ARN, else AWS_REGION or the shared AWS config.
+	KMSRegion string `yaml:"kms_region"`
+	// KMSEndpoint overrides the KMS endpoint (a VPC endpoint, or a test
+	// server); empty is the region's public endpoint.
+	KMSEndpoint string `yaml:"kms_endpoint"`
 }
+
+// reKMSKeyRef matches what KMS accepts as a key id: a key id, an alias
+// name, or the ARN of either (seal/kms checks the same).
+var reKMSKeyRef = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$|^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:)?alias/[A-Za-z0-9/_-]{1,250}$`)
+
+// reAWSRegion matches an AWS region name such as us-east-1.
+var reAWSRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 // Jobs configures the job queue and workers.
 type Jobs struct {
@@ -418,14 +438,25 @@ func (c Config) Validate(role Role) error {
 	}
 	if role&(RoleWeb|RoleWorker) != 0 && role&RoleDev == 0 {
 		checkAddr("redis.addr", c.Redis.Addr)
-		if c.Keys.File == "" {
-			bad("keys.file", "is required: the key file that seals job arguments and results")
+		if c.Keys.File == "" && c.Keys.KMSKeyID == "" {
+			bad("keys.file", "is required unless keys.kms_key_id is set: the key file that seals job arguments and results")
 		}
 		if role&RoleWeb != 0 {
 			if k, err := base64.StdEncoding.DecodeString(c.Keys.FingerprintKey); err != nil || len(k) < 32 {
 				bad("keys.fingerprint_key", "want 32 or more random bytes, base64 (IDV_KEYS_FINGERPRINT_KEY; e.g. openssl rand -base64 32)")
 			}
 		}
+	}
+	if k := c.Keys; k.KMSKeyID != "" {
+		if !reKMSKeyRef.MatchString(k.KMSKeyID) {
+			bad("keys.kms_key_id", "want a KMS key ARN, key id, alias/NAME or alias ARN, got %q", k.KMSKeyID)
+		}
+		if k.KMSRegion != "" && !reAWSRegion.MatchString(k.KMSRegion) {
+			bad("keys.kms_region", "want an AWS region such as us-east-1, got %q", k.KMSRegion)
+		}
+		checkURL("keys.kms_endpoint", k.KMSEndpoint, false)
+	} else if k.KMSRegion != "" || k.KMSEndpoint != "" {
+		bad("keys.kms_key_id", "is required when keys.kms_region or keys.kms_endpoint is set")
 	}
 	if role&(RoleWeb|RoleDev) != 0 {
 		checkAddr("web.addr", c.Web.Addr)

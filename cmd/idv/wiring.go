@@ -17,6 +17,7 @@ import (
 	"github.com/idv-dev/idv/jobs"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/seal"
+	sealkms "github.com/idv-dev/idv/seal/kms"
 	"github.com/idv-dev/idv/telemetry"
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/web"
@@ -30,12 +31,44 @@ var jobTimeouts = map[idv.JobKind]time.Duration{
 	idv.JobDocument:   60 * time.Second,
 }
 
+// openSealer returns the envelope that seals job arguments, results and
+// sessions: data keys wrapped by AWS KMS when keys.kms_key_id is set, else by
+// the local key file. With KMS it wraps and unwraps one data key at once, so
+// a process that cannot reach the key or lacks kms:GenerateDataKey or
+// kms:Decrypt fails at start-up rather than on a person's request.
 func openSealer(cfg config.Config) (*seal.Envelope, error) {
-	ring, err := seal.LoadOrCreateKeyFile(cfg.Keys.File)
+	opts := seal.Options{DataKeyTTL: cfg.Keys.DataKeyLifetime}
+	if cfg.Keys.KMSKeyID == "" {
+		ring, err := seal.LoadOrCreateKeyFile(cfg.Keys.File)
+		if err != nil {
+			return nil, err
+		}
+		return seal.NewEnvelope(ring, opts)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := sealkms.Open(ctx, sealkms.Config{KeyID: cfg.Keys.KMSKeyID, Region: cfg.Keys.KMSRegion, Endpoint: cfg.Keys.KMSEndpoint})
+	if err != nil {
+		return nil, fmt.Errorf("keys.kms_key_id: %w", err)
+	}
+	sealer, err := seal.NewEnvelope(w, opts)
 	if err != nil {
 		return nil, err
 	}
-	return seal.NewEnvelope(ring, seal.Options{DataKeyTTL: cfg.Keys.DataKeyLifetime})
+	// A second envelope has no cached data key, so its Open calls Decrypt.
+	check, err := seal.NewEnvelope(w, opts)
+	if err != nil {
+		return nil, err
+	}
+	aad := []byte("idv/startup-check")
+	v, err := sealer.Seal(ctx, nil, aad)
+	if err == nil {
+		_, err = check.Open(ctx, v, aad)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys.kms_key_id %s: %w", cfg.Keys.KMSKeyID, err)
+	}
+	return sealer, nil
 }
 
 func openRedis(ctx context.Context, cfg config.Config) (*goredis.Client, error) {
