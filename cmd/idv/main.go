@@ -28,6 +28,7 @@ var commands = []command{
 	{"vendors", "serve the vendor simulators over HTTP", runVendors},
 	{"migrate", "apply the database schema (River's and idv's)", runMigrate},
 	{"keys", "create or rotate the local key file", runKeys},
+	{"bench", "run the benchmarks B1-B4 against the configured PostgreSQL and Redis; print a table, write JSON", runBench},
 	{"storage", "create the document bucket and set its CORS rule for browser uploads", runStorage},
 }
 

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/jobs"
+	"github.com/idv-dev/idv/queue"
+	"github.com/idv-dev/idv/results"
+	redisresults "github.com/idv-dev/idv/results/redis"
+	"github.com/idv-dev/idv/telemetry"
+)
+
+// B1, worker throughput: a queue filled with N resolution jobs, then drained
+// by workers through River and the production job code (stale guard,
+// opening sealed arguments, two vendor calls to a zero-latency in-process
+// vendor, adjudication, the sealed result written to Redis, the outcome row
+// written to PostgreSQL, metrics, the job log line). Beside it, in the same
+// run on the same database, the same N jobs drained by the same queue
+// package with a handler that does nothing: River's own rate, the ceiling.
+
+// benchVendor answers every resolution and state-ID check at once, with
+// success: the vendor's cost is not what B1 measures.
+type benchVendor struct{}
+
+var (
+	benchResolutionAttrs = []string{"first_name", "last_name", "dob", "ssn", "address"}
+	benchStateIDAttrs    = []string{"first_name", "last_name", "dob", "state_id_number"}
+)
+
+func (benchVendor) ProofResolution(context.Context, idv.Applicant) idv.VendorResult {
+	return idv.VendorResult{Vendor: "bench_resolution", Success: true, TransactionID: "bench-res", VerifiedAttributes: benchResolutionAttrs}
+}
+
+func (benchVendor) ProofStateID(context.Context, idv.Applicant) idv.VendorResult {
+	return idv.VendorResult{Vendor: "bench_state_id", Success: true, TransactionID: "bench-sid", VerifiedAttributes: benchStateIDAttrs}
+}
+
+// noopHandler is River's no-op worker, behind the queue package's thin
+// wrapper (which only adds the job info to the context).
+type noopHandler struct{}
+
+func (noopHandler) Handle(context.Context, idv.Job) error { return nil }
+
+// jobCounter wraps a handler and notes when the target number of jobs has
+// finished, and how long each took.
+type jobCounter struct {
+	inner      idv.JobHandler
+	target     int64
+	done       chan struct{}
+	firstStart atomic.Int64 // unix nanoseconds of the first job's start
+	finished   atomic.Int64
+	failed     atomic.Int64
+	mu         sync.Mutex
+	lastEnd    time.Time
+	runs       []time.Duration
+}
+
+func newJobCounter(inner idv.JobHandler, target int) *jobCounter {
+	return &jobCounter{inner: inner, target: int64(target), done: make(chan struct{}), runs: make([]time.Duration, 0, target)}
+}
+
+func (c *jobCounter) Handle(ctx context.Context, job idv.Job) error {
+	start := time.Now()
+	c.firstStart.CompareAndSwap(0, start.UnixNano())
+	err := c.inner.Handle(ctx, job)
+	end := time.Now()
+	if err != nil {
+		c.failed.Add(1)
+		return err
+	}
+	c.mu.Lock()
+	c.runs = append(c.runs, end.Sub(start))
+	if end.After(c.lastEnd) {
+		c.lastEnd = end
+	}
+	c.mu.Unlock()
+	if c.finished.Add(1) == c.target {
+		close(c.done)
+	}
+	return nil
+}
+
+// b1Outcome is one drained queue.
+type b1Outcome struct {
+	rate, submitRate float64
+	runP50, runP99   time.Duration
+	failed           int64
+	results          []string // result ids, for checking what was stored
+}
+
+func benchWorkerThroughput(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
+	res := &benchResult{Params: map[string]any{
+		"jobs": o.b1Jobs, "workers": o.b1Workers, "submitters": o.b1Submitters,
+		"fetch_cooldown": queue.DefaultFetchCooldown.String(), "fetch_poll_interval": env.cfg.Jobs.FetchPollInterval.String(),
+	}}
+	store, err := redisresults.New(env.redis, env.sealer, results.Options{Prefix: env.redisPrefix("b1")})
+	if err != nil {
+		return res, err
+	}
+	defer store.Close()
+
+	// River's no-op first, then idv's: each on a fresh schema.
+	noop, err := b1Drain(ctx, env, o, "noop", store)
+	if err != nil {
+		return res, fmt.Errorf("river no-op run: %w", err)
+	}
+	real, err := b1Drain(ctx, env, o, "idv", store)
+	if err != nil {
+		return res, fmt.Errorf("idv run: %w", err)
+	}
+	ratio := real.rate / noop.rate
+	res.metric("idv resolution jobs", real.rate, "jobs/s")
+	res.metric("river no-op jobs", noop.rate, "jobs/s")
+	res.metric("ratio idv / river no-op", ratio, "")
+	res.metric("idv job run p50", ms(real.runP50), "ms")
+	res.metric("idv job run p99", ms(real.runP99), "ms")
+	res.metric("submit (fill) rate", real.submitRate, "jobs/s")
+	res.Target = &benchTarget{Text: "idv rate >= 0.5 x River no-op rate", Met: ratio >= 0.5}
+
+	// Every job stored a sealed, successful result.
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	bad := 0
+	for _, id := range real.results {
+		r, err := store.Load(cctx, id)
+		if err != nil || r.Status != idv.StatusDone || r.Result == nil || r.Result.Outcome != idv.OutcomeSuccess {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return res, fmt.Errorf("%d of %d jobs did not store a successful result", bad, len(real.results))
+	}
+	res.note("jobs/s is N / (last job finished - first job started), the queue filled before the workers start; both runs use the queue package (River %s) with the same worker count.", riverVersion())
+	if real.failed+noop.failed > 0 {
+		res.note("handler errors (retried): idv %d, no-op %d", real.failed, noop.failed)
+	}
+	return res, nil
+}
+
+// b1Drain fills a fresh queue with N resolution jobs and times workers
+// draining it, with the real handler ("idv") or a no-op one ("noop").
+func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, store *results.Store) (*b1Outcome, error) {
+	cfg := env.cfg
+	q, err := queue.OpenPostgres(ctx, cfg.DatabaseURL, queue.Config{Schema: env.schema("b1_" + kind), Logger: env.log})
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	if err := q.Migrate(ctx); err != nil {
+		return nil, err
+	}
+
+	var inner idv.JobHandler = noopHandler{}
+	if kind == "idv" {
+		// The production wiring, with the zero-latency vendor in place of
+		// the HTTP clients (which are built but never called).
+		cfg.Vendors.BaseURL, cfg.Vendors.ProxyURL = "http://127.0.0.1:9", ""
+		vc, err := vendorClients(cfg)
+		if err != nil {
+			return nil, err
+		}
+		h, err := handlers(cfg, env.sealer, store, q, env.log, vc, telemetry.NewMetrics())
+		if err != nil {
+			return nil, err
+		}
+		rh := h[idv.JobResolution].(*jobs.Resolution)
+		rh.Resolution, rh.StateID = benchVendor{}, benchVendor{}
+		inner = rh
+	}
+	counter := newJobCounter(inner, o.b1Jobs)
+
+	out := &b1Outcome{}
+	submitStart := time.Now()
+	ids, err := b1Fill(ctx, env, q, o.b1Jobs, o.b1Submitters)
+	if err != nil {
+		return nil, err
+	}
+	out.submitRate = float64(len(ids)) / time.Since(submitStart).Seconds()
+	out.results = ids
+
+	cfg.Jobs.Workers.ResolutionProofing = o.b1Workers
+	wc := workerConfig(cfg, map[idv.JobKind]idv.JobHandler{idv.JobResolution: counter})
+	wc.CaptureSessionRetention = -1 // no housekeeping job in the measurement
+	workers, err := q.StartWorkers(ctx, wc)
+	if err != nil {
+		return nil, err
+	}
+	// Bounded: at 20 jobs/s or better, plus a minute.
+	wait := time.Minute + time.Duration(o.b1Jobs)*50*time.Millisecond
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var waitErr error
+	select {
+	case <-counter.done:
+	case <-timer.C:
+		waitErr = fmt.Errorf("only %d of %d jobs finished within %s", counter.finished.Load(), o.b1Jobs, wait)
+	case <-ctx.Done():
+		waitErr = ctx.Err()
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = workers.Stop(sctx)
+	if waitErr != nil {
+		return nil, waitErr
+	}
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	span := counter.lastEnd.Sub(time.Unix(0, counter.firstStart.Load()))
+	out.rate = float64(o.b1Jobs) / span.Seconds()
+	slices.Sort(counter.runs)
+	out.runP50, out.runP99 = percentile(counter.runs, 50), percentile(counter.runs, 99)
+	out.failed = counter.failed.Load()
+	return out, nil
+}
+
+// b1Fill submits n resolution jobs with sealed arguments, as the web tier
+// does, from several goroutines, and returns their result ids.
+func b1Fill(ctx context.Context, env *benchEnv, q *queue.Queue, n, submitters int) ([]string, error) {
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, submitters)
+	for range submitters {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				cs, job, err := benchResolutionJob(ctx, env, i)
+				if err == nil {
+					err = q.Submit(ctx, cs, job)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = cs.ResultID
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return ids, ctx.Err()
+}
+
+// benchApplicant is obviously fake: an SSN starting 900 is never issued.
+// Each person gets their own SSN, so per-SSN attempt limits do not trip.
+func benchApplicant(i int) idv.Applicant {
+	return idv.Applicant{
+		FirstName: "Bench", LastName: "Person", DOB: "1980-01-02", SSN: fmt.Sprintf("900-%02d-%04d", (i/10000)%100, i%10000),
+		Address1: "1 Bench St", City: "Benchville", State: "VA", ZIPCode: "22201",
+		StateIDNumber: fmt.Sprintf("B%08d", i), StateIDJurisdiction: "VA",
+	}
+}
+
+func benchResolutionJob(ctx context.Context, env *benchEnv, i int) (idv.CaptureSession, idv.Job, error) {
+	now := time.Now()
+	cs := idv.CaptureSession{ID: idv.NewID(), ResultID: idv.NewID(), Kind: idv.JobResolution, RequestedAt: now}
+	plain, err := json.Marshal(idv.ResolutionArguments{Applicant: benchApplicant(i)})
+	if err != nil {
+		return cs, idv.Job{}, err
+	}
+	sealed, err := env.sealer.Seal(ctx, plain, idv.JobAAD(idv.JobResolution, cs.ResultID))
+	if err != nil {
+		return cs, idv.Job{}, err
+	}
+	return cs, idv.Job{Kind: idv.JobResolution, ResultID: cs.ResultID, TraceID: "bench", EnqueuedAt: now, EncryptedArguments: sealed}, nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+// B2, added latency: people arrive at a fixed rate whatever the system does
+// (open loop), each with their own session. Each one POSTs the verify_info
+// form, loads the waiting page and long-polls the status endpoint as the
+// page's script does. The added latency is (status says done) - (scheduled
+// arrival) - 2 x vendor latency: the resolution job calls two vendors in
+// sequence (resolution, then state ID), each answering after the simulated
+// latency. Measuring from the scheduled arrival, not from when the client
+// got round to it, keeps a slow load generator from hiding delays.
+
+type b2Sample struct {
+	ok                bool
+	status            string
+	lag, submit, seen time.Duration // lag of the start; submit and seen since the scheduled arrival
+	next              string
+	err               error
+}
+
+func benchAddedLatency(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
+	n := int(float64(o.b2Rate) * o.b2Duration.Seconds())
+	res := &benchResult{Params: map[string]any{
+		"rate_per_s": o.b2Rate, "duration": o.b2Duration.String(), "arrivals": n,
+		"vendor_latency": o.b2Latency.String(), "vendor_calls_per_job": 2, "workers": o.b2Workers,
+		"long_poll": env.cfg.Web.LongPoll.String(),
+	}}
+	if n < 1 {
+		return res, fmt.Errorf("--b2-rate x --b2-duration gives no arrivals")
+	}
+	st, err := startBenchStack(ctx, env, "b2", o.b2Latency, o.b2Workers)
+	if err != nil {
+		return res, err
+	}
+	defer st.close()
+	// Everything is bounded: arrivals, then at most the result window and
+	// a margin for the last ones.
+	ctx, cancel := context.WithTimeout(ctx, o.b2Duration+idv.ResultTTL+30*time.Second)
+	defer cancel()
+	tr := benchTransport(0)
+	defer tr.CloseIdleConnections()
+
+	// Warm up (not counted): connections, pools, the first data key.
+	warm := min(n, 20)
+	var wg sync.WaitGroup
+	for i := range warm {
+		wg.Go(func() { b2Person(ctx, st.base, tr, 990_000+i, time.Now(), 0) })
+	}
+	wg.Wait()
+
+	samples := make([]b2Sample, n)
+	interval := time.Second / time.Duration(o.b2Rate)
+	t0 := time.Now().Add(50 * time.Millisecond)
+	timer := time.NewTimer(time.Until(t0))
+	for i := range n {
+		at := t0.Add(time.Duration(i) * interval)
+		if d := time.Until(at); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() { samples[i] = b2Person(ctx, st.base, tr, i, at, 2*o.b2Latency) })
+	}
+	timer.Stop()
+	arrivalSpan := time.Since(t0)
+	wg.Wait()
+
+	var added, submits []time.Duration
+	var maxLag time.Duration
+	counts := map[string]int{}
+	var firstErr error
+	for _, s := range samples {
+		maxLag = max(maxLag, s.lag)
+		switch {
+		case s.err != nil:
+			counts["error"]++
+			if firstErr == nil {
+				firstErr = s.err
+			}
+		case !s.ok:
+			counts[s.status]++
+		default:
+			added = append(added, s.seen)
+			submits = append(submits, s.submit)
+			if s.next == "/verify/phone" {
+				counts["success"]++
+			} else {
+				counts["other outcome"]++
+			}
+		}
+	}
+	slices.Sort(added)
+	slices.Sort(submits)
+	res.metric("arrivals", float64(n), "people")
+	res.metric("achieved arrival rate", float64(n)/max(arrivalSpan.Seconds(), interval.Seconds()), "people/s")
+	res.metric("results seen done", float64(len(added)), "people")
+	res.metric("added latency p50", ms(percentile(added, 50)), "ms")
+	res.metric("added latency p90", ms(percentile(added, 90)), "ms")
+	res.metric("added latency p99", ms(percentile(added, 99)), "ms")
+	res.metric("added latency max", ms(percentile(added, 100)), "ms")
+	res.metric("submit + waiting page p50", ms(percentile(submits, 50)), "ms")
+	res.metric("submit + waiting page p99", ms(percentile(submits, 99)), "ms")
+	res.metric("load generator lag max", ms(maxLag), "ms")
+	p99 := percentile(added, 99)
+	res.Target = &benchTarget{Text: fmt.Sprintf("p99 added latency <= 50 ms at %d/s with %s vendor latency", o.b2Rate, o.b2Latency), Met: len(added) == n && p99 <= 50*time.Millisecond}
+	res.note("outcomes: %v", counts)
+	res.note("added latency = status seen done - scheduled arrival - 2 x %s (two vendor calls in sequence per job: resolution, then state ID); it includes the POST, the waiting page and the long poll. Vendors are called directly, without the egress proxy.", o.b2Latency)
+	if firstErr != nil {
+		res.note("first error: %v", firstErr)
+	}
+	if len(added) < n {
+		return res, fmt.Errorf("%d of %d people did not see a done result", n-len(added), n)
+	}
+	return res, nil
+}
+
+// b2Person is one arrival at time at; vendor is the vendor latency to take
+// off.
+func b2Person(ctx context.Context, base string, tr *http.Transport, i int, at time.Time, vendor time.Duration) b2Sample {
+	s := b2Sample{lag: time.Since(at)}
+	ctx, cancel := context.WithTimeout(ctx, idv.ResultTTL+20*time.Second)
+	defer cancel()
+	p := newBenchPerson(base, tr)
+	if s.err = p.submit(ctx, i); s.err != nil {
+		return s
+	}
+	waiting, next, err := p.page(ctx)
+	s.submit = time.Since(at)
+	if s.err = err; err != nil {
+		return s
+	}
+	if !waiting { // done before the waiting page loaded
+		s.seen, s.ok, s.status, s.next = time.Since(at)-vendor, true, string(idv.StatusDone), next
+		return s
+	}
+	s.status, s.err = p.wait(ctx)
+	s.seen = time.Since(at) - vendor
+	if s.err != nil || s.status != string(idv.StatusDone) {
+		return s
+	}
+	s.ok = true
+	s.next, s.err = p.next(ctx)
+	return s
+}

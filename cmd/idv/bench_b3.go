@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+// B3, poll capacity: how many status checks per second the waiting page's
+// endpoint answers for attempts that are done (each check: the session from
+// Redis, the capture session from PostgreSQL, the sealed result from Redis,
+// two AES-GCM opens). Concurrent clients, each on its own keep-alive
+// connection, ask again as soon as they have an answer, for a fixed time.
+//
+// In-progress attempts are not measured for rate: a check then waits (long
+// poll) until the result is written or web.long_poll passes, so its rate is
+// set by the job, not by the endpoint; B2 measures how soon such a waiter
+// sees the result.
+
+func benchPollCapacity(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
+	res := &benchResult{Params: map[string]any{
+		"duration": o.b3Duration.String(), "clients": o.b3Clients, "sessions": o.b3Sessions,
+	}}
+	st, err := startBenchStack(ctx, env, "b3", 0, env.cfg.Jobs.Workers.ResolutionProofing)
+	if err != nil {
+		return res, err
+	}
+	defer st.close()
+	ctx, cancel := context.WithTimeout(ctx, o.b3Duration+2*time.Minute)
+	defer cancel()
+
+	// People whose attempt is done: submitted and waited for, but the
+	// result not yet read (reading it would end the attempt).
+	setup := benchTransport(0)
+	defer setup.CloseIdleConnections()
+	people := make([]*benchPerson, o.b3Sessions)
+	errs := make([]error, o.b3Sessions)
+	var wg sync.WaitGroup
+	for i := range people {
+		wg.Go(func() {
+			p := newBenchPerson(st.base, setup)
+			if err := p.submit(ctx, i); err != nil {
+				errs[i] = err
+				return
+			}
+			s, err := p.wait(ctx)
+			if err == nil && s != string(idv.StatusDone) {
+				err = fmt.Errorf("attempt ended %q", s)
+			}
+			errs[i], people[i] = err, p
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return res, fmt.Errorf("preparing sessions: %w", err)
+		}
+	}
+
+	// Each client: its own connection, a person's cookies.
+	type clientStats struct {
+		lat      []time.Duration
+		notDone  int
+		firstErr error
+		errs     int
+	}
+	stats := make([]clientStats, o.b3Clients)
+	start := time.Now()
+	deadline := start.Add(o.b3Duration)
+	for c := range stats {
+		wg.Go(func() {
+			tr := benchTransport(1)
+			defer tr.CloseIdleConnections()
+			p := &benchPerson{base: st.base, c: &http.Client{Transport: tr, Jar: people[c%len(people)].c.Jar, Timeout: 30 * time.Second}}
+			cs := &stats[c]
+			cs.lat = make([]time.Duration, 0, 1<<14)
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t := time.Now()
+				code, _, body, err := p.do(ctx, http.MethodGet, verifyInfoPath+"/status", nil)
+				d := time.Since(t)
+				switch {
+				case err != nil || code != http.StatusOK:
+					cs.errs++
+					if cs.firstErr == nil {
+						cs.firstErr = fmt.Errorf("HTTP %d: %v", code, err)
+					}
+				case !bytes.Contains(body, []byte(`"done"`)):
+					cs.notDone++
+				default:
+					cs.lat = append(cs.lat, d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	var all []time.Duration
+	notDone, nerr := 0, 0
+	var firstErr error
+	for _, cs := range stats {
+		all = append(all, cs.lat...)
+		notDone += cs.notDone
+		nerr += cs.errs
+		if firstErr == nil {
+			firstErr = cs.firstErr
+		}
+	}
+	slices.Sort(all)
+	rate := float64(len(all)) / elapsed.Seconds()
+	res.metric("status checks (done)", rate, "checks/s")
+	res.metric("latency p50", ms(percentile(all, 50)), "ms")
+	res.metric("latency p99", ms(percentile(all, 99)), "ms")
+	res.metric("checks", float64(len(all)), "")
+	res.metric("answers other than done", float64(notDone), "")
+	res.metric("errors", float64(nerr), "")
+	res.Target = &benchTarget{Text: "at least 10000 status checks/s", Met: rate >= 10000 && nerr == 0 && notDone == 0}
+	res.note("the clients run in the same process as the server, on the same CPUs; in-progress attempts are not measured for rate (a check then long-polls; B2 covers it)")
+	if firstErr != nil {
+		res.note("first error: %v", firstErr)
+	}
+	if nerr > 0 || notDone > 0 {
+		return res, fmt.Errorf("%d errors and %d answers other than done", nerr, notDone)
+	}
+	return res, nil
+}
