@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/objects"
 )
 
 // Harness is one store under test, fresh for each subtest.
@@ -424,4 +425,47 @@ func flip(s string) string {
 		r = 'a' + (c-'a'+1)%6
 	}
 	return string(r) + s[1:]
+}
+
+// CheckKeyFromURL is the invariant of FuzzKeyFromURL: a URL the store
+// accepts yields a clean key, and the URL the store issues for that key has
+// the same scheme, host and path (and yields the same key). It also checks
+// that an accepted URL has no user info or fragment. A refusal must be
+// EINVALID.
+func CheckKeyFromURL(t *testing.T, store idv.ObjectStore, raw string) {
+	t.Helper()
+	key, err := store.KeyFromURL(raw)
+	if err != nil {
+		if idv.ErrorCode(err) != idv.EINVALID {
+			t.Fatalf("KeyFromURL refused with %v, want EINVALID", err)
+		}
+		if len(raw) >= 16 && strings.Contains(err.Error(), raw) {
+			t.Fatalf("KeyFromURL's error quotes the URL: %v", err)
+		}
+		return
+	}
+	if err := objects.ValidKey(key); err != nil {
+		t.Fatalf("KeyFromURL(%q) accepted an unclean key %q: %v", raw, key, err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("KeyFromURL accepted %q, which does not parse: %v", raw, err)
+	}
+	if u.User != nil || strings.Contains(raw, "#") {
+		t.Fatalf("KeyFromURL accepted %q with user info or a fragment", raw)
+	}
+	issued, err := store.PresignPut(context.Background(), key, time.Minute)
+	if err != nil {
+		t.Fatalf("PresignPut(%q) of an accepted key: %v", key, err)
+	}
+	v, err := url.Parse(issued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Scheme != v.Scheme || u.Host != v.Host || u.EscapedPath() != v.EscapedPath() {
+		t.Fatalf("accepted %q as %q, but the store issues %q for it", raw, key, issued)
+	}
+	if again, err := store.KeyFromURL(issued); err != nil || again != key {
+		t.Fatalf("re-issued URL %q gives %q, %v; want %q", issued, again, err, key)
+	}
 }
