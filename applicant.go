@@ -12,19 +12,19 @@ import (
 // proofed. It never leaves the process in plaintext: it travels sealed in job
 // arguments and results, and it masks itself whenever it is printed or logged.
 type Applicant struct {
-	FirstName           string `json:"first_name"`
-	LastName            string `json:"last_name"`
-	DOB                 string `json:"dob"` // YYYY-MM-DD
-	SSN                 string `json:"ssn,omitempty"`
-	Address1            string `json:"address1"`
-	Address2            string `json:"address2,omitempty"`
-	City                string `json:"city"`
-	State               string `json:"state"`
-	ZIPCode             string `json:"zipcode"`
-	StateIDNumber       string `json:"state_id_number,omitempty"`
-	StateIDJurisdiction string `json:"state_id_jurisdiction,omitempty"`
-	StateIDExpiration   string `json:"state_id_expiration,omitempty"` // YYYY-MM-DD, from the document
-	Phone               string `json:"phone,omitempty"`
+	FirstName           string `json:"first_name" pii:"true"`
+	LastName            string `json:"last_name" pii:"true"`
+	DOB                 string `json:"dob" pii:"true"` // YYYY-MM-DD
+	SSN                 string `json:"ssn,omitempty" pii:"true"`
+	Address1            string `json:"address1" pii:"true"`
+	Address2            string `json:"address2,omitempty" pii:"true"`
+	City                string `json:"city" pii:"true"`
+	State               string `json:"state" pii:"true"`
+	ZIPCode             string `json:"zipcode" pii:"true"`
+	StateIDNumber       string `json:"state_id_number,omitempty" pii:"true"`
+	StateIDJurisdiction string `json:"state_id_jurisdiction,omitempty" pii:"true"`
+	StateIDExpiration   string `json:"state_id_expiration,omitempty" pii:"true"` // YYYY-MM-DD, from the document
+	Phone               string `json:"phone,omitempty" pii:"true"`
 }
 
 const masked = "[REDACTED]"

@@ -34,7 +34,7 @@ type Job struct {
 	ResultID           string    `json:"result_id"`
 	TraceID            string    `json:"trace_id"`
 	EnqueuedAt         time.Time `json:"enqueued_at"`
-	EncryptedArguments []byte    `json:"encrypted_arguments"`
+	EncryptedArguments []byte    `json:"encrypted_arguments" pii:"false"` // ciphertext (seal), not PII
 }
 
 // JobAAD is the additional authenticated data binding sealed job arguments to
@@ -72,11 +72,11 @@ type AddressArguments struct {
 // are DocumentImageKey(CaptureID, side) and the browser fields are empty.
 type DocumentArguments struct {
 	CaptureID     string `json:"capture_id"`
-	EncryptionKey []byte `json:"encryption_key,omitempty"`
-	FrontIV       []byte `json:"front_iv,omitempty"`
-	BackIV        []byte `json:"back_iv,omitempty"`
-	FrontURL      string `json:"front_url,omitempty"`
-	BackURL       string `json:"back_url,omitempty"`
+	EncryptionKey []byte `json:"encryption_key,omitempty" pii:"true"`
+	FrontIV       []byte `json:"front_iv,omitempty" pii:"true"`
+	BackIV        []byte `json:"back_iv,omitempty" pii:"true"`
+	FrontURL      string `json:"front_url,omitempty" pii:"true"`
+	BackURL       string `json:"back_url,omitempty" pii:"true"`
 	ServerSealed  bool   `json:"server_sealed,omitempty"`
 }
 
