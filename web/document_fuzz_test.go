@@ -1,0 +1,64 @@
+package web
+
+import (
+	"bytes"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/idv-dev/idv"
+)
+
+// FuzzParseDocumentForm: whatever the capture page's POST carries, parsing
+// never panics, and it accepts a form only when each URL is exactly the one
+// issued for its side of this session's capture, the key is 32 bytes and the
+// IVs 12. A refusal names only the form's fields and never echoes a value.
+func FuzzParseDocumentForm(f *testing.F) {
+	const captureID = "Xq3v9Yt2WZb8kQm1rT5uLg"
+	store := &fakeObjects{}
+	good := uploadedForm(captureID).Encode()
+	f.Add(good)
+	f.Add(strings.Replace(good, "front%3F", "back%3F", 1))
+	f.Add(strings.Replace(good, "objects.test", "attacker.example", 1))
+	f.Add(strings.Replace(good, "document-capture%2F"+captureID, "document-capture%2F..%2F"+captureID, 1))
+	f.Add("capture_id=" + captureID + "&encryption_key=%3D%3D&front_image_iv=AAAA&back_image_url=https%3A%2F%2Fobjects.test%2Fbucket%2F")
+	f.Add("capture_id=&encryption_key=")
+	f.Add("%zz=%zz")
+	f.Fuzz(func(t *testing.T, body string) {
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			return // the handler answers "the form could not be read"
+		}
+		args, fe := parseDocumentForm(form, captureID, store)
+		if fe != nil {
+			for field, msg := range fe {
+				if field != idv.SideFront && field != idv.SideBack {
+					t.Fatalf("error on unknown field %q", field)
+				}
+				for _, vs := range form {
+					for _, v := range vs {
+						if len(v) >= 8 && strings.Contains(msg, v) {
+							t.Fatalf("message %q echoes a submitted value", msg)
+						}
+					}
+				}
+			}
+			if args.CaptureID != "" || args.EncryptionKey != nil {
+				t.Fatal("arguments returned with errors")
+			}
+			return
+		}
+		if args.CaptureID != captureID || len(args.EncryptionKey) != 32 || len(args.FrontIV) != 12 || len(args.BackIV) != 12 {
+			t.Fatalf("accepted malformed arguments: %d/%d/%d", len(args.EncryptionKey), len(args.FrontIV), len(args.BackIV))
+		}
+		for side, u := range map[string]string{idv.SideFront: args.FrontURL, idv.SideBack: args.BackURL} {
+			key, err := store.KeyFromURL(u)
+			if err != nil || key != idv.DocumentImageKey(captureID, side) {
+				t.Fatalf("accepted a %s URL that was not issued: %q", side, u)
+			}
+		}
+		if bytes.Equal(args.FrontIV, nil) || args.ServerSealed {
+			t.Fatal("accepted form marked server-sealed")
+		}
+	})
+}
