@@ -106,6 +106,9 @@ type benchResult struct {
 	Notes   []string       `json:"notes,omitempty"`
 	Error   string         `json:"error,omitempty"`
 	Seconds float64        `json:"seconds"`
+	// LoadAverage is the machine's 1, 5 and 15 minute load averages before
+	// and after the benchmark, as a sign of other work on the machine.
+	LoadAverage [2]string `json:"load_average"`
 }
 
 type benchMetric struct {
@@ -212,12 +215,13 @@ simulators, S3 for B4) runs in this process on loopback. Targets are reported, n
 			break
 		}
 		fmt.Fprintf(stderr, "idv bench: running %s (%s)...\n", b.id, b.title)
-		start := time.Now()
+		start, load := time.Now(), loadAverage()
 		res, err := b.run(ctx, env, o)
 		if res == nil {
 			res = &benchResult{}
 		}
 		res.ID, res.Title, res.Seconds = b.id, b.title, math.Round(time.Since(start).Seconds()*10)/10
+		res.LoadAverage = [2]string{load, loadAverage()}
 		if err != nil {
 			res.Error = err.Error()
 			failed = append(failed, b.id)
@@ -325,6 +329,7 @@ func printBenchTable(w io.Writer, r *benchReport) {
 	}
 	_ = tw.Flush()
 	for _, res := range r.Results {
+		fmt.Fprintf(w, "%s: load average before %s, after %s\n", res.ID, res.LoadAverage[0], res.LoadAverage[1])
 		for _, n := range res.Notes {
 			fmt.Fprintf(w, "%s: %s\n", res.ID, n)
 		}
@@ -348,6 +353,7 @@ func formatValue(v float64) string {
 type benchEnv struct {
 	cfg     config.Config
 	log     *slog.Logger
+	logOut  io.Writer
 	logFile io.Closer
 	sealer  *seal.Envelope
 	redis   *goredis.Client
@@ -370,7 +376,7 @@ func newBenchEnv(ctx context.Context, cfg config.Config, o benchOptions) (*bench
 		}
 		logOut, env.logFile = f, f
 	}
-	env.log = telemetry.NewLogger(logOut, level)
+	env.log, env.logOut = telemetry.NewLogger(logOut, level), logOut
 	// A key of this run only: the bench writes no key file, and nothing it
 	// seals outlives it.
 	key := make([]byte, seal.MasterKeySize)

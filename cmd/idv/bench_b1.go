@@ -91,6 +91,7 @@ func (c *jobCounter) Handle(ctx context.Context, job idv.Job) error {
 type b1Outcome struct {
 	rate, submitRate float64
 	runP50, runP99   time.Duration
+	cpuPerJob        time.Duration // of this process, while draining
 	failed           int64
 	results          []string // result ids, for checking what was stored
 }
@@ -121,6 +122,8 @@ func benchWorkerThroughput(ctx context.Context, env *benchEnv, o benchOptions) (
 	res.metric("ratio idv / river no-op", ratio, "")
 	res.metric("idv job run p50", ms(real.runP50), "ms")
 	res.metric("idv job run p99", ms(real.runP99), "ms")
+	res.metric("idv CPU per job (this process)", float64(real.cpuPerJob.Microseconds()), "us")
+	res.metric("river no-op CPU per job (this process)", float64(noop.cpuPerJob.Microseconds()), "us")
 	res.metric("submit (fill) rate", real.submitRate, "jobs/s")
 	res.Target = &benchTarget{Text: "idv rate >= 0.5 x River no-op rate", Met: ratio >= 0.5}
 
@@ -188,6 +191,7 @@ func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, st
 	cfg.Jobs.Workers.ResolutionProofing = o.b1Workers
 	wc := workerConfig(cfg, map[idv.JobKind]idv.JobHandler{idv.JobResolution: counter})
 	wc.CaptureSessionRetention = -1 // no housekeeping job in the measurement
+	cpu0 := processCPU()
 	workers, err := q.StartWorkers(ctx, wc)
 	if err != nil {
 		return nil, err
@@ -204,6 +208,7 @@ func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, st
 	case <-ctx.Done():
 		waitErr = ctx.Err()
 	}
+	out.cpuPerJob = (processCPU() - cpu0) / time.Duration(o.b1Jobs)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_ = workers.Stop(sctx)

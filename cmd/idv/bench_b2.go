@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/idv-dev/idv"
 )
 
@@ -116,6 +118,14 @@ func benchAddedLatency(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 	res.metric("submit + waiting page p50", ms(percentile(submits, 50)), "ms")
 	res.metric("submit + waiting page p99", ms(percentile(submits, 99)), "ms")
 	res.metric("load generator lag max", ms(maxLag), "ms")
+	if b, err := b2Breakdown(ctx, env, st.schema, t0, 2*o.b2Latency); err != nil {
+		res.note("breakdown not available: %v", err)
+	} else {
+		res.metric("job pickup (enqueue to start) p50", ms(b[0]), "ms")
+		res.metric("job pickup (enqueue to start) p99", ms(b[1]), "ms")
+		res.metric("job run beyond vendor latency p50", ms(b[2]), "ms")
+		res.metric("job run beyond vendor latency p99", ms(b[3]), "ms")
+	}
 	p99 := percentile(added, 99)
 	res.Target = &benchTarget{Text: fmt.Sprintf("p99 added latency <= 50 ms at %d/s with %s vendor latency", o.b2Rate, o.b2Latency), Met: len(added) == n && p99 <= 50*time.Millisecond}
 	res.note("outcomes: %v", counts)
@@ -156,4 +166,32 @@ func b2Person(ctx context.Context, base string, tr *http.Transport, i int, at ti
 	s.ok = true
 	s.next, s.err = p.next(ctx)
 	return s
+}
+
+// b2Breakdown reads where the time went inside the system, from what the
+// run left in its schema: how long each job waited to be picked up (River's
+// created_at to attempted_at, both the database's clock) and how long it ran
+// until its result was ready beyond the vendor latency (attempted_at to the
+// outcome's finished_at). It returns p50 and p99 of each.
+func b2Breakdown(ctx context.Context, env *benchEnv, schema string, since time.Time, vendor time.Duration) ([4]time.Duration, error) {
+	var out [4]time.Duration
+	conn, err := pgx.Connect(ctx, env.cfg.DatabaseURL)
+	if err != nil {
+		return out, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	s := pgx.Identifier{schema}.Sanitize()
+	var v [4]float64
+	err = conn.QueryRow(ctx, `WITH t AS (
+		SELECT extract(epoch FROM j.attempted_at - j.created_at) AS pickup,
+		       extract(epoch FROM o.finished_at - j.attempted_at) - $2::float8 AS run
+		FROM `+s+`.river_job j JOIN `+s+`.idv_outcomes o ON o.result_id = j.args->>'result_id'
+		WHERE j.kind = 'resolution_proofing' AND j.created_at >= $1 AND j.attempted_at IS NOT NULL)
+		SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY pickup), percentile_cont(0.99) WITHIN GROUP (ORDER BY pickup),
+		       percentile_cont(0.5) WITHIN GROUP (ORDER BY run), percentile_cont(0.99) WITHIN GROUP (ORDER BY run) FROM t`,
+		since, vendor.Seconds()).Scan(&v[0], &v[1], &v[2], &v[3])
+	for i, x := range v {
+		out[i] = time.Duration(x * float64(time.Second))
+	}
+	return out, err
 }

@@ -71,7 +71,7 @@ func benchPollCapacity(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 		errs     int
 	}
 	stats := make([]clientStats, o.b3Clients)
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	deadline := start.Add(o.b3Duration)
 	for c := range stats {
 		wg.Go(func() {
@@ -99,7 +99,7 @@ func benchPollCapacity(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 
 	var all []time.Duration
 	notDone, nerr := 0, 0
@@ -118,6 +118,9 @@ func benchPollCapacity(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 	res.metric("latency p50", ms(percentile(all, 50)), "ms")
 	res.metric("latency p99", ms(percentile(all, 99)), "ms")
 	res.metric("checks", float64(len(all)), "")
+	if len(all) > 0 {
+		res.metric("CPU per check (server and client, this process)", float64(cpu.Microseconds())/float64(len(all)), "us")
+	}
 	res.metric("answers other than done", float64(notDone), "")
 	res.metric("errors", float64(nerr), "")
 	res.Target = &benchTarget{Text: "at least 10000 status checks/s", Met: rate >= 10000 && nerr == 0 && notDone == 0}

@@ -28,8 +28,9 @@ import (
 // loopback listener. The egress proxy is left out: vendors are called
 // directly.
 type benchStack struct {
-	base  string // http://127.0.0.1:port of the web tier
-	stops []func()
+	base   string // http://127.0.0.1:port of the web tier
+	schema string
+	stops  []func()
 }
 
 // startBenchStack starts it on a fresh schema and Redis prefix named part,
@@ -48,6 +49,7 @@ func startBenchStack(ctx context.Context, env *benchEnv, part string, latency ti
 	cfg.Vendors.ProxyURL = ""
 	cfg.Jobs.Workers.ResolutionProofing = workers
 	schema := env.schema(part)
+	st.schema = schema
 	log := env.log
 
 	// Vendors.
