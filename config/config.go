@@ -8,6 +8,7 @@ package config
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,13 @@ type Web struct {
 	// LongPoll is how long one status request from the waiting page's
 	// script waits for the result before answering "still in progress".
 	LongPoll time.Duration `yaml:"long_poll"`
+	// AdminUser and AdminPasswordSHA256 turn on the jobs admin UI at
+	// /admin/jobs behind HTTP Basic authentication; empty, it is off. Only
+	// the password's SHA-256 (hex) is configured: make the password random
+	// (openssl rand -base64 24), then printf %s "$PASSWORD" | sha256sum.
+	// Prefer IDV_WEB_ADMIN_PASSWORD_SHA256 to the file.
+	AdminUser           string `yaml:"admin_user"`
+	AdminPasswordSHA256 string `yaml:"admin_password_sha256"`
 }
 
 // Worker configures `idv worker`.
@@ -119,6 +127,10 @@ type Keys struct {
 // reKMSKeyRef matches what KMS accepts as a key id: a key id, an alias
 // name, or the ARN of either (seal/kms checks the same).
 var reKMSKeyRef = regexp.MustCompile(`^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$|^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:)?alias/[A-Za-z0-9/_-]{1,250}$`)
+
+// emptySHA256 is the SHA-256 of the empty string, refused as an admin
+// password.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // reAWSRegion matches an AWS region name such as us-east-1.
 var reAWSRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
@@ -464,6 +476,16 @@ func (c Config) Validate(role Role) error {
 		positive("web.session_idle_timeout", c.Web.SessionIdleTimeout)
 		positive("web.wait_refresh", c.Web.WaitRefresh)
 		positive("web.long_poll", c.Web.LongPoll)
+		if w := c.Web; w.AdminUser != "" || w.AdminPasswordSHA256 != "" {
+			if w.AdminUser == "" || strings.ContainsAny(w.AdminUser, ":\r\n") {
+				bad("web.admin_user", "want a user name without a colon, set together with web.admin_password_sha256")
+			}
+			if h, err := hex.DecodeString(w.AdminPasswordSHA256); err != nil || len(h) != 32 {
+				bad("web.admin_password_sha256", "want the SHA-256 of the admin password as 64 hex digits (printf %%s \"$PASSWORD\" | sha256sum), set together with web.admin_user")
+			} else if strings.EqualFold(w.AdminPasswordSHA256, emptySHA256) {
+				bad("web.admin_password_sha256", "is the SHA-256 of an empty password")
+			}
+		}
 	}
 	if role&RoleWorker != 0 {
 		checkAddr("worker.addr", c.Worker.Addr)

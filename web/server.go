@@ -84,6 +84,9 @@ type Options struct {
 	// Documents, if set, puts the document capture step at the start of
 	// the flow.
 	Documents *DocumentOptions
+	// Admin, if set, serves the jobs admin UI at AdminPrefix behind its
+	// credentials.
+	Admin *Admin
 }
 
 // Server is the web tier. Create it with New.
@@ -147,6 +150,11 @@ func New(o Options) (*Server, error) {
 		}
 		s.docs = &dc
 	}
+	if o.Admin != nil {
+		if err := o.Admin.check(); err != nil {
+			return nil, err
+		}
+	}
 	if o.Limiter != nil && len(o.FingerprintKey) < 32 {
 		return nil, fmt.Errorf("web: a Limiter needs a FingerprintKey of at least 32 bytes")
 	}
@@ -200,6 +208,9 @@ func (s *Server) routes(o Options) http.Handler {
 	if s.docs != nil && s.docs.Uploads != nil {
 		// Signed upload URLs carry their own authorization; no session.
 		root.Handle(uploadsPrefix, s.docs.Uploads)
+	}
+	if o.Admin != nil {
+		s.mountAdmin(root, o.Admin)
 	}
 	root.Handle("/", s.sessions.LoadAndSave(mux))
 

@@ -119,6 +119,10 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	} else if !cfg.Jobs.Async {
 		return err
 	}
+	admin, err := jobsAdmin(ctx, cfg, q)
+	if err != nil {
+		return err
+	}
 	srv, err := web.New(web.Options{
 		Queue: jobQueue, Results: store, Sealer: sealer, Logger: log, Config: wcfg, Outbound: outbound,
 		Documents: documentOptions(cfg, docStore),
@@ -126,6 +130,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
 		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
 		Health: map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
+		Admin:  admin,
 	})
 	if err != nil {
 		return err

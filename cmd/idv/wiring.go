@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -69,6 +70,23 @@ func openSealer(cfg config.Config) (*seal.Envelope, error) {
 		return nil, fmt.Errorf("keys.kms_key_id %s: %w", cfg.Keys.KMSKeyID, err)
 	}
 	return sealer, nil
+}
+
+// jobsAdmin returns the jobs admin UI (riverui over q) with its credentials
+// when web.admin_user is set, else nil: the UI is off.
+func jobsAdmin(ctx context.Context, cfg config.Config, q *queue.Queue) (*web.Admin, error) {
+	if cfg.Web.AdminUser == "" {
+		return nil, nil
+	}
+	h, err := q.AdminHandler(ctx, web.AdminPrefix)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := hex.DecodeString(cfg.Web.AdminPasswordSHA256)
+	if err != nil {
+		return nil, fmt.Errorf("web.admin_password_sha256: %w", err)
+	}
+	return &web.Admin{Handler: h, User: cfg.Web.AdminUser, PasswordSHA256: sum}, nil
 }
 
 func openRedis(ctx context.Context, cfg config.Config) (*goredis.Client, error) {
