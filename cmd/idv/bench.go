@@ -81,11 +81,14 @@ var benchmarks = []benchmark{
 
 // benchReport is the JSON file.
 type benchReport struct {
-	Command   string         `json:"command"`
-	StartedAt time.Time      `json:"started_at"`
-	Machine   benchMachine   `json:"machine"`
-	Services  map[string]any `json:"services"`
-	Results   []*benchResult `json:"results"`
+	Command   string    `json:"command"`
+	StartedAt time.Time `json:"started_at"`
+	// RunID names this run's schemas (idv_bench_<run_id>_*) and Redis
+	// prefix (<redis.prefix>bench-<run_id>:), all removed at the end.
+	RunID    string         `json:"run_id"`
+	Machine  benchMachine   `json:"machine"`
+	Services map[string]any `json:"services"`
+	Results  []*benchResult `json:"results"`
 }
 
 type benchMachine struct {
@@ -206,6 +209,7 @@ simulators, S3 for B4) runs in this process on loopback. Targets are reported, n
 	report := &benchReport{
 		Command:   strings.Join(append([]string{"idv", "bench"}, args...), " "),
 		StartedAt: time.Now().UTC().Truncate(time.Second),
+		RunID:     env.runID,
 		Machine:   machine(),
 		Services:  env.services(ctx),
 	}
