@@ -50,9 +50,7 @@ var domainTypes = map[string]reflect.Type{
 // notPIIByName lists fields whose names look like PII but are not, in
 // files this check could not tag (prefer pii:"false" with a comment on the
 // field itself). Each entry says why.
-var notPIIByName = map[string]string{
-	"Stage.Name": "the name of a proofing stage (resolution, state_id, phone, document)",
-}
+var notPIIByName = map[string]string{}
 
 // piiWords are the words of a field name (split at camel case) that suggest
 // it holds PII or something that unlocks it.

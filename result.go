@@ -72,7 +72,7 @@ type ProofingResult struct {
 
 // Stage is one named vendor call inside a job.
 type Stage struct {
-	Name   string       `json:"name"`
+	Name   string       `json:"name" pii:"false"` // a stage name (resolution, state_id, phone, document), not PII
 	Result VendorResult `json:"result"`
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 )
 
@@ -37,9 +38,36 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 			if piiKeys[strings.ToLower(a.Key)] {
 				return slog.String(a.Key, "[REDACTED]")
 			}
-			return a
+			return maskContainers(a)
 		},
 	}))
+}
+
+// maskContainers prints a slice, array or map value with fmt instead of
+// letting the JSON handler encode it with encoding/json: domain types mask
+// themselves in Format but marshal their PII to JSON (that is how they are
+// sealed), so a []Applicant would otherwise be written in the clear.
+// Structs are left alone: those that hold PII implement LogValue, which the
+// handler resolves before this runs.
+func maskContainers(a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindAny {
+		return a
+	}
+	v := a.Value.Any()
+	if _, ok := v.(error); ok {
+		return a
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Slice, reflect.Array, reflect.Map:
+		if _, bytes := v.([]byte); bytes {
+			return slog.String(a.Key, "[REDACTED]")
+		}
+		if m, ok := v.(map[string]float64); ok { // timings: safe and wanted as JSON
+			return slog.Any(a.Key, m)
+		}
+		return slog.String(a.Key, fmt.Sprintf("%+v", v))
+	}
+	return a
 }
 
 // OpenLog opens the log destination: stdout for "" or "-", else the file

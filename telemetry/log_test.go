@@ -18,6 +18,9 @@ func TestLogsNeverCarryPII(t *testing.T) {
 	log := NewLogger(&buf, 0)
 	log.Info("applicant", "applicant", a, "ptr", &a, "first_name", "Canaryfirst", "ssn", a.SSN, "phone", a.Phone)
 	log.Info("error", "error", fmt.Errorf("wrapped: %v", a).Error())
+	// Containers of PII types: the JSON handler would use encoding/json.
+	log.Info("containers", "list", []idv.Applicant{a}, "byid", map[string]idv.Applicant{"x": a},
+		"args", []idv.ResolutionArguments{{Applicant: a}}, "raw", []byte("Canaryraw"))
 	out := buf.String() +
 		fmt.Sprintf("%v %+v %#v %s %q", a, a, a, a, a) +
 		fmt.Sprint(&a) + errors.New(fmt.Sprint(a)).Error()

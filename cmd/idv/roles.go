@@ -254,6 +254,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if cfg.Keys.KMSKeyID != "" {
+		return fmt.Errorf("keys.kms_key_id is set: the wrapping keys live in AWS KMS, rotate them there (docs/operations.md, Keys); idv keys manages only keys.file")
+	}
 	switch f.fs.Arg(0) {
 	case "":
 		ring, err := seal.LoadOrCreateKeyFile(cfg.Keys.File)
@@ -369,8 +372,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	admin, err := jobsAdmin(ctx, cfg, q)
+	if err != nil {
+		return err
+	}
 	srv, err := web.New(web.Options{
-		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs,
+		Queue: q, Results: store, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
 		Sessions: sessionManager(cfg, memstore.New(), sealer), Outbound: outboundCheck(vc),
 		Observer: metrics, Metrics: metrics.Handler(),
 		Limiter: memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),
