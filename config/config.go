@@ -281,7 +281,7 @@ func Defaults() Config {
 			StateID:        Vendor{Timeout: 5 * time.Second},
 			Phone:          Vendor{Timeout: time.Second},
 			PhoneSecondary: Vendor{Timeout: time.Second},
-			Document:       Vendor{Timeout: 60 * time.Second},
+			Document:       Vendor{Timeout: 45 * time.Second},
 		},
 		DocAuth: DocAuth{Enabled: true, PresignedUploads: true, UploadURLExpiry: 12 * time.Hour},
 		Objects: Objects{Region: "us-east-1"},
