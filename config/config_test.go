@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,17 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 	for _, s := range Settings(&cfg) {
 		if !strings.Contains(string(doc), "`"+s.Path+"`") || !strings.Contains(string(doc), "`"+s.Env+"`") {
 			t.Errorf("docs/configuration.md does not describe %s (%s)", s.Path, s.Env)
+		}
+	}
+}
+
+func TestHeartbeatTimeoutValidation(t *testing.T) {
+	t.Parallel()
+	for d, ok := range map[time.Duration]bool{0: true, time.Second: true, 10 * time.Second: true, 500 * time.Millisecond: false} {
+		c := Defaults()
+		c.Jobs.HeartbeatTimeout = d
+		if named := strings.Contains(fmt.Sprint(c.Validate(RoleWorker)), "jobs.heartbeat_timeout"); named == ok {
+			t.Errorf("jobs.heartbeat_timeout %s: named in the errors: %v, want %v", d, named, !ok)
 		}
 	}
 }
