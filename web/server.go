@@ -74,6 +74,9 @@ type Options struct {
 	FingerprintKey []byte
 	// Health checks behind /api/health (name → check).
 	Health map[string]func(context.Context) error
+	// JobsHealth are the checks behind /api/health/jobs: the queue is
+	// reachable and workers are alive (nil: answered 503 "not configured").
+	JobsHealth map[string]func(context.Context) error
 	// Observer, if set, is told of results read, missing and rate limits.
 	Observer Observer
 	// Metrics, if set, is served at /metrics.
@@ -197,6 +200,11 @@ func (s *Server) routes(o Options) http.Handler {
 		outbound = func(context.Context) error { return errors.New("no vendor route configured") }
 	}
 	api.HandleFunc("GET /api/health/outbound", s.serveChecks(map[string]func(context.Context) error{"outbound": outbound}))
+	jobsHealth := o.JobsHealth
+	if jobsHealth == nil {
+		jobsHealth = map[string]func(context.Context) error{"jobs": func(context.Context) error { return errors.New("no job checks configured") }}
+	}
+	api.HandleFunc("GET /api/health/jobs", s.serveChecks(jobsHealth))
 
 	s.sessions.ErrorFunc = s.sessionError
 	root := http.NewServeMux()

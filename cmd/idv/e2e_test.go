@@ -395,7 +395,7 @@ func TestProductionFlow(t *testing.T) {
 			t.Errorf("vendor traffic to %s did not go through the egress proxy", path)
 		}
 	}
-	for _, u := range []string{base + "/api/health", base + "/api/health/outbound"} {
+	for _, u := range []string{base + "/api/health", base + "/api/health/outbound", base + "/api/health/jobs"} {
 		res, err := http.Get(u)
 		if err != nil || res.StatusCode != 200 {
 			t.Errorf("%s: %v %v", u, err, res)

@@ -129,8 +129,9 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Observer:  metrics, Metrics: metrics.Handler(),
 		Sessions: sessionManager(cfg, redisSessionStore(rc, cfg), sealer),
 		Limiter:  redislimit.New(rc, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
-		Health: map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
-		Admin:  admin,
+		Health:     map[string]func(context.Context) error{"database": q.Ping, "redis": d.pingRedis},
+		JobsHealth: jobsHealth(q, cfg.Jobs.Async),
+		Admin:      admin,
 	})
 	if err != nil {
 		return err
@@ -184,10 +185,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}))
 	mux.Handle("GET /metrics", metrics.Handler())
 	mux.HandleFunc("GET /api/health/outbound", healthHandler(map[string]func(context.Context) error{"outbound": outboundCheck(vc)}))
-	mux.HandleFunc("GET /api/health/jobs", healthHandler(map[string]func(context.Context) error{
-		"queue":   q.Ping,
-		"workers": func(ctx context.Context) error { _, err := q.Leader(ctx); return err },
-	}))
+	mux.HandleFunc("GET /api/health/jobs", healthHandler(jobsHealth(q, true)))
 	ln, err := listen(cfg.Worker.Addr, "worker", log)
 	if err != nil {
 		_ = workers.Stop(context.Background())

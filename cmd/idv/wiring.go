@@ -216,6 +216,17 @@ func outboundCheck(vc *vendors.Clients) func(context.Context) error {
 	return func(ctx context.Context) error { return vendors.CheckOutbound(ctx, vc.HTTP, vendors.HealthURL(base)) }
 }
 
+// jobsHealth are the checks of /api/health/jobs: the queue answers and, when
+// jobs run in workers, some worker process holds River's leadership (a live
+// leader means at least one worker is up; none for about 15 s means none).
+func jobsHealth(q *queue.Queue, async bool) map[string]func(context.Context) error {
+	checks := map[string]func(context.Context) error{"queue": q.Ping}
+	if async {
+		checks["workers"] = func(ctx context.Context) error { _, err := q.Leader(ctx); return err }
+	}
+	return checks
+}
+
 // queueDepth adapts the queue's stats for the idv_queue_jobs gauge.
 func queueDepth(q *queue.Queue) func(context.Context) (map[string]map[string]int, error) {
 	return func(ctx context.Context) (map[string]map[string]int, error) {
