@@ -112,37 +112,37 @@ func benchWorkerThroughput(ctx context.Context, env *benchEnv, o benchOptions) (
 	if err != nil {
 		return res, fmt.Errorf("river no-op run: %w", err)
 	}
-	real, err := b1Drain(ctx, env, o, "idv", store)
+	idvRun, err := b1Drain(ctx, env, o, "idv", store)
 	if err != nil {
 		return res, fmt.Errorf("idv run: %w", err)
 	}
-	ratio := real.rate / noop.rate
-	res.metric("idv resolution jobs", real.rate, "jobs/s")
+	ratio := idvRun.rate / noop.rate
+	res.metric("idv resolution jobs", idvRun.rate, "jobs/s")
 	res.metric("river no-op jobs", noop.rate, "jobs/s")
 	res.metric("ratio idv / river no-op", ratio, "")
-	res.metric("idv job run p50", ms(real.runP50), "ms")
-	res.metric("idv job run p99", ms(real.runP99), "ms")
-	res.metric("idv CPU per job (this process)", float64(real.cpuPerJob.Microseconds()), "us")
+	res.metric("idv job run p50", ms(idvRun.runP50), "ms")
+	res.metric("idv job run p99", ms(idvRun.runP99), "ms")
+	res.metric("idv CPU per job (this process)", float64(idvRun.cpuPerJob.Microseconds()), "us")
 	res.metric("river no-op CPU per job (this process)", float64(noop.cpuPerJob.Microseconds()), "us")
-	res.metric("submit (fill) rate", real.submitRate, "jobs/s")
+	res.metric("submit (fill) rate", idvRun.submitRate, "jobs/s")
 	res.Target = &benchTarget{Text: "idv rate >= 0.5 x River no-op rate", Met: ratio >= 0.5}
 
 	// Every job stored a sealed, successful result.
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	bad := 0
-	for _, id := range real.results {
+	for _, id := range idvRun.results {
 		r, err := store.Load(cctx, id)
 		if err != nil || r.Status != idv.StatusDone || r.Result == nil || r.Result.Outcome != idv.OutcomeSuccess {
 			bad++
 		}
 	}
 	if bad > 0 {
-		return res, fmt.Errorf("%d of %d jobs did not store a successful result", bad, len(real.results))
+		return res, fmt.Errorf("%d of %d jobs did not store a successful result", bad, len(idvRun.results))
 	}
 	res.note("jobs/s is N / (last job finished - first job started), the queue filled before the workers start; both runs use the queue package (River %s) with the same worker count.", riverVersion())
-	if real.failed+noop.failed > 0 {
-		res.note("handler errors (retried): idv %d, no-op %d", real.failed, noop.failed)
+	if idvRun.failed+noop.failed > 0 {
+		res.note("handler errors (retried): idv %d, no-op %d", idvRun.failed, noop.failed)
 	}
 	return res, nil
 }
