@@ -179,14 +179,11 @@ func (s *Server) routes(o Options) http.Handler {
 	if s.documentsEnabled() {
 		mux.HandleFunc("GET /verify/document_capture", s.showDocument)
 		mux.HandleFunc("POST /verify/document_capture", s.submitDocument)
-		mux.HandleFunc("GET /verify/document_capture/status", s.serveStatus(stepDocument))
 	}
 	mux.HandleFunc("GET /verify/verify_info", s.showVerifyInfo)
 	mux.HandleFunc("POST /verify/verify_info", s.submitVerifyInfo)
-	mux.HandleFunc("GET /verify/verify_info/status", s.serveStatus(stepVerifyInfo))
 	mux.HandleFunc("GET /verify/phone", s.showPhone)
 	mux.HandleFunc("POST /verify/phone", s.submitPhone)
-	mux.HandleFunc("GET /verify/phone/status", s.serveStatus(stepPhone))
 	mux.HandleFunc("GET /verify/errors/{reason}", s.serveStepError)
 	mux.HandleFunc("GET /verify/result", s.serveResult)
 	mux.HandleFunc("POST /verify/start_over", s.startOver)
@@ -221,6 +218,14 @@ func (s *Server) routes(o Options) http.Handler {
 		s.mountAdmin(root, o.Admin)
 	}
 	root.Handle("/", s.sessions.LoadAndSave(mux))
+	// The waiting page's status polls only read the session: they are
+	// served without saving it, which scs would otherwise do on every
+	// request (to extend the idle timeout) at the cost of a seal and a
+	// Redis write per poll. The page itself, a GET through LoadAndSave,
+	// keeps the session alive.
+	for _, st := range s.flow() {
+		root.Handle("GET "+st.Path+"/status", s.readSession(s.serveStatus(st)))
+	}
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -337,6 +342,26 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "30")
 	}
 	s.renderError(w, r, code, msg)
+}
+
+// readSession loads the person's session for next without ever saving it.
+func (s *Server) readSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var token string
+		if c, err := r.Cookie(s.sessions.Cookie.Name); err == nil {
+			token = c.Value
+		}
+		ctx, err := s.sessions.Load(r.Context(), token)
+		if err != nil {
+			if idv.ErrorCode(err) == idv.ETAMPERED {
+				writeJSON(w, http.StatusOK, map[string]string{"status": string(idv.StatusNone)})
+				return
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // sessionError handles a session that cannot be loaded or saved: a blob that

@@ -56,6 +56,6 @@ func (c SealedCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 const (
 	keyApplicant = "applicant" // JSON idv.Applicant: what the person typed or the ID said
 	keyDonePref  = "done:"     // done:<step> = JSON outcome summary once the step verified
-	keyPtrPref   = "pointer:"  // pointer:<step> = capture session id of the pending attempt
+	keyPtrPref   = "pointer:"  // pointer:<step> = "<capture session id>|<result id>" of the pending attempt
 	keyFlash     = "flash"     // one-time message for the next page
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/idv-dev/idv"
@@ -47,16 +48,24 @@ type attemptState struct {
 // 60 s TTL ran out); otherwise the stored status. It never changes the
 // session, so the status endpoint can call it freely.
 func (s *Server) state(ctx context.Context, st step) (attemptState, error) {
-	id := s.sessions.GetString(ctx, keyPtrPref+st.Name)
-	if id == "" {
+	ptr := s.sessions.GetString(ctx, keyPtrPref+st.Name)
+	if ptr == "" {
 		return attemptState{Status: idv.StatusNone}, nil
 	}
-	cs, err := s.queue.CaptureSession(ctx, id)
-	if errors.Is(err, idv.ErrNotFound) || (err == nil && cs.Kind != st.Kind) {
-		return attemptState{Status: idv.StatusMissing}, nil
-	}
-	if err != nil {
-		return attemptState{}, err
+	var cs idv.CaptureSession
+	if id, resultID, ok := strings.Cut(ptr, "|"); ok {
+		// The pointer carries the result id: no database read per poll.
+		cs = idv.CaptureSession{ID: id, ResultID: resultID, Kind: st.Kind}
+	} else {
+		// A pointer written before result ids were kept in the session.
+		var err error
+		cs, err = s.queue.CaptureSession(ctx, ptr)
+		if errors.Is(err, idv.ErrNotFound) || (err == nil && cs.Kind != st.Kind) {
+			return attemptState{Status: idv.StatusMissing}, nil
+		}
+		if err != nil {
+			return attemptState{}, err
+		}
 	}
 	r, err := s.results.Load(ctx, cs.ResultID)
 	switch {
@@ -97,7 +106,7 @@ func (s *Server) begin(ctx context.Context, st step, args any) error {
 	if err := s.queue.Submit(ctx, cs, job); err != nil {
 		return err
 	}
-	s.sessions.Put(ctx, keyPtrPref+st.Name, cs.ID)
+	s.sessions.Put(ctx, keyPtrPref+st.Name, cs.ID+"|"+cs.ResultID)
 	s.log.InfoContext(ctx, "job enqueued", slog.String("kind", string(st.Kind)), slog.String("capture_session", cs.ID), slog.String("trace_id", job.TraceID))
 	return nil
 }
