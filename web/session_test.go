@@ -1,0 +1,75 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+func TestSealedCodec(t *testing.T) {
+	t.Parallel()
+	c := SealedCodec{Sealer: fakeSealer{}}
+	deadline := time.Date(2026, 11, 23, 20, 0, 0, 123, time.UTC)
+	tests := []struct {
+		name   string
+		values map[string]any
+	}{
+		{"empty", map[string]any{}},
+		{"strings and bytes", map[string]any{keyPerson: "abc", keyPtrPref + "phone": "cs|rid", keyApplicant: []byte(`{"first_name":"Jane"}`), "": ""}},
+		{"long value", map[string]any{keyDocErrors: bytes.Repeat([]byte("x"), 70000)}},
+		{"another type falls back to gob", map[string]any{"n": 42, keyPerson: "abc"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := c.Encode(deadline, tc.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotDeadline, got, err := c.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !gotDeadline.Equal(deadline) || !reflect.DeepEqual(got, tc.values) {
+				t.Fatalf("round trip: %v %#v, want %v %#v", gotDeadline, got, deadline, tc.values)
+			}
+		})
+	}
+}
+
+// Sessions written with gob before the flat encoding still open.
+func TestSealedCodecReadsGobSessions(t *testing.T) {
+	t.Parallel()
+	deadline := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
+	values := map[string]any{keyPerson: "abc", keyApplicant: []byte("{}")}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(sessionBlob{deadline, values}); err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := fakeSealer{}.Seal(context.Background(), buf.Bytes(), sessionAAD)
+	gotDeadline, got, err := SealedCodec{Sealer: fakeSealer{}}.Decode(sealed)
+	if err != nil || !gotDeadline.Equal(deadline) || !reflect.DeepEqual(got, values) {
+		t.Fatalf("%v %#v %v", gotDeadline, got, err)
+	}
+}
+
+func TestSealedCodecRefusesMalformedFlat(t *testing.T) {
+	t.Parallel()
+	good, _ := encodeFlat(time.Now(), map[string]any{"k": "value"})
+	for name, plain := range map[string][]byte{
+		"truncated deadline": []byte(flatMagic + "\x00\x01"),
+		"truncated value":    good[:len(good)-2],
+		"length too long":    append(append([]byte{}, good[:len(flatMagic)+8]...), 's', 0x01, 'k', 0xff, 0x01),
+		"unknown kind":       append(append([]byte{}, good[:len(flatMagic)+8]...), 'x', 0x01, 'k', 0x00),
+	} {
+		sealed, _ := fakeSealer{}.Seal(context.Background(), plain, sessionAAD)
+		if _, _, err := (SealedCodec{Sealer: fakeSealer{}}).Decode(sealed); idv.ErrorCode(err) != idv.ETAMPERED {
+			t.Errorf("%s: err = %v, want ETAMPERED", name, err)
+		}
+	}
+}
