@@ -92,10 +92,17 @@ const MaxImageBytes = 10 << 20
 
 // DocumentImageKey is the object key of one side's image in a document
 // capture. captureID is random (NewID), so keys are not guessable, and a key
-// names the capture it belongs to, so a worker can check it.
+// names the capture it belongs to, so a worker can check it. Keys are flat
+// (no "/"): object stores that map "/" to directories (versitygw's posix
+// backend, a local folder) then never race a PUT that creates a directory
+// against a DELETE that removes it once empty. The common prefix still
+// scopes lifecycle rules and IAM policies.
 func DocumentImageKey(captureID, side string) string {
-	return "document-capture/" + captureID + "/" + side
+	return DocumentImagePrefix + captureID + "-" + side
 }
+
+// DocumentImagePrefix starts every document image key.
+const DocumentImagePrefix = "document-capture-"
 
 // ImageAAD binds an image the web tier sealed to its object key.
 func ImageAAD(key string) []byte { return []byte("idv/image/v1|" + key) }

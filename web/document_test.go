@@ -162,8 +162,8 @@ func TestDocumentCapturePageIssuesUploadURLs(t *testing.T) {
 		t.Fatalf("%d %.300s", code, body)
 	}
 	for _, want := range []string{
-		`data-front-url="` + fakeObjectsBase + "document-capture/" + id[1] + `/front?sig=abc"`,
-		`data-back-url="` + fakeObjectsBase + "document-capture/" + id[1] + `/back?sig=abc"`,
+		`data-front-url="` + fakeObjectsBase + idv.DocumentImageKey(id[1], "front") + `?sig=abc"`,
+		`data-back-url="` + fakeObjectsBase + idv.DocumentImageKey(id[1], "back") + `?sig=abc"`,
 		`data-presigned="true"`, `name="encryption_key"`, `/static/document_capture.js`,
 	} {
 		if !strings.Contains(body, want) {
