@@ -213,3 +213,45 @@ func TestBrowserDocumentFlow(t *testing.T) {
 		t.Error("canary from the ID found in plaintext")
 	}
 }
+
+// TestBrowserDevMode: what a newcomer gets from `idv dev`, in a real
+// browser. The photos go, encrypted, to the web server's own signed upload
+// URLs (the local object store), through the same page and script, under the
+// same Content-Security-Policy (connect-src 'self') and cross-origin checks.
+func TestBrowserDevMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dev := start(t, nil, "web", "dev", "--addr", "127.0.0.1:0", "--data", dir)
+	base := dev.waitURL(t)
+	photo := filepath.Join(t.TempDir(), "id.png")
+	if err := os.WriteFile(photo, testPNG(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	const step = 30 * time.Second
+	within(t, ctx, step, "start page", chromedp.Navigate(base+"/"))
+	within(t, ctx, step, "start", chromedp.Click(chromedp.CSS(`a.button`)))
+	within(t, ctx, step, "choose the front", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{photo}))
+	within(t, ctx, step, "choose the back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{photo}))
+	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](
+		`document.querySelector('[data-side=front]').dataset.state === 'done' && document.querySelector('[data-side=back]').dataset.state === 'done'`))
+	if url := within(t, ctx, step, "upload URL", chromedp.Evaluate[string](`document.getElementById('capture').getAttribute('data-front-url')`)); !strings.HasPrefix(url, base+"/uploads/") {
+		t.Fatalf("dev upload URL %q is not on the web server", url)
+	}
+	within(t, ctx, step, "submit", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	within(t, ctx, 60*time.Second, "verify_info", chromedp.WaitVisible(chromedp.CSS(`#ssn`)))
+	if v := within(t, ctx, step, "last name", chromedp.Value(chromedp.CSS(`#last_name`))); v != "MCFAKERSON" {
+		t.Fatalf("last name pre-filled with %q", v)
+	}
+	// What the folder holds is gone (deleted after the result) or
+	// ciphertext: never the photo.
+	png := testPNG(t)
+	_ = filepath.WalkDir(filepath.Join(dir, "objects"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(path); bytes.Contains(b, png[:16]) {
+				t.Errorf("%s holds the photo in the clear", path)
+			}
+		}
+		return nil
+	})
+}
