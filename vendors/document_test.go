@@ -5,9 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -21,22 +18,6 @@ import (
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/vendors/sim"
 )
-
-// tinyPNG is a real, decodable 8×8 PNG.
-func tinyPNG(t *testing.T) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
-	for x := range 8 {
-		for y := range 8 {
-			img.Set(x, y, color.RGBA{uint8(x * 30), uint8(y * 30), 128, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // documentClient builds a document client for the vendor at url.
 func documentClient(t *testing.T, url string, timeout time.Duration) *vendors.Document {
@@ -65,7 +46,7 @@ func TestDocument(t *testing.T) {
 	srv, simLogs := startSim(t, sim.Options{})
 	normal := documentClient(t, srv.URL, 5*time.Second)
 	short := documentClient(t, srv.URL, shortTimeout)
-	pngImg := tinyPNG(t)
+	pngImg := testenv.PNG(t, 8, 8)
 	random := make([]byte, 256<<10)
 	_, _ = rand.Read(random)
 	withFirst := func(name string) *idv.Applicant {
@@ -225,7 +206,7 @@ func TestDocumentFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r, a := documentClient(t, tt.url, 5*time.Second).ProofDocument(t.Context(), tinyPNG(t), tinyPNG(t))
+			r, a := documentClient(t, tt.url, 5*time.Second).ProofDocument(t.Context(), testenv.PNG(t, 8, 8), testenv.PNG(t, 8, 8))
 			if r.Outcome() != idv.OutcomeException || r.Exception != tt.exc || a != nil {
 				t.Errorf("got %+v (applicant returned: %t), want exception %q", r, a != nil, tt.exc)
 			}
@@ -312,7 +293,7 @@ func TestDocumentLatency(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv, _ := startSim(t, sim.Options{Latency: tt.latency})
-			r, _ := documentClient(t, srv.URL, tt.timeout).ProofDocument(t.Context(), tinyPNG(t), tinyPNG(t))
+			r, _ := documentClient(t, srv.URL, tt.timeout).ProofDocument(t.Context(), testenv.PNG(t, 8, 8), testenv.PNG(t, 8, 8))
 			if r.Outcome() != tt.outcome {
 				t.Fatalf("outcome %s, want %s (%+v)", r.Outcome(), tt.outcome, r)
 			}
@@ -399,7 +380,7 @@ func TestDocumentNoPIIInResults(t *testing.T) {
 		logs = append(logs, l)
 		echoes[ok] = viaProxy(srv.URL, 5*time.Second)
 	}
-	pngImg := tinyPNG(t)
+	pngImg := testenv.PNG(t, 8, 8)
 
 	tests := []struct {
 		name     string

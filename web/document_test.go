@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"image"
-	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/ratelimit/memory"
 )
 
@@ -303,15 +302,6 @@ func TestDocumentPassWithoutDataIsNotAPass(t *testing.T) {
 	}
 }
 
-func pngBytes(t *testing.T) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 4, 4))); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // postImages posts the capture form with files, as the page does when
 // pre-signed uploads are off.
 func (h *harness) postImages(captureID string, files map[string][]byte) (int, string, string) {
@@ -343,7 +333,7 @@ func TestDocumentPostedImagesAreSealed(t *testing.T) {
 		t.Fatalf("page: %d %.400s", code, page)
 	}
 	id := captureIDRE.FindStringSubmatch(page)[1]
-	img := pngBytes(t)
+	img := testenv.PNG(t, 4, 4)
 	if code, loc, body := h.postImages(id, map[string][]byte{"front": img, "back": img}); code != 303 || loc != "/verify/document_capture" {
 		t.Fatalf("post: %d %q %.300s", code, loc, body)
 	}
@@ -391,7 +381,7 @@ func TestDocumentPostedImagesChecked(t *testing.T) {
 			files := map[string][]byte{}
 			for side, b := range tc.files {
 				if b == nil {
-					b = pngBytes(t)
+					b = testenv.PNG(t, 4, 4)
 				}
 				files[side] = b
 			}

@@ -107,7 +107,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	files := map[string][]byte{"front.yml": []byte(canaryDocument), "back.png": testPNG(t), "notes.pdf": []byte("%PDF-1.4 not a photo")}
+	files := map[string][]byte{"front.yml": []byte(canaryDocument), "back.png": testenv.PNG(t, 64, 40), "notes.pdf": []byte("%PDF-1.4 not a photo")}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -224,7 +224,7 @@ func TestBrowserDevMode(t *testing.T) {
 	dev := start(t, nil, "web", "dev", "--addr", "127.0.0.1:0", "--data", dir)
 	base := dev.waitURL(t)
 	photo := filepath.Join(t.TempDir(), "id.png")
-	if err := os.WriteFile(photo, testPNG(t), 0o600); err != nil {
+	if err := os.WriteFile(photo, testenv.PNG(t, 64, 40), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx := newBrowser(t)
@@ -245,7 +245,7 @@ func TestBrowserDevMode(t *testing.T) {
 	}
 	// What the folder holds is gone (deleted after the result) or
 	// ciphertext: never the photo.
-	png := testPNG(t)
+	png := testenv.PNG(t, 64, 40)
 	_ = filepath.WalkDir(filepath.Join(dir, "objects"), func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if b, _ := os.ReadFile(path); bytes.Contains(b, png[:16]) {

@@ -12,9 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"html"
-	"image"
-	"image/color"
-	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -40,22 +37,6 @@ func docEnv(s *testenv.S3Server) []string {
 		"IDV_OBJECTS_BUCKET=" + s.Bucket, "IDV_OBJECTS_ENDPOINT=" + s.Endpoint, "IDV_OBJECTS_REGION=" + s.Region,
 		"IDV_OBJECTS_PATH_STYLE=true", "IDV_OBJECTS_ACCESS_KEY_ID=" + s.AccessKey, "IDV_OBJECTS_SECRET_ACCESS_KEY=" + s.SecretKey,
 	}
-}
-
-// testPNG is a small real photo-like image.
-func testPNG(t testing.TB) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 64, 40))
-	for x := range 64 {
-		for y := range 40 {
-			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 6), 120, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 var (
@@ -174,7 +155,7 @@ func TestDocumentFlowProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	photo := testPNG(t)
+	photo := testenv.PNG(t, 64, 40)
 	stored := func(key string) ([]byte, error) { return store.Get(context.Background(), key) }
 
 	cases := []struct {

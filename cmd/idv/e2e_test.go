@@ -544,7 +544,7 @@ func TestDevModeFlow(t *testing.T) {
 	}
 	// The document step through the local object store: the web server
 	// itself takes the browser-encrypted uploads on signed URLs.
-	photo := testPNG(t)
+	photo := testenv.PNG(t, 64, 40)
 	stored := func(key string) ([]byte, error) {
 		return os.ReadFile(filepath.Join(dir, "objects", "objects", filepath.FromSlash(key)))
 	}
