@@ -123,3 +123,19 @@ func TestHeartbeatTimeoutValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestUploadURLExpiryFollowsTheSession(t *testing.T) {
+	t.Parallel()
+	c := Defaults()
+	if got := c.DocAuth.EffectiveUploadURLExpiry(c.Web); got != c.Web.SessionLifetime || got != 12*time.Hour {
+		t.Fatalf("default expiry %s, want the session lifetime %s", got, c.Web.SessionLifetime)
+	}
+	c.Web.SessionLifetime = 8 * 24 * time.Hour
+	if err := c.Validate(RoleDev); err == nil || !strings.Contains(err.Error(), "doc_auth.upload_url_expiry") {
+		t.Fatalf("an 8-day session gives 8-day URLs, over S3's limit: %v", err)
+	}
+	c.DocAuth.UploadURLExpiry = time.Hour
+	if got := c.DocAuth.EffectiveUploadURLExpiry(c.Web); got != time.Hour {
+		t.Fatalf("set expiry %s, want 1h", got)
+	}
+}

@@ -42,7 +42,7 @@ func documentOptions(cfg config.Config, store idv.ObjectStore) *web.DocumentOpti
 		return nil
 	}
 	return &web.DocumentOptions{Objects: store, Presigned: cfg.DocAuth.PresignedUploads,
-		URLExpiry: cfg.DocAuth.UploadURLExpiry, AllowTestFiles: cfg.DocAuth.AllowTestFiles}
+		URLExpiry: cfg.DocAuth.EffectiveUploadURLExpiry(cfg.Web), AllowTestFiles: cfg.DocAuth.AllowTestFiles}
 }
 
 // uploadOrigin is the origin the browser PUTs images to, for the pages'
