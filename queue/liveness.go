@@ -86,6 +86,7 @@ type liveness struct {
 	id      string
 	timeout time.Duration
 	log     *slog.Logger
+	rescued func(kind, state string) // may be nil
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -93,7 +94,7 @@ type liveness struct {
 // startLiveness records a first heartbeat, so that this process's jobs are
 // never taken for lost ones, and then keeps beating and sweeping until stop.
 // It returns nil, nil when the backend has no liveness rescue or it is off.
-func startLiveness(ctx context.Context, b backend, id string, timeout time.Duration, log *slog.Logger) (*liveness, error) {
+func startLiveness(ctx context.Context, b backend, id string, timeout time.Duration, log *slog.Logger, rescued func(kind, state string)) (*liveness, error) {
 	lb, ok := b.(livenessBackend)
 	if !ok || timeout <= 0 {
 		return nil, nil
@@ -102,7 +103,7 @@ func startLiveness(ctx context.Context, b backend, id string, timeout time.Durat
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &liveness{b: lb, id: id, timeout: timeout, log: log, cancel: cancel, done: make(chan struct{})}
+	l := &liveness{b: lb, id: id, timeout: timeout, log: log, rescued: rescued, cancel: cancel, done: make(chan struct{})}
 	go l.run(lctx, time.Now())
 	return l, nil
 }
@@ -164,6 +165,9 @@ func (l *liveness) sweep(ctx context.Context) {
 		for _, j := range jobs {
 			l.log.WarnContext(ctx, "job of a lost worker rescued", "job_id", j.id, "kind", j.kind, "queue", j.queue,
 				"attempt", j.attempt, "lost_worker_id", j.client, "state", j.state, "rescued_by", l.id)
+			if l.rescued != nil {
+				l.rescued(j.kind, j.state)
+			}
 		}
 		if len(jobs) < rescueBatch {
 			return

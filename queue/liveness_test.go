@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -134,8 +135,15 @@ func TestLostWorkersJobsAreRescued(t *testing.T) {
 	}
 	reruns := make(chan idv.JobInfo, 10)
 	started := time.Now()
+	var rescuedMu sync.Mutex
+	rescued := map[string]int{}
 	startWorkers(t, env.open(t, Config{}), WorkerConfig{
 		ID: "live", HeartbeatTimeout: testHeartbeatTimeout, RescueAfter: testRescueAfter,
+		OnRescue: func(kind, state string) {
+			rescuedMu.Lock()
+			defer rescuedMu.Unlock()
+			rescued[kind+"/"+state]++
+		},
 		Handlers: map[idv.JobKind]idv.JobHandler{idv.JobResolution: handlerFunc(func(ctx context.Context, job idv.Job) error {
 			info, _ := idv.JobInfoFrom(ctx)
 			reruns <- info
@@ -169,6 +177,11 @@ func TestLostWorkersJobsAreRescued(t *testing.T) {
 	case info := <-reruns:
 		t.Errorf("job %d (attempt %d) ran, but it was discarded or cancelled", info.ID, info.Attempt)
 	default:
+	}
+	rescuedMu.Lock()
+	defer rescuedMu.Unlock()
+	if want := map[string]int{"resolution_proofing/available": 2, "resolution_proofing/discarded": 1, "resolution_proofing/cancelled": 1}; !maps.Equal(rescued, want) {
+		t.Errorf("OnRescue saw %v, want %v", rescued, want)
 	}
 }
 

@@ -109,6 +109,10 @@ type WorkerConfig struct {
 	// negative turns the liveness rescue off. Ignored on SQLite. Default
 	// 10 s.
 	HeartbeatTimeout time.Duration
+	// OnRescue, if set, is called for each job of a lost worker this
+	// process rescued, with the job's kind and its new state (available,
+	// discarded or cancelled), for metrics.
+	OnRescue func(kind, state string)
 	// Retention is how long completed job rows are kept. Default 1 h.
 	Retention time.Duration
 	// FailedRetention is how long cancelled and discarded job rows are
@@ -335,7 +339,7 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 	}
 	// The first heartbeat precedes the first fetch, so no sweeper ever sees
 	// a job of this process without one.
-	live, err := startLiveness(ctx, q.b, cfg.ID, cfg.HeartbeatTimeout, q.cfg.Logger)
+	live, err := startLiveness(ctx, q.b, cfg.ID, cfg.HeartbeatTimeout, q.cfg.Logger, cfg.OnRescue)
 	if err != nil {
 		return nil, unavailable(err)
 	}

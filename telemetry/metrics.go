@@ -22,6 +22,7 @@ type Metrics struct {
 	missing      *prometheus.CounterVec   // step
 	read         *prometheus.CounterVec   // step, outcome
 	limited      *prometheus.CounterVec   // limit
+	rescued      *prometheus.CounterVec   // kind, state
 }
 
 // NewMetrics registers the metrics (and Go runtime and process metrics) in a
@@ -46,8 +47,10 @@ func NewMetrics() *Metrics {
 			Help: "Done results read by the web tier, by step and outcome."}, []string{"step", "outcome"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_rate_limited_total",
 			Help: "Submits refused by an attempt limit, by limit."}, []string{"limit"}),
+		rescued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_jobs_rescued_total",
+			Help: "Jobs of lost workers (no heartbeat) this worker made available again, discarded or cancelled, by kind and new state."}, []string{"kind", "state"}),
 	}
-	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited)
+	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited, m.rescued)
 	return m
 }
 
@@ -62,6 +65,9 @@ func (m *Metrics) ObserveJob(kind, outcome string, queued, ran time.Duration) {
 func (m *Metrics) ObserveVendor(vendor, outcome string, took time.Duration) {
 	m.vendor.WithLabelValues(vendor, outcome).Observe(took.Seconds())
 }
+
+// JobRescued records one job of a lost worker rescued (queue.WorkerConfig.OnRescue).
+func (m *Metrics) JobRescued(kind, state string) { m.rescued.WithLabelValues(kind, state).Inc() }
 
 // QueueDepth registers a gauge of jobs per queue and state, read from
 // depth at scrape time.

@@ -175,7 +175,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	workers, err := q.StartWorkers(ctx, workerConfig(cfg, h))
+	wc := workerConfig(cfg, h)
+	wc.OnRescue = metrics.JobRescued
+	workers, err := q.StartWorkers(ctx, wc)
 	if err != nil {
 		return err
 	}
@@ -366,7 +368,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		docs = documentOptions(cfg, objects)
 		docs.Uploads = objects.Handler()
 	}
-	workers, err := q.StartWorkers(ctx, workerConfig(cfg, h))
+	wc := workerConfig(cfg, h)
+	wc.OnRescue = metrics.JobRescued
+	workers, err := q.StartWorkers(ctx, wc)
 	if err != nil {
 		return err
 	}
