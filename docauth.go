@@ -6,11 +6,11 @@ import "fmt"
 // VendorResult.Errors. The image attributes name the side a problem is on,
 // so the page can say which photo to take again.
 const (
-	DocAttrFront     = SideFront    // the photo of the front
-	DocAttrBack      = SideBack     // the photo of the back
-	DocAttrBarcode   = "barcode"    // the 2D barcode on the back
-	DocAttrDocument  = "document"   // the document as a whole
-	DocAttrIDExpired = "id_expired" // the document's expiry
+	DocAttrFront     = string(SideFront) // the photo of the front
+	DocAttrBack      = string(SideBack)  // the photo of the back
+	DocAttrBarcode   = "barcode"         // the 2D barcode on the back
+	DocAttrDocument  = "document"        // the document as a whole
+	DocAttrIDExpired = "id_expired"      // the document's expiry
 )
 
 // Document error codes. A vendor adapter translates its vendor's alerts into

@@ -65,26 +65,47 @@ type AddressArguments struct {
 // images are and how to open them.
 //
 // With pre-signed uploads the browser encrypted each image with
-// EncryptionKey and its IV (AES-256-GCM, tag appended, no AAD) and PUT it to
-// FrontURL and BackURL, which the web tier checked are the URLs it issued for
-// CaptureID. With ServerSealed the web tier received the images itself and
-// stored each one sealed by the envelope under ImageAAD of its key; the keys
-// are DocumentImageKey(CaptureID, side) and the browser fields are empty.
+// EncryptionKey and its side's IV (AES-256-GCM, tag appended, no AAD) and PUT
+// it to its side's URL, which the web tier checked is the URL it issued for
+// that side of CaptureID. With ServerSealed the web tier received the images
+// itself and stored each one sealed by the envelope under ImageAAD of its
+// key, and the browser fields are empty. Either way the object keys are
+// DocumentImageKey(CaptureID, side).
 type DocumentArguments struct {
-	CaptureID     string `json:"capture_id"`
-	EncryptionKey []byte `json:"encryption_key,omitempty" pii:"true"`
-	FrontIV       []byte `json:"front_iv,omitempty" pii:"true"`
-	BackIV        []byte `json:"back_iv,omitempty" pii:"true"`
-	FrontURL      string `json:"front_url,omitempty" pii:"true"`
-	BackURL       string `json:"back_url,omitempty" pii:"true"`
-	ServerSealed  bool   `json:"server_sealed,omitempty"`
+	CaptureID     string        `json:"capture_id"`
+	EncryptionKey []byte        `json:"encryption_key,omitempty" pii:"true"`
+	Front         DocumentImage `json:"front,omitzero"`
+	Back          DocumentImage `json:"back,omitzero"`
+	ServerSealed  bool          `json:"server_sealed,omitempty"`
 }
 
-// Sides of an identity document.
+// DocumentImage is one side's browser-encrypted upload: the IV the browser
+// encrypted it with and the pre-signed URL it was PUT to.
+type DocumentImage struct {
+	IV  []byte `json:"iv,omitempty" pii:"true"`
+	URL string `json:"url,omitempty" pii:"true"`
+}
+
+// Image is side's upload, to read or to fill in.
+func (d *DocumentArguments) Image(side Side) *DocumentImage {
+	if side == SideBack {
+		return &d.Back
+	}
+	return &d.Front
+}
+
+// Side is a side of an identity document. Its value names the side in
+// object keys, form fields and multipart parts.
+type Side string
+
+// The sides of an identity document.
 const (
-	SideFront = "front"
-	SideBack  = "back"
+	SideFront Side = "front"
+	SideBack  Side = "back"
 )
+
+// Sides lists a document's sides in the order they are captured and sent.
+var Sides = [...]Side{SideFront, SideBack}
 
 // MaxImageBytes bounds one document image, encrypted or not. The capture
 // page refuses bigger files before sending anything.
@@ -97,8 +118,8 @@ const MaxImageBytes = 10 << 20
 // backend, a local folder) then never race a PUT that creates a directory
 // against a DELETE that removes it once empty. The common prefix still
 // scopes lifecycle rules and IAM policies.
-func DocumentImageKey(captureID, side string) string {
-	return DocumentImagePrefix + captureID + "-" + side
+func DocumentImageKey(captureID string, side Side) string {
+	return DocumentImagePrefix + captureID + "-" + string(side)
 }
 
 // DocumentImagePrefix starts every document image key.

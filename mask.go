@@ -18,9 +18,8 @@ import (
 
 // String masks the key, IVs and URLs; the capture id is a random id.
 func (d DocumentArguments) String() string {
-	return fmt.Sprintf("idv.DocumentArguments{CaptureID:%s ServerSealed:%t EncryptionKey:%s FrontIV:%s BackIV:%s FrontURL:%s BackURL:%s}",
-		d.CaptureID, d.ServerSealed, maskBytes(d.EncryptionKey), maskBytes(d.FrontIV), maskBytes(d.BackIV),
-		maskString(d.FrontURL), maskString(d.BackURL))
+	return fmt.Sprintf("idv.DocumentArguments{CaptureID:%s ServerSealed:%t EncryptionKey:%s Front:%s Back:%s}",
+		d.CaptureID, d.ServerSealed, maskBytes(d.EncryptionKey), d.Front, d.Back)
 }
 
 // GoString masks like String, for %#v.
@@ -35,11 +34,25 @@ func (d DocumentArguments) LogValue() slog.Value {
 		slog.String("capture_id", d.CaptureID),
 		slog.Bool("server_sealed", d.ServerSealed),
 		slog.String("encryption_key", maskBytes(d.EncryptionKey)),
-		slog.String("front_iv", maskBytes(d.FrontIV)),
-		slog.String("back_iv", maskBytes(d.BackIV)),
-		slog.String("front_url", maskString(d.FrontURL)),
-		slog.String("back_url", maskString(d.BackURL)),
+		slog.Any("front", d.Front),
+		slog.Any("back", d.Back),
 	)
+}
+
+// String masks the IV and URL, showing only which are empty.
+func (i DocumentImage) String() string {
+	return fmt.Sprintf("idv.DocumentImage{IV:%s URL:%s}", maskBytes(i.IV), maskString(i.URL))
+}
+
+// GoString masks like String, for %#v.
+func (i DocumentImage) GoString() string { return i.String() }
+
+// Format masks under every verb.
+func (i DocumentImage) Format(f fmt.State, _ rune) { fmt.Fprint(f, i.String()) }
+
+// LogValue masks in slog output.
+func (i DocumentImage) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("iv", maskBytes(i.IV)), slog.String("url", maskString(i.URL)))
 }
 
 // String masks the applicant.

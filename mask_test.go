@@ -36,6 +36,7 @@ var domainTypes = map[string]reflect.Type{
 	"AddressArguments":    reflect.TypeFor[AddressArguments](),
 	"CaptureSession":      reflect.TypeFor[CaptureSession](),
 	"DocumentArguments":   reflect.TypeFor[DocumentArguments](),
+	"DocumentImage":       reflect.TypeFor[DocumentImage](),
 	"Error":               reflect.TypeFor[Error](),
 	"Job":                 reflect.TypeFor[Job](),
 	"JobInfo":             reflect.TypeFor[JobInfo](),
@@ -425,7 +426,7 @@ func TestPIITypesMask(t *testing.T) {
 			}
 		})
 	}
-	for _, must := range []string{"Applicant", "DocumentArguments", "ResolutionArguments", "AddressArguments", "ProofingResult", "AsyncResult"} {
+	for _, must := range []string{"Applicant", "DocumentArguments", "DocumentImage", "ResolutionArguments", "AddressArguments", "ProofingResult", "AsyncResult"} {
 		if !slices.Contains(checked, must) {
 			t.Errorf("%s is not detected as holding PII: are its fields tagged?", must)
 		}
@@ -448,7 +449,7 @@ func TestMaskedOutputKeepsWhatHelps(t *testing.T) {
 		}
 	}
 	d := DocumentArguments{CaptureID: "cap-1", EncryptionKey: []byte("k")}
-	if out := fmt.Sprint(d); !strings.Contains(out, "cap-1") || !strings.Contains(out, `FrontURL:""`) {
+	if out := fmt.Sprint(d); !strings.Contains(out, "cap-1") || !strings.Contains(out, `Front:idv.DocumentImage{IV:"" URL:""}`) {
 		t.Errorf("%q does not show the capture id and which fields are empty", out)
 	}
 }

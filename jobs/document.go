@@ -8,16 +8,6 @@ import (
 	"github.com/idv-dev/idv/seal"
 )
 
-// Image problems a worker finds before any vendor is asked end the attempt
-// with a failure result the person can act on (take the photos again), not
-// with a job error: retrying cannot mend a missing or altered image.
-const (
-	codeImageMissing    = idv.DocCodeImageMissing
-	codeImageUnreadable = idv.DocCodeImageUnreadable
-	codeImageTooLarge   = idv.DocCodeImageTooLarge
-	codeImageForeign    = idv.DocCodeImageURLInvalid
-)
-
 // imageVendor names the stage result of an image problem: no vendor was
 // asked, idv itself refused the image.
 const imageVendor = "idv"
@@ -44,8 +34,8 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 			return nil, fmt.Errorf("%w: document arguments carry no capture id", idv.ErrDiscardJob)
 		}
 		captureID = args.CaptureID
-		var images [2][]byte
-		for i, side := range []string{idv.SideFront, idv.SideBack} {
+		var images [len(idv.Sides)][]byte
+		for i, side := range idv.Sides {
 			img, problem, err := h.image(ctx, args, side, t)
 			if err != nil {
 				return nil, err
@@ -72,7 +62,7 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 	if err == nil && captureID != "" {
 		// The result is stored; the images have done their work. A failed
 		// delete is left to the bucket's lifecycle rule.
-		for _, side := range []string{idv.SideFront, idv.SideBack} {
+		for _, side := range idv.Sides {
 			key := idv.DocumentImageKey(captureID, side)
 			if e := h.Objects.Delete(ctx, key); e != nil {
 				h.Runner.Logger.WarnContext(ctx, "document image not deleted", "side", side, "error", e.Error())
@@ -82,25 +72,24 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 	return err
 }
 
-// image fetches and opens one side. A problem (a code) is the person's to
-// mend; an error is an infrastructure fault worth a retry.
-func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side string, t *Timings) ([]byte, string, error) {
+// image fetches and opens one side. A problem (a document code) is the
+// person's to mend: it ends the attempt with a failure result they can act
+// on (take the photos again), not with a job error, since retrying cannot
+// mend a missing or altered image. An error is an infrastructure fault
+// worth a retry.
+func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side idv.Side, t *Timings) ([]byte, string, error) {
 	key := idv.DocumentImageKey(args.CaptureID, side)
 	if !args.ServerSealed {
 		// The web tier checked the URL already; check again here so a job
 		// can never be pointed at another capture's images or another
 		// store.
-		url := args.FrontURL
-		if side == idv.SideBack {
-			url = args.BackURL
-		}
-		got, err := h.Objects.KeyFromURL(url)
+		got, err := h.Objects.KeyFromURL(args.Image(side).URL)
 		if err != nil || got != key {
-			return nil, codeImageForeign, nil
+			return nil, idv.DocCodeImageURLInvalid, nil
 		}
 	}
 	var ct []byte
-	err := t.Time("download."+side, func() error {
+	err := t.Time("download."+string(side), func() error {
 		var e error
 		ct, e = h.Objects.Get(ctx, key)
 		return e
@@ -108,23 +97,19 @@ func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side s
 	switch idv.ErrorCode(err) {
 	case "":
 	case idv.ENOTFOUND:
-		return nil, codeImageMissing, nil
+		return nil, idv.DocCodeImageMissing, nil
 	case idv.EINVALID:
-		return nil, codeImageTooLarge, nil
+		return nil, idv.DocCodeImageTooLarge, nil
 	default:
 		return nil, "", err
 	}
 	var img []byte
-	err = t.Time("decrypt."+side, func() error {
+	err = t.Time("decrypt."+string(side), func() error {
 		var e error
 		if args.ServerSealed {
 			img, e = h.Runner.Sealer.Open(ctx, ct, idv.ImageAAD(key))
 		} else {
-			iv := args.FrontIV
-			if side == idv.SideBack {
-				iv = args.BackIV
-			}
-			img, e = seal.OpenImage(args.EncryptionKey, iv, ct)
+			img, e = seal.OpenImage(args.EncryptionKey, args.Image(side).IV, ct)
 		}
 		return e
 	})
@@ -132,18 +117,18 @@ func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side s
 	case "":
 		return img, "", nil
 	case idv.ETAMPERED, idv.EINVALID:
-		return nil, codeImageUnreadable, nil
+		return nil, idv.DocCodeImageUnreadable, nil
 	default:
 		return nil, "", err
 	}
 }
 
 // imageFailure is the result of an image idv could not use.
-func imageFailure(side, code string) *idv.ProofingResult {
-	vr := idv.VendorResult{Vendor: imageVendor, Errors: map[string][]string{side: {code}}}
+func imageFailure(side idv.Side, code string) *idv.ProofingResult {
+	vr := idv.VendorResult{Vendor: imageVendor, Errors: map[string][]string{string(side): {code}}}
 	return &idv.ProofingResult{
 		Outcome:          idv.OutcomeFailure,
 		Stages:           []idv.Stage{{Name: "document", Result: vr}},
-		FailedAttributes: []string{side},
+		FailedAttributes: []string{string(side)},
 	}
 }

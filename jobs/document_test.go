@@ -109,23 +109,18 @@ func newDocCase(t *testing.T, now time.Time) *docCase {
 		front: []byte("\x89PNG front image bytes"), back: []byte("\x89PNG back image bytes")}
 	_, _ = rand.Read(c.key)
 	c.captured = idv.NewID()
-	c.args = idv.DocumentArguments{CaptureID: c.captured, EncryptionKey: c.key,
-		FrontIV: make([]byte, 12), BackIV: make([]byte, 12)}
-	_, _ = rand.Read(c.args.FrontIV)
-	_, _ = rand.Read(c.args.BackIV)
-	for _, s := range []struct {
-		side string
-		img  []byte
-		iv   []byte
-		url  *string
-	}{{idv.SideFront, c.front, c.args.FrontIV, &c.args.FrontURL}, {idv.SideBack, c.back, c.args.BackIV, &c.args.BackURL}} {
-		key := idv.DocumentImageKey(c.captured, s.side)
-		ct, err := seal.SealImage(c.key, s.iv, s.img)
+	c.args = idv.DocumentArguments{CaptureID: c.captured, EncryptionKey: c.key}
+	for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
+		im := c.args.Image(side)
+		im.IV = make([]byte, 12)
+		_, _ = rand.Read(im.IV)
+		key := idv.DocumentImageKey(c.captured, side)
+		ct, err := seal.SealImage(c.key, im.IV, img)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = c.objects.Put(context.Background(), key, ct)
-		*s.url, _ = c.objects.PresignPut(context.Background(), key, time.Hour)
+		im.URL, _ = c.objects.PresignPut(context.Background(), key, time.Hour)
 	}
 	c.vendor = &docVendor{res: idv.VendorResult{Vendor: "document_sim", Success: true},
 		pii: &idv.Applicant{FirstName: "Canaryfirst", LastName: "Canarylast"}}
@@ -163,27 +158,27 @@ func TestDocumentJob(t *testing.T) {
 		{name: "tampered ciphertext", change: func(c *docCase) {
 			key := idv.DocumentImageKey(c.captured, idv.SideFront)
 			c.objects.m[key][3] ^= 1
-		}, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
-		{name: "wrong IV", change: func(c *docCase) { c.args.BackIV[0] ^= 1 }, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
-		{name: "IV of the wrong size", change: func(c *docCase) { c.args.FrontIV = c.args.FrontIV[:8] }, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
-		{name: "wrong key", change: func(c *docCase) { c.args.EncryptionKey = make([]byte, 32) }, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
+		{name: "wrong IV", change: func(c *docCase) { c.args.Back.IV[0] ^= 1 }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
+		{name: "IV of the wrong size", change: func(c *docCase) { c.args.Front.IV = c.args.Front.IV[:8] }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
+		{name: "wrong key", change: func(c *docCase) { c.args.EncryptionKey = make([]byte, 32) }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "missing object", change: func(c *docCase) { delete(c.objects.m, idv.DocumentImageKey(c.captured, idv.SideBack)) },
-			wantOutcome: idv.OutcomeFailure, wantCode: codeImageMissing},
+			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageMissing},
 		{name: "truncated object", change: func(c *docCase) { c.objects.m[idv.DocumentImageKey(c.captured, idv.SideFront)] = []byte{1, 2} },
-			wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "oversized object", change: func(c *docCase) {
 			c.objects.m[idv.DocumentImageKey(c.captured, idv.SideFront)] = make([]byte, idv.MaxImageBytes+1)
-		}, wantOutcome: idv.OutcomeFailure, wantCode: codeImageTooLarge},
-		{name: "URL of another store", change: func(c *docCase) { c.args.FrontURL = "https://elsewhere.example/document-capture/x/front" },
-			wantOutcome: idv.OutcomeFailure, wantCode: codeImageForeign},
-		{name: "URL of another capture", change: func(c *docCase) { c.args.BackURL = "mem://store/" + idv.DocumentImageKey(idv.NewID(), idv.SideBack) },
-			wantOutcome: idv.OutcomeFailure, wantCode: codeImageForeign},
-		{name: "front URL given for the back", change: func(c *docCase) { c.args.BackURL = c.args.FrontURL },
-			wantOutcome: idv.OutcomeFailure, wantCode: codeImageForeign},
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageTooLarge},
+		{name: "URL of another store", change: func(c *docCase) { c.args.Front.URL = "https://elsewhere.example/document-capture/x/front" },
+			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageURLInvalid},
+		{name: "URL of another capture", change: func(c *docCase) { c.args.Back.URL = "mem://store/" + idv.DocumentImageKey(idv.NewID(), idv.SideBack) },
+			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageURLInvalid},
+		{name: "front URL given for the back", change: func(c *docCase) { c.args.Back.URL = c.args.Front.URL },
+			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageURLInvalid},
 		{name: "object store down", change: func(c *docCase) { c.objects.down = true }, wantErr: true},
 		{name: "images the web tier sealed", change: func(c *docCase) {
 			c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
-			for side, img := range map[string][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
+			for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
 				key := idv.DocumentImageKey(c.captured, side)
 				sealed, _ := xorSealer{}.Seal(context.Background(), img, idv.ImageAAD(key))
 				c.objects.m[key] = sealed
@@ -191,11 +186,11 @@ func TestDocumentJob(t *testing.T) {
 		}, wantOutcome: idv.OutcomeSuccess, wantVendor: true},
 		{name: "server-sealed image under another key", change: func(c *docCase) {
 			c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
-			for side, img := range map[string][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
-				sealed, _ := xorSealer{}.Seal(context.Background(), img, idv.ImageAAD("document-capture/other/"+side))
+			for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
+				sealed, _ := xorSealer{}.Seal(context.Background(), img, idv.ImageAAD("document-capture/other/"+string(side)))
 				c.objects.m[idv.DocumentImageKey(c.captured, side)] = sealed
 			}
-		}, wantOutcome: idv.OutcomeFailure, wantCode: codeImageUnreadable},
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -81,8 +81,8 @@ type VerifyResponse struct {
 
 // Multipart parts of a document request.
 const (
-	PartFront = idv.SideFront
-	PartBack  = idv.SideBack
+	PartFront = string(idv.SideFront)
+	PartBack  = string(idv.SideBack)
 )
 
 // MaxDocumentRequest bounds a document request: two images of at most

@@ -32,7 +32,7 @@ func FuzzParseDocumentForm(f *testing.F) {
 		args, fe := parseDocumentForm(form, captureID, store)
 		if fe != nil {
 			for field, msg := range fe {
-				if field != idv.SideFront && field != idv.SideBack {
+				if field != string(idv.SideFront) && field != string(idv.SideBack) {
 					t.Fatalf("error on unknown field %q", field)
 				}
 				for _, vs := range form {
@@ -48,16 +48,17 @@ func FuzzParseDocumentForm(f *testing.F) {
 			}
 			return
 		}
-		if args.CaptureID != captureID || len(args.EncryptionKey) != 32 || len(args.FrontIV) != 12 || len(args.BackIV) != 12 {
-			t.Fatalf("accepted malformed arguments: %d/%d/%d", len(args.EncryptionKey), len(args.FrontIV), len(args.BackIV))
+		if args.CaptureID != captureID || len(args.EncryptionKey) != 32 || len(args.Front.IV) != 12 || len(args.Back.IV) != 12 {
+			t.Fatalf("accepted malformed arguments: %d/%d/%d", len(args.EncryptionKey), len(args.Front.IV), len(args.Back.IV))
 		}
-		for side, u := range map[string]string{idv.SideFront: args.FrontURL, idv.SideBack: args.BackURL} {
+		for _, side := range idv.Sides {
+			u := args.Image(side).URL
 			key, err := store.KeyFromURL(u)
 			if err != nil || key != idv.DocumentImageKey(captureID, side) {
 				t.Fatalf("accepted a %s URL that was not issued: %q", side, u)
 			}
 		}
-		if bytes.Equal(args.FrontIV, nil) || args.ServerSealed {
+		if bytes.Equal(args.Front.IV, nil) || args.ServerSealed {
 			t.Fatal("accepted form marked server-sealed")
 		}
 	})

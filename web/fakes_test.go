@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/idv-dev/idv"
 )
 
-// Fakes for the state-machine tests. The integration tests in cmd/idv run
-// the same flows against PostgreSQL, Redis and the real sealer.
+// The web tests' doubles, all here: a sealer, a queue, a result store, an
+// object store and a log buffer. The integration tests in cmd/idv run the
+// same flows against PostgreSQL, Redis, S3 and the real sealer.
 
 type fakeSealer struct{}
 
@@ -122,4 +125,67 @@ func (f *fakeResults) corrupt(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.values[id] = []byte("garbage")
+}
+
+// fakeObjects is an object store whose URLs are
+// https://objects.test/bucket/<key>?sig=...; the real adapters are tested
+// in package objects.
+type fakeObjects struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+const fakeObjectsBase = "https://objects.test/bucket/"
+
+func (f *fakeObjects) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
+	return fakeObjectsBase + key + "?sig=abc", nil
+}
+
+func (f *fakeObjects) Put(_ context.Context, key string, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string][]byte{}
+	}
+	f.m[key] = append([]byte(nil), data...)
+	return nil
+}
+
+func (f *fakeObjects) Get(_ context.Context, key string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.m[key]
+	if !ok {
+		return nil, idv.ErrNotFound
+	}
+	return b, nil
+}
+
+func (f *fakeObjects) Delete(_ context.Context, key string) error { return nil }
+
+func (f *fakeObjects) KeyFromURL(raw string) (string, error) {
+	k, ok := strings.CutPrefix(raw, fakeObjectsBase)
+	if !ok {
+		return "", idv.Errorf(idv.EINVALID, "not a URL of this store")
+	}
+	k, _, _ = strings.Cut(k, "?")
+	return k, nil
+}
+
+// logBuffer collects log lines written from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

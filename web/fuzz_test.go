@@ -145,7 +145,7 @@ func FuzzPhoneForm(f *testing.F) {
 			t.Fatalf("errors name something other than phone")
 		}
 		w := httptest.NewRecorder()
-		srv.render(w, r, http.StatusUnprocessableEntity, "phone", page{Title: stepPhone.Title, Data: phoneForm{Errors: fe}})
+		srv.renderPhone(w, r, http.StatusUnprocessableEntity, phoneForm{Errors: fe}, "")
 		if w.Code != http.StatusUnprocessableEntity {
 			t.Fatalf("render: status %d", w.Code)
 		}

@@ -1,21 +1,26 @@
 // Package web serves idv's pages: the start page, each proofing step with
 // its enqueue-then-poll contract, the waiting page and its status endpoint,
 // outcome pages and operations endpoints.
+//
+// Where things are: server.go (options, New, routes), flow.go (the steps in
+// order, start and start over), engine.go (the step machine every step
+// runs), step_document.go, step_verify_info.go and step_phone.go (what each
+// step adds), attempts.go (where a step's attempts and passes are kept),
+// limits.go, status.go (the waiting page's long poll), outcomes.go (outcome
+// and result pages), session.go, render.go, and the request plumbing in
+// headers.go, trace.go, errors.go and health.go.
 package web
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,6 +110,8 @@ type Server struct {
 	limiter        ratelimit.Limiter
 	fingerprintKey []byte
 	docs           *DocumentOptions
+	attempts       attempts
+	flow           []*step
 	observe        Observer
 	pages          map[string]*template.Template
 	handler        http.Handler
@@ -138,10 +145,8 @@ func New(o Options) (*Server, error) {
 		log: o.Logger, cfg: o.Config, now: o.Now, health: o.Health,
 		draining: make(chan struct{}),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
-	}
-	s.observe = o.Observer
-	if s.observe == nil {
-		s.observe = noObserver{}
+		attempts: sessionAttempts{sessions: o.Sessions, queue: o.Queue},
+		observe:  cmp.Or[Observer](o.Observer, noObserver{}),
 	}
 	if d := o.Documents; d != nil {
 		if d.Objects == nil {
@@ -164,6 +169,7 @@ func New(o Options) (*Server, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
+	s.flow = s.newFlow()
 	s.handler = s.routes(o)
 	return s, nil
 }
@@ -176,14 +182,10 @@ func (s *Server) routes(o Options) http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.serveStart)
-	if s.documentsEnabled() {
-		mux.HandleFunc("GET /verify/document_capture", s.showDocument)
-		mux.HandleFunc("POST /verify/document_capture", s.submitDocument)
+	for _, st := range s.flow {
+		mux.HandleFunc("GET "+st.Path, s.show(st))
+		mux.HandleFunc("POST "+st.Path, s.submit(st))
 	}
-	mux.HandleFunc("GET /verify/verify_info", s.showVerifyInfo)
-	mux.HandleFunc("POST /verify/verify_info", s.submitVerifyInfo)
-	mux.HandleFunc("GET /verify/phone", s.showPhone)
-	mux.HandleFunc("POST /verify/phone", s.submitPhone)
 	mux.HandleFunc("GET /verify/errors/{reason}", s.serveStepError)
 	mux.HandleFunc("GET /verify/result", s.serveResult)
 	mux.HandleFunc("POST /verify/start_over", s.startOver)
@@ -223,182 +225,14 @@ func (s *Server) routes(o Options) http.Handler {
 	// request (to extend the idle timeout) at the cost of a seal and a
 	// Redis write per poll. The page itself, a GET through LoadAndSave,
 	// keeps the session alive.
-	for _, st := range s.flow() {
+	for _, st := range s.flow {
 		root.Handle("GET "+st.Path+"/status", s.readSession(s.serveStatus(st)))
 	}
 
-	csrf := http.NewCrossOriginProtection()
-	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.renderError(w, r, http.StatusForbidden, "This request came from another site, so we did not act on it. Go back and try again.")
-	}))
 	var h http.Handler = root
-	h = csrf.Handler(h)
+	h = s.crossOrigin(h)
 	h = s.secureHeaders(h)
 	h = s.recoverPanics(h)
 	h = s.traceRequests(h)
 	return h
-}
-
-// secureHeaders sets a strict Content-Security-Policy (no third-party code;
-// connections only to us and the storage origin) and related headers.
-func (s *Server) secureHeaders(next http.Handler) http.Handler {
-	connect := strings.Join(append([]string{"'self'"}, s.cfg.ConnectSrc...), " ")
-	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; " +
-		"connect-src " + connect + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		if !strings.HasPrefix(r.URL.Path, "/static/") {
-			h.Set("Cache-Control", "no-store")
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// recoverPanics turns a panic into a plain 500 page. The panic value is not
-// logged (it could hold PII); its type and the stack are.
-func (s *Server) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path,
-					"panic_type", fmt.Sprintf("%T", v), "stack", string(debug.Stack()))
-				s.renderError(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-type traceKey struct{}
-
-func traceID(ctx context.Context) string {
-	id, _ := ctx.Value(traceKey{}).(string)
-	return id
-}
-
-// traceRequests gives each request a trace id (sent back as X-Request-Id and
-// carried into jobs) and logs one line per request: no query, no form.
-func (s *Server) traceRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
-		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), traceKey{}, id)
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		start := time.Now()
-		next.ServeHTTP(sw, r.WithContext(ctx))
-		if strings.HasPrefix(r.URL.Path, "/static/") {
-			return
-		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Int("status", sw.code),
-			slog.Int64("duration_us", time.Since(start).Microseconds()), slog.String("trace_id", id))
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int)        { w.code = code; w.ResponseWriter.WriteHeader(code) }
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// fail maps an error to a page by its code, once, here at the edge. Error
-// texts are PII-free by contract, so they can be logged.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again."
-	switch idv.ErrorCode(err) {
-	case idv.EUNAVAILABLE:
-		code, msg = http.StatusServiceUnavailable, "We can't reach one of our systems right now. Your information is safe. Please try again in a few minutes."
-	case idv.EINVALID:
-		code, msg = http.StatusBadRequest, idv.ErrorMessage(err)
-	case idv.ENOTFOUND:
-		code, msg = http.StatusNotFound, "We couldn't find that page."
-	case idv.ERATELIMITED:
-		code, msg = http.StatusTooManyRequests, "You've tried too many times. Please wait and try again later."
-	}
-	s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "status", code, "error", err.Error())
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "30")
-	}
-	s.renderError(w, r, code, msg)
-}
-
-// readSession loads the person's session for next without ever saving it.
-func (s *Server) readSession(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var token string
-		if c, err := r.Cookie(s.sessions.Cookie.Name); err == nil {
-			token = c.Value
-		}
-		ctx, err := s.sessions.Load(r.Context(), token)
-		if err != nil {
-			if idv.ErrorCode(err) == idv.ETAMPERED {
-				writeJSON(w, http.StatusOK, map[string]string{"status": string(idv.StatusNone)})
-				return
-			}
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// sessionError handles a session that cannot be loaded or saved: a blob that
-// does not open starts a new session; a store outage is a 503.
-func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
-	if idv.ErrorCode(err) == idv.ETAMPERED {
-		s.log.WarnContext(r.Context(), "session does not open; starting a new one", "error", err.Error())
-		http.SetCookie(w, &http.Cookie{Name: s.sessions.Cookie.Name, Value: "", Path: "/", MaxAge: -1})
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	s.fail(w, r, idv.WrapError(idv.EUNAVAILABLE, "session store unavailable", err))
-}
-
-// serveChecks answers 200 when every check passes, else 503 naming the
-// failing checks (their errors go to the log, not the answer).
-func (s *Server) serveChecks(checks map[string]func(context.Context) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { s.runChecks(w, r, checks) }
-}
-
-func (s *Server) runChecks(w http.ResponseWriter, r *http.Request, checks map[string]func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	out := map[string]string{}
-	code := http.StatusOK
-	for name, check := range checks {
-		if err := check(ctx); err != nil {
-			out[name] = "unavailable"
-			code = http.StatusServiceUnavailable
-			s.log.WarnContext(ctx, "health check failed", "check", name, "error", err.Error())
-		} else {
-			out[name] = "ok"
-		}
-	}
-	status := "ok"
-	if code != http.StatusOK {
-		status = "unavailable"
-	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": out})
 }

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/gob"
+	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -12,43 +13,36 @@ import (
 	"github.com/idv-dev/idv"
 )
 
+// The person's session: what it holds between steps, how it is sealed at
+// rest, and how it is loaded when the session store fails.
+
 // sessionAAD binds sealed session blobs to their purpose.
 var sessionAAD = []byte("idv/session/v1")
 
-// SealedCodec encodes session data with gob and seals it, so the session
-// store (Redis) never holds the PII a session carries between steps.
+// SealedCodec encodes session data flat (encodeFlat) and seals it, so the
+// session store (Redis) never holds the PII a session carries between steps.
 type SealedCodec struct {
 	Sealer idv.Sealer
 }
 
 var _ scs.Codec = SealedCodec{}
 
-type sessionBlob struct {
-	Deadline time.Time
-	Values   map[string]any
-}
-
 // Encode implements scs.Codec.
 func (c SealedCodec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	plain, ok := encodeFlat(deadline, values)
 	if !ok {
-		// A value of another type: gob handles anything registered.
-		var buf bytes.Buffer
-		if err := gob.NewEncoder(&buf).Encode(sessionBlob{deadline, values}); err != nil {
-			return nil, err
-		}
-		plain = buf.Bytes()
+		return nil, idv.Errorf(idv.EINTERNAL, "session value of a type other than string or []byte")
 	}
 	return c.Sealer.Seal(context.Background(), plain, sessionAAD)
 }
 
-// flatMagic starts the flat encoding. A gob stream never starts with a
-// zero byte (its first byte is a message length), so both decode.
+// flatMagic starts the flat encoding, naming its version.
 const flatMagic = "\x00S1"
 
-// encodeFlat writes a session whose values are all strings or []byte (what
-// idv stores) without gob, whose decoder compiles the type description on
-// every request: status polls load a session each time. Layout: flatMagic,
+// encodeFlat writes a session whose values are all strings or []byte (all
+// idv stores) without reflection: status polls load a session each time, so
+// decoding must be cheap (gob, used before, compiled the type description on
+// every request). It reports false for a value of another type. Layout: flatMagic,
 // the deadline (Unix nanoseconds, 8 bytes big-endian), then per value a
 // kind byte ('s' string, 'b' bytes), the key and the value, each preceded
 // by its length as a uvarint.
@@ -121,25 +115,73 @@ func (c SealedCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	if bytes.HasPrefix(plain, []byte(flatMagic)) {
-		deadline, values, ok := decodeFlat(plain)
-		if !ok {
-			return time.Time{}, nil, idv.Errorf(idv.ETAMPERED, "session data does not decode")
-		}
-		return deadline, values, nil
+	if !bytes.HasPrefix(plain, []byte(flatMagic)) {
+		return time.Time{}, nil, idv.Errorf(idv.ETAMPERED, "session data does not decode")
 	}
-	var blob sessionBlob
-	if err := gob.NewDecoder(bytes.NewReader(plain)).Decode(&blob); err != nil {
-		return time.Time{}, nil, idv.WrapError(idv.ETAMPERED, "session data does not decode", err)
+	deadline, values, ok := decodeFlat(plain)
+	if !ok {
+		return time.Time{}, nil, idv.Errorf(idv.ETAMPERED, "session data does not decode")
 	}
-	return blob.Deadline, blob.Values, nil
+	return deadline, values, nil
 }
 
-// Session keys. Values are strings or []byte only, so gob needs no
-// registration and old sessions decode after an upgrade.
+// Session keys. Values are strings or []byte only (encodeFlat).
 const (
-	keyApplicant = "applicant" // JSON idv.Applicant: what the person typed or the ID said
-	keyDonePref  = "done:"     // done:<step> = JSON outcome summary once the step verified
-	keyPtrPref   = "pointer:"  // pointer:<step> = "<capture session id>|<result id>" of the pending attempt
-	keyFlash     = "flash"     // one-time message for the next page
+	keyPerson     = "person"      // random id of the person: the target of per-person limits
+	keyApplicant  = "applicant"   // JSON idv.Applicant: what the person typed or the ID said
+	keyPtrPref    = "pointer:"    // pointer:<step> = "<capture session id>|<result id>" of the attempt in flight
+	keyPassedPref = "done:"       // done:<step> = JSON passedStep once the step passed
+	keyDocCapture = "doc_capture" // capture id whose upload URLs the open capture page holds
+	keyDocErrors  = "doc_errors"  // JSON []string of the document codes of the last failed attempt
+	keyDocNotes   = "doc_notes"   // JSON []string of the codes a passed document came with
 )
+
+// applicant is the person's PII as the session holds it.
+func (s *Server) applicant(ctx context.Context) idv.Applicant {
+	var a idv.Applicant
+	if b := s.sessions.GetBytes(ctx, keyApplicant); b != nil {
+		_ = json.Unmarshal(b, &a)
+	}
+	return a
+}
+
+func (s *Server) putApplicant(ctx context.Context, a idv.Applicant) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return idv.WrapError(idv.EINTERNAL, "encode applicant", err)
+	}
+	s.sessions.Put(ctx, keyApplicant, b)
+	return nil
+}
+
+// readSession loads the person's session for next without ever saving it.
+func (s *Server) readSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var token string
+		if c, err := r.Cookie(s.sessions.Cookie.Name); err == nil {
+			token = c.Value
+		}
+		ctx, err := s.sessions.Load(r.Context(), token)
+		if err != nil {
+			if idv.ErrorCode(err) == idv.ETAMPERED {
+				writeJSON(w, http.StatusOK, map[string]string{"status": string(idv.StatusNone)})
+				return
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// sessionError handles a session that cannot be loaded or saved: a blob that
+// does not open starts a new session; a store outage is a 503.
+func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+	if idv.ErrorCode(err) == idv.ETAMPERED {
+		s.log.WarnContext(r.Context(), "session does not open; starting a new one", "error", err.Error())
+		http.SetCookie(w, &http.Cookie{Name: s.sessions.Cookie.Name, Value: "", Path: "/", MaxAge: -1})
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.fail(w, r, idv.WrapError(idv.EUNAVAILABLE, "session store unavailable", err))
+}

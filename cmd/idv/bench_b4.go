@@ -251,28 +251,24 @@ func b4Fill(ctx context.Context, env *benchEnv, q *queue.Queue, store *s3.Store,
 	ids := make([]string, o.b4Jobs)
 	uploaded := 0
 	for i := range ids {
-		args := idv.DocumentArguments{CaptureID: idv.NewID(), EncryptionKey: make([]byte, seal.ImageKeySize),
-			FrontIV: make([]byte, seal.ImageIVSize), BackIV: make([]byte, seal.ImageIVSize)}
+		args := idv.DocumentArguments{CaptureID: idv.NewID(), EncryptionKey: make([]byte, seal.ImageKeySize)}
 		_, _ = rand.Read(args.EncryptionKey)
-		_, _ = rand.Read(args.FrontIV)
-		_, _ = rand.Read(args.BackIV)
-		for _, side := range []struct {
-			name string
-			iv   []byte
-			url  *string
-		}{{idv.SideFront, args.FrontIV, &args.FrontURL}, {idv.SideBack, args.BackIV, &args.BackURL}} {
-			ct, err := seal.SealImage(args.EncryptionKey, side.iv, img)
+		for _, side := range idv.Sides {
+			im := args.Image(side)
+			im.IV = make([]byte, seal.ImageIVSize)
+			_, _ = rand.Read(im.IV)
+			ct, err := seal.SealImage(args.EncryptionKey, im.IV, img)
 			if err != nil {
 				return nil, 0, err
 			}
-			u, err := store.PresignPut(ctx, idv.DocumentImageKey(args.CaptureID, side.name), 15*time.Minute)
+			u, err := store.PresignPut(ctx, idv.DocumentImageKey(args.CaptureID, side), 15*time.Minute)
 			if err != nil {
 				return nil, 0, err
 			}
 			if err := b4Put(ctx, client, u, ct); err != nil {
 				return nil, 0, err
 			}
-			*side.url = u
+			im.URL = u
 			uploaded += len(ct)
 		}
 		plain, err := json.Marshal(args)

@@ -152,7 +152,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 
 	// The bucket holds ciphertext: not the file, not its contents.
 	captureID := within(t, ctx, step, "capture id", chromedp.Value(chromedp.CSS(`input[name=capture_id]`)))
-	for name, side := range map[string]string{"front.yml": idv.SideFront, "back.png": idv.SideBack} {
+	for name, side := range map[string]idv.Side{"front.yml": idv.SideFront, "back.png": idv.SideBack} {
 		got, err := store.Get(context.Background(), idv.DocumentImageKey(captureID, side))
 		plain := files[name]
 		if err != nil || len(got) != len(plain)+16 || bytes.Contains(got, plain[:12]) || bytes.Contains(got, []byte("Zorblecanary")) {

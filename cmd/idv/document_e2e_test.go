@@ -108,7 +108,7 @@ func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUp
 				p.t.Fatalf("PUT %s: HTTP %d", side.name, code)
 			}
 			// What S3 holds is the ciphertext, never the image.
-			got, err := stored(idv.DocumentImageKey(page.captureID, side.name))
+			got, err := stored(idv.DocumentImageKey(page.captureID, idv.Side(side.name)))
 			if err != nil || !bytes.Equal(got, ct) || bytes.Contains(got, side.img[:min(16, len(side.img))]) {
 				p.t.Fatalf("stored %s object is not the ciphertext: %v", side.name, err)
 			}

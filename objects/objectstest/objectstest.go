@@ -95,7 +95,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		t.Parallel()
 		h := newHarness(t)
 		key := newKey(idv.SideFront)
-		other := strings.TrimSuffix(key, idv.SideFront) + idv.SideBack
+		other := strings.TrimSuffix(key, string(idv.SideFront)) + string(idv.SideBack)
 		for _, k := range []string{key, other} {
 			if err := h.Store.Put(ctx(t), k, []byte("ciphertext")); err != nil {
 				t.Fatalf("Put: %v", err)
@@ -182,7 +182,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 			}
 		}
 		// The signed URL used for another key of the same capture.
-		otherKey := strings.TrimSuffix(key, idv.SideFront) + idv.SideBack
+		otherKey := strings.TrimSuffix(key, string(idv.SideFront)) + string(idv.SideBack)
 		other := strings.Replace(issued, "/"+key+"?", "/"+otherKey+"?", 1)
 		if code, body := put(t, other, "application/octet-stream", []byte("x")); code != http.StatusForbidden {
 			t.Errorf("URL moved to another key: PUT answered %d %s, want 403", code, body)
@@ -283,7 +283,8 @@ func foreignURLs(t *testing.T, issued, key string, extra map[string]string) map[
 		otherScheme = "http"
 	}
 	host, port := u.Hostname(), u.Port()
-	capture := strings.TrimSuffix(key, "/"+idv.SideFront)
+	front := string(idv.SideFront)
+	capture := strings.TrimSuffix(key, "/"+front)
 	m := map[string]string{
 		"empty":                 "",
 		"relative":              prefix + key + q,
@@ -303,18 +304,18 @@ func foreignURLs(t *testing.T, issued, key string, extra map[string]string) map[
 		"fragment before query": origin + prefix + key + "#" + q,
 		"no key":                origin + prefix + q,
 		"no prefix":             origin + "/" + key + q,
-		"dot-dot":               origin + prefix + capture + "/../other/" + idv.SideFront + q,
+		"dot-dot":               origin + prefix + capture + "/../other/" + front + q,
 		"dot-dot at start":      origin + prefix + "../" + key + q,
-		"dot segment":           origin + prefix + capture + "/./" + idv.SideFront + q,
-		"double slash":          origin + prefix + capture + "//" + idv.SideFront + q,
+		"dot segment":           origin + prefix + capture + "/./" + front + q,
+		"double slash":          origin + prefix + capture + "//" + front + q,
 		"double slash prefix":   origin + strings.Replace(prefix, "/", "//", 1) + key + q,
 		"trailing slash":        origin + prefix + key + "/" + q,
-		"encoded slash":         origin + prefix + capture + "%2F" + idv.SideFront + q,
-		"encoded slash lower":   origin + prefix + capture + "%2f" + idv.SideFront + q,
-		"encoded dot-dot":       origin + prefix + capture + "/%2E%2E/x/" + idv.SideFront + q,
-		"encoded dot":           origin + prefix + capture + "/%2e/" + idv.SideFront + q,
+		"encoded slash":         origin + prefix + capture + "%2F" + front + q,
+		"encoded slash lower":   origin + prefix + capture + "%2f" + front + q,
+		"encoded dot-dot":       origin + prefix + capture + "/%2E%2E/x/" + front + q,
+		"encoded dot":           origin + prefix + capture + "/%2e/" + front + q,
 		"encoded letter":        origin + prefix + strings.Replace(key, "d", "%64", 1) + q,
-		"backslash":             origin + prefix + capture + "\\" + idv.SideFront + q,
+		"backslash":             origin + prefix + capture + "\\" + front + q,
 		"space":                 origin + prefix + key + " x" + q,
 		"non-ASCII":             origin + prefix + key + "é" + q,
 		"tilde":                 origin + prefix + key + "~" + q,
@@ -400,10 +401,10 @@ func ctx(t *testing.T) context.Context {
 }
 
 // newKey is a fresh document image key, as the web tier makes them.
-func newKey(side string) string { return idv.DocumentImageKey(idv.NewID(), side) }
+func newKey(side idv.Side) string { return idv.DocumentImageKey(idv.NewID(), side) }
 
 // NewKey is newKey for adapter tests.
-func NewKey(side string) string { return newKey(side) }
+func NewKey(side idv.Side) string { return newKey(side) }
 
 func randomBytes(n int) []byte {
 	b := make([]byte, n)

@@ -3,15 +3,9 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,118 +13,6 @@ import (
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/ratelimit/memory"
 )
-
-// fakeObjects is an object store whose URLs are
-// https://objects.test/bucket/<key>?sig=...; the real adapters are tested
-// in package objects.
-type fakeObjects struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-const fakeObjectsBase = "https://objects.test/bucket/"
-
-func (f *fakeObjects) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
-	return fakeObjectsBase + key + "?sig=abc", nil
-}
-
-func (f *fakeObjects) Put(_ context.Context, key string, data []byte) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.m == nil {
-		f.m = map[string][]byte{}
-	}
-	f.m[key] = append([]byte(nil), data...)
-	return nil
-}
-
-func (f *fakeObjects) Get(_ context.Context, key string) ([]byte, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b, ok := f.m[key]
-	if !ok {
-		return nil, idv.ErrNotFound
-	}
-	return b, nil
-}
-
-func (f *fakeObjects) Delete(_ context.Context, key string) error { return nil }
-
-func (f *fakeObjects) KeyFromURL(raw string) (string, error) {
-	k, ok := strings.CutPrefix(raw, fakeObjectsBase)
-	if !ok {
-		return "", idv.Errorf(idv.EINVALID, "not a URL of this store")
-	}
-	k, _, _ = strings.Cut(k, "?")
-	return k, nil
-}
-
-func newDocHarness(t *testing.T, presigned bool) (*harness, *fakeObjects) {
-	t.Helper()
-	objects := &fakeObjects{}
-	h := newHarnessOpts(t, func(o *Options) {
-		o.Documents = &DocumentOptions{Objects: objects, Presigned: presigned}
-	})
-	return h, objects
-}
-
-var captureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
-
-// openCapture loads the capture page and returns its capture id.
-func (h *harness) openCapture() string {
-	h.t.Helper()
-	code, _, body := h.do("GET", "/verify/document_capture", nil)
-	m := captureIDRE.FindStringSubmatch(body)
-	if code != 200 || m == nil {
-		h.t.Fatalf("capture page: %d %.300s", code, body)
-	}
-	return m[1]
-}
-
-func b64(n int, fill byte) string {
-	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, n))
-}
-
-// uploadedForm is what the page submits after uploading both images.
-func uploadedForm(captureID string) url.Values {
-	return url.Values{
-		"capture_id":      {captureID},
-		"encryption_key":  {b64(32, 1)},
-		"front_image_iv":  {b64(12, 2)},
-		"back_image_iv":   {b64(12, 3)},
-		"front_image_url": {fakeObjectsBase + idv.DocumentImageKey(captureID, "front") + "?sig=abc"},
-		"back_image_url":  {fakeObjectsBase + idv.DocumentImageKey(captureID, "back") + "?sig=abc"},
-	}
-}
-
-// openJob opens the sealed arguments of the harness's last job.
-func (h *harness) lastDocumentArgs() idv.DocumentArguments {
-	h.t.Helper()
-	jobs := h.queue.Jobs()
-	if len(jobs) == 0 {
-		h.t.Fatal("no job enqueued")
-	}
-	j := jobs[len(jobs)-1]
-	plain, err := fakeSealer{}.Open(context.Background(), j.EncryptedArguments, idv.JobAAD(j.Kind, j.ResultID))
-	if err != nil || j.Kind != idv.JobDocument {
-		h.t.Fatalf("job %s: %v", j.Kind, err)
-	}
-	var args idv.DocumentArguments
-	if err := json.Unmarshal(plain, &args); err != nil {
-		h.t.Fatal(err)
-	}
-	return args
-}
-
-// finishDocument stores a result for the pending document job.
-func (h *harness) finishDocument(res idv.ProofingResult) {
-	h.t.Helper()
-	jobs := h.queue.Jobs()
-	j := jobs[len(jobs)-1]
-	if err := h.results.Store(context.Background(), j.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: &res}); err != nil {
-		h.t.Fatal(err)
-	}
-}
 
 func TestDocumentStepComesFirst(t *testing.T) {
 	t.Parallel()
@@ -230,8 +112,8 @@ func TestDocumentFlowPrefillsVerifyInfo(t *testing.T) {
 		t.Fatalf("submit: %d %q %.300s", code, loc, body)
 	}
 	args := h.lastDocumentArgs()
-	if args.CaptureID != id || args.ServerSealed || len(args.EncryptionKey) != 32 || len(args.BackIV) != 12 ||
-		args.FrontURL != fakeObjectsBase+idv.DocumentImageKey(id, "front")+"?sig=abc" {
+	if args.CaptureID != id || args.ServerSealed || len(args.EncryptionKey) != 32 || len(args.Back.IV) != 12 ||
+		args.Front.URL != fakeObjectsBase+idv.DocumentImageKey(id, idv.SideFront)+"?sig=abc" {
 		t.Fatalf("job arguments %#v", args.CaptureID)
 	}
 	// While the job runs: the waiting page, and verify_info stays closed.
@@ -289,9 +171,6 @@ func TestDocumentFailureShowsWhatToChange(t *testing.T) {
 	}
 }
 
-// htmlText escapes s as html/template does in text.
-func htmlText(s string) string { return strings.ReplaceAll(s, "'", "&#39;") }
-
 func TestDocumentPassWithoutDataIsNotAPass(t *testing.T) {
 	t.Parallel()
 	h, _ := newDocHarness(t, true)
@@ -300,29 +179,6 @@ func TestDocumentPassWithoutDataIsNotAPass(t *testing.T) {
 	if code, loc, _ := h.do("GET", "/verify/document_capture", nil); code != 303 || loc != "/verify/errors/exception?step=document_capture" {
 		t.Fatalf("%d %q", code, loc)
 	}
-}
-
-// postImages posts the capture form with files, as the page does when
-// pre-signed uploads are off.
-func (h *harness) postImages(captureID string, files map[string][]byte) (int, string, string) {
-	h.t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	_ = mw.WriteField("capture_id", captureID)
-	for side, b := range files {
-		w, _ := mw.CreateFormFile(side, side+".bin")
-		_, _ = w.Write(b)
-	}
-	_ = mw.Close()
-	req, _ := http.NewRequest("POST", h.srv.URL+"/verify/document_capture", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	res, err := h.client.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header.Get("Location"), string(b)
 }
 
 func TestDocumentPostedImagesAreSealed(t *testing.T) {
@@ -338,10 +194,10 @@ func TestDocumentPostedImagesAreSealed(t *testing.T) {
 		t.Fatalf("post: %d %q %.300s", code, loc, body)
 	}
 	args := h.lastDocumentArgs()
-	if !args.ServerSealed || args.CaptureID != id || args.FrontURL != "" || args.EncryptionKey != nil {
+	if !args.ServerSealed || args.CaptureID != id || args.Front.URL != "" || args.EncryptionKey != nil {
 		t.Fatalf("arguments %+v", args.ServerSealed)
 	}
-	for _, side := range []string{"front", "back"} {
+	for _, side := range idv.Sides {
 		key := idv.DocumentImageKey(id, side)
 		stored, err := objects.Get(context.Background(), key)
 		if err != nil {

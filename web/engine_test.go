@@ -1,0 +1,127 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+// The step engine's contract (DESIGN.md section 1), driven through the
+// verify_info step; the other steps' tests check what they configure.
+
+func TestVerifyInfoStates(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		outcome  idv.Outcome // "" = no result written
+		expire   bool
+		corrupt  bool
+		wantCode int
+		wantLoc  string
+		wantBody string
+	}{
+		{name: "in progress", wantCode: 200, wantBody: `<noscript><meta http-equiv="refresh" content="3"></noscript>`},
+		{name: "success", outcome: idv.OutcomeSuccess, wantCode: 303, wantLoc: "/verify/phone"},
+		{name: "failure", outcome: idv.OutcomeFailure, wantCode: 303, wantLoc: "/verify/errors/warning?step=verify_info"},
+		{name: "timed out", outcome: idv.OutcomeTimedOut, wantCode: 303, wantLoc: "/verify/errors/timeout?step=verify_info"},
+		{name: "exception", outcome: idv.OutcomeException, wantCode: 303, wantLoc: "/verify/errors/exception?step=verify_info"},
+		{name: "missing", expire: true, wantCode: 200, wantBody: "taking longer than usual"},
+		{name: "unreadable result", corrupt: true, wantCode: 200, wantBody: "taking longer than usual"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			code, loc, body := h.do("GET", "/verify/verify_info", nil)
+			if code != 200 || !strings.Contains(body, `name="ssn"`) {
+				t.Fatalf("none: got %d %q", code, body)
+			}
+			code, loc, _ = h.do("POST", "/verify/verify_info", goodForm())
+			if code != 303 || loc != "/verify/verify_info" {
+				t.Fatalf("submit: got %d %q", code, loc)
+			}
+			jobs := h.queue.Jobs()
+			if len(jobs) != 1 {
+				t.Fatalf("jobs enqueued: %d, want 1", len(jobs))
+			}
+			id := jobs[0].ResultID
+			if r, err := h.results.Load(context.Background(), id); err != nil || r.Status != idv.StatusInProgress {
+				t.Fatalf("marker: %+v %v", r, err)
+			}
+			switch {
+			case tc.outcome != "":
+				_ = h.results.Store(context.Background(), id, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: tc.outcome}})
+			case tc.expire:
+				h.results.expire(id)
+			case tc.corrupt:
+				h.results.corrupt(id)
+			}
+			code, loc, body = h.do("GET", "/verify/verify_info", nil)
+			if code != tc.wantCode || loc != tc.wantLoc || !strings.Contains(strings.ToLower(body), strings.ToLower(tc.wantBody)) {
+				t.Fatalf("got %d %q, body %.300q", code, loc, body)
+			}
+			if tc.outcome != "" || tc.expire || tc.corrupt {
+				// The attempt ended: a new submit enqueues a new job with a new result id.
+				h.do("POST", "/verify/verify_info", goodForm())
+				jobs := h.queue.Jobs()
+				if len(jobs) != 2 || jobs[1].ResultID == id {
+					t.Fatalf("retry: %d jobs, new id %v", len(jobs), len(jobs) == 2 && jobs[1].ResultID != id)
+				}
+			}
+		})
+	}
+}
+
+func TestResubmitWhilePendingEnqueuesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for range 3 {
+		if code, loc, _ := h.do("POST", "/verify/verify_info", goodForm()); code != 303 || loc != "/verify/verify_info" {
+			t.Fatalf("submit: %d %q", code, loc)
+		}
+	}
+	if n := len(h.queue.Jobs()); n != 1 {
+		t.Fatalf("jobs enqueued: %d, want 1", n)
+	}
+}
+
+func TestStatusLongPollWakesOnResult(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.do("POST", "/verify/verify_info", goodForm())
+	id := h.queue.Jobs()[0].ResultID
+	got := make(chan string, 1)
+	go func() {
+		_, _, body := h.do("GET", "/verify/verify_info/status", nil)
+		got <- body
+	}()
+	_ = h.results.Store(context.Background(), id, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: idv.OutcomeSuccess}})
+	select {
+	case body := <-got:
+		if !strings.Contains(body, `"done"`) {
+			t.Fatalf("status: %s", body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("long poll did not answer")
+	}
+	// No session: status none.
+	h2 := newHarness(t)
+	if _, _, body := h2.do("GET", "/verify/verify_info/status", nil); !strings.Contains(body, `"none"`) {
+		t.Fatalf("status without attempt: %s", body)
+	}
+}
+
+func TestUnavailableQueueGives503(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.queue.err = idv.WrapError(idv.EUNAVAILABLE, "job queue unavailable", io.ErrUnexpectedEOF)
+	code, _, body := h.do("POST", "/verify/verify_info", goodForm())
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
+		t.Fatalf("got %d %.200q", code, body)
+	}
+}

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/idv-dev/idv"
+)
+
+// The flow a person goes through (DESIGN.md section 1): the start page,
+// the steps in order, the result page (outcomes.go) and starting over.
+
+// resultPath is where the last step sends the person.
+const resultPath = "/verify/result"
+
+// newFlow lists the steps in order: document capture (when configured),
+// verify_info, phone. Each step may be taken once the one before it passed,
+// and sends the person on to the next.
+func (s *Server) newFlow() []*step {
+	var flow []*step
+	if s.docs != nil {
+		flow = append(flow, s.documentStep())
+	}
+	flow = append(flow, s.verifyInfoStep(), s.phoneStep())
+	for i, st := range flow {
+		st.Next = resultPath
+		if i > 0 {
+			st.after = flow[i-1]
+		}
+		if i+1 < len(flow) {
+			st.Next = flow[i+1].Path
+		}
+	}
+	return flow
+}
+
+// step returns the flow's step of that name, or nil.
+func (s *Server) step(name string) *step {
+	for _, st := range s.flow {
+		if st.Name == name {
+			return st
+		}
+	}
+	return nil
+}
+
+func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "start", page{Title: "Verify your identity", Data: struct {
+		First     string
+		Documents bool
+	}{s.flow[0].Path, s.docs != nil}})
+}
+
+func (s *Server) startOver(w http.ResponseWriter, r *http.Request) {
+	if err := s.sessions.Destroy(r.Context()); err != nil {
+		s.fail(w, r, idv.WrapError(idv.EUNAVAILABLE, "session store unavailable", err))
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}

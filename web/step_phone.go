@@ -1,0 +1,59 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/ratelimit"
+)
+
+// The phone step: once the identity is verified, an AddressProofing job asks
+// a phone-ownership vendor whether the phone belongs to the person. Every
+// submit counts against the phone limit.
+
+func (s *Server) phoneStep() *step {
+	return &step{
+		Name: "phone", Path: "/verify/phone", Kind: idv.JobAddress,
+		Waiting: "We're checking your information",
+		Missing: "Checking your phone number is taking longer than usual. Please try again.",
+		Limit:   ratelimit.ProofAddress,
+		form: func(w http.ResponseWriter, r *http.Request, flash string) {
+			s.renderPhone(w, r, http.StatusOK, phoneForm{Phone: s.applicant(r.Context()).Phone}, flash)
+		},
+		read: s.readPhone,
+	}
+}
+
+// phoneForm is the phone template's data.
+type phoneForm struct {
+	Phone  string
+	Errors idv.FieldErrors
+}
+
+func (s *Server) renderPhone(w http.ResponseWriter, r *http.Request, code int, f phoneForm, flash string) {
+	s.render(w, r, code, "phone", page{Title: "Verify your phone number", Flash: flash, Data: f})
+}
+
+func (s *Server) readPhone(w http.ResponseWriter, r *http.Request) (submission, bool) {
+	if !s.parseForm(w, r) {
+		return submission{}, false
+	}
+	a, fe := parsePhone(r.PostForm, s.applicant(r.Context()))
+	if fe != nil {
+		s.renderPhone(w, r, http.StatusUnprocessableEntity, phoneForm{Errors: fe}, "")
+		return submission{}, false
+	}
+	return submission{
+		args: idv.AddressArguments{Applicant: a},
+		keep: func(ctx context.Context) error { return s.putApplicant(ctx, a) },
+	}, true
+}
+
+// parsePhone reads the phone form over prev: only the phone changes. It is
+// a pure function of the posted values, so it can be fuzzed.
+func parsePhone(form url.Values, prev idv.Applicant) (idv.Applicant, idv.FieldErrors) {
+	prev.Phone = idv.NormalizePhone(form.Get("phone"))
+	return prev, prev.ValidatePhone()
+}

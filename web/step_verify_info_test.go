@@ -1,0 +1,86 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/ratelimit"
+	"github.com/idv-dev/idv/ratelimit/memory"
+)
+
+func TestVerifyInfoFieldErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ field, value string }{
+		{"first_name", ""}, {"dob", "02/03/1980"}, {"dob", "2999-01-01"}, {"ssn", "12345"},
+		{"zipcode", "ABCDE"}, {"state", "Virginia"}, {"state_id_number", ""}, {"address1", ""},
+		{"first_name", strings.Repeat("x", 500)}, {"ssn", "<script>alert(1)</script>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.field+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			f := goodForm()
+			f.Set(tc.field, tc.value)
+			code, _, body := h.do("POST", "/verify/verify_info", f)
+			if code != http.StatusUnprocessableEntity || !strings.Contains(body, `id="`+tc.field+`-error"`) {
+				t.Fatalf("got %d, body %.400q", code, body)
+			}
+			if strings.Contains(body, "<script>alert") {
+				t.Fatal("input echoed unescaped")
+			}
+			if n := len(h.queue.Jobs()); n != 0 {
+				t.Fatalf("enqueued %d jobs for invalid input", n)
+			}
+		})
+	}
+}
+
+func TestResolutionAttemptLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, memory.New(time.Now))
+	// Vendor faults do not cost an attempt.
+	for range 3 {
+		if loc := h.attempt(idv.OutcomeException); loc != "/verify/errors/exception?step=verify_info" {
+			t.Fatalf("exception went to %q", loc)
+		}
+	}
+	if _, _, body := h.do("GET", "/verify/errors/warning?step=verify_info", nil); !strings.Contains(body, "<strong>5</strong> attempts left") {
+		t.Fatalf("remaining after exceptions: %.600s", body)
+	}
+	for i := 1; i <= ratelimit.IDVResolution.Max; i++ {
+		loc := h.attempt(idv.OutcomeFailure)
+		want := "/verify/errors/warning?step=verify_info"
+		if i == ratelimit.IDVResolution.Max {
+			want = "/verify/errors/failure?step=verify_info"
+		}
+		if loc != want {
+			t.Fatalf("failure %d went to %q, want %q", i, loc, want)
+		}
+	}
+	jobs := len(h.queue.Jobs())
+	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
+		t.Fatalf("after the limit: %q", loc)
+	}
+	if len(h.queue.Jobs()) != jobs {
+		t.Fatal("a rate-limited submit enqueued a job")
+	}
+}
+
+func TestSSNAttemptLimit(t *testing.T) {
+	t.Parallel()
+	lim := memory.New(time.Now)
+	// The SSN limit follows the SSN across sessions (people).
+	for i := 0; i < ratelimit.ProofSSN.Max; i++ {
+		h := newHarnessWith(t, lim)
+		if loc := h.attempt(idv.OutcomeException); loc != "/verify/errors/exception?step=verify_info" {
+			t.Fatalf("attempt %d went to %q", i, loc)
+		}
+	}
+	h := newHarnessWith(t, lim)
+	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
+		t.Fatalf("after %d SSN attempts: %q", ratelimit.ProofSSN.Max, loc)
+	}
+}
