@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,66 @@ func TestUnavailableQueueGives503(t *testing.T) {
 	code, _, body := h.do("POST", "/verify/verify_info", goodForm())
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
 		t.Fatalf("got %d %.200q", code, body)
+	}
+}
+
+// Every step runs the same machine with its own texts: an attempt whose
+// result never comes shows the step's form with its "taking longer than
+// usual" notice, and a new submit then starts a new attempt.
+func TestEveryStepMissing(t *testing.T) {
+	t.Parallel()
+	idCard := &idv.Applicant{FirstName: "Fakey", LastName: "Mcfakerson", DOB: "1938-10-06", Address1: "1 Fake Rd",
+		City: "Great Falls", State: "MT", ZIPCode: "59010", StateIDNumber: "1111111111111", StateIDJurisdiction: "ND", StateIDExpiration: "2099-12-31"}
+	passDocument := func(h *harness) {
+		h.do("POST", "/verify/document_capture", uploadedForm(h.openCapture()))
+		h.finishDocument(idv.ProofingResult{Outcome: idv.OutcomeSuccess, Applicant: idCard})
+		if _, loc, _ := h.do("GET", "/verify/document_capture", nil); loc != "/verify/verify_info" {
+			h.t.Fatalf("document step: %q", loc)
+		}
+	}
+	tests := []struct {
+		path   string
+		reach  func(h *harness) // pass the steps before
+		submit func(h *harness)
+		notice string
+	}{
+		{"/verify/document_capture", func(*harness) {},
+			func(h *harness) { h.do("POST", "/verify/document_capture", uploadedForm(h.openCapture())) },
+			"Checking your ID is taking longer than usual. Please add your photos again."},
+		{"/verify/verify_info", passDocument,
+			func(h *harness) { h.do("POST", "/verify/verify_info", goodForm()) },
+			"Checking your information is taking longer than usual. Please try again."},
+		{"/verify/phone", func(h *harness) {
+			passDocument(h)
+			if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/phone" {
+				h.t.Fatalf("verify_info step: %q", loc)
+			}
+		}, func(h *harness) { h.do("POST", "/verify/phone", url.Values{"phone": {"7035550100"}}) },
+			"Checking your phone number is taking longer than usual. Please try again."},
+	}
+	for _, tc := range tests {
+		t.Run(strings.TrimPrefix(tc.path, "/verify/"), func(t *testing.T) {
+			t.Parallel()
+			h, _ := newDocHarness(t, true)
+			tc.reach(h)
+			tc.submit(h)
+			jobs := h.queue.Jobs()
+			id := jobs[len(jobs)-1].ResultID
+			h.results.expire(id)
+			if _, _, body := h.do("GET", tc.path+"/status", nil); !strings.Contains(body, `"missing"`) {
+				t.Fatalf("status: %s", body)
+			}
+			code, _, body := h.do("GET", tc.path, nil)
+			if code != 200 || !strings.Contains(body, htmlText(tc.notice)) {
+				t.Fatalf("%d %.600s", code, body)
+			}
+			if !strings.Contains(h.logs.String(), `"msg":"proofing result missing"`) {
+				t.Fatal("the missing result is not logged")
+			}
+			tc.submit(h)
+			if jobs := h.queue.Jobs(); jobs[len(jobs)-1].ResultID == id {
+				t.Fatal("no new attempt after the missing one")
+			}
+		})
 	}
 }

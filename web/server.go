@@ -99,7 +99,6 @@ type Options struct {
 
 // Server is the web tier. Create it with New.
 type Server struct {
-	queue          idv.Queue
 	results        idv.ResultStore
 	sealer         idv.Sealer
 	sessions       *scs.SessionManager
@@ -141,7 +140,7 @@ func New(o Options) (*Server, error) {
 		o.Config.FallbackPoll = 500 * time.Millisecond
 	}
 	s := &Server{
-		queue: o.Queue, results: o.Results, sealer: o.Sealer, sessions: o.Sessions,
+		results: o.Results, sealer: o.Sealer, sessions: o.Sessions,
 		log: o.Logger, cfg: o.Config, now: o.Now, health: o.Health,
 		draining: make(chan struct{}),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
@@ -187,7 +186,7 @@ func (s *Server) routes(o Options) http.Handler {
 		mux.HandleFunc("POST "+st.Path, s.submit(st))
 	}
 	mux.HandleFunc("GET /verify/errors/{reason}", s.serveStepError)
-	mux.HandleFunc("GET /verify/result", s.serveResult)
+	mux.HandleFunc("GET "+resultPath, s.serveResult)
 	mux.HandleFunc("POST /verify/start_over", s.startOver)
 
 	// Operations endpoints and static files need no session: they keep

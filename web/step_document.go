@@ -61,13 +61,15 @@ func (s *Server) documentStep() *step {
 type documentPage struct {
 	CaptureID      string
 	Presigned      bool
-	FrontURL       string
-	BackURL        string
+	URLs           map[idv.Side]string // pre-signed upload URLs
 	MaxBytes       int
 	Accept         string
 	AllowTestFiles bool
 	Errors         idv.FieldErrors
 }
+
+// URL is the pre-signed upload URL of side.
+func (p documentPage) URL(side idv.Side) string { return p.URLs[side] }
 
 // renderDocument shows the capture form. Each form gets a new capture id and,
 // with pre-signed uploads, new upload URLs for it.
@@ -79,14 +81,14 @@ func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, code int
 		p.Accept += ",.yml,.yaml,.json"
 	}
 	if p.Presigned {
-		urls := map[idv.Side]*string{idv.SideFront: &p.FrontURL, idv.SideBack: &p.BackURL}
+		p.URLs = map[idv.Side]string{}
 		for _, side := range idv.Sides {
 			u, err := s.docs.Objects.PresignPut(ctx, idv.DocumentImageKey(p.CaptureID, side), s.docs.URLExpiry)
 			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
-			*urls[side] = u
+			p.URLs[side] = u
 		}
 	}
 	s.sessions.Put(ctx, keyDocCapture, p.CaptureID)
