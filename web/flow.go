@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/idv-dev/idv"
 )
@@ -35,10 +36,8 @@ func (s *Server) newFlow() []*step {
 
 // step returns the flow's step of that name, or nil.
 func (s *Server) step(name string) *step {
-	for _, st := range s.flow {
-		if st.Name == name {
-			return st
-		}
+	if i := slices.IndexFunc(s.flow, func(st *step) bool { return st.Name == name }); i >= 0 {
+		return s.flow[i]
 	}
 	return nil
 }

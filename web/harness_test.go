@@ -79,6 +79,13 @@ func (h *harness) do(method, path string, form url.Values) (int, string, string)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return h.send(req)
+}
+
+// send sends req as the person; it returns the status, the Location header
+// and the body.
+func (h *harness) send(req *http.Request) (int, string, string) {
+	h.t.Helper()
 	res, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -194,13 +201,7 @@ func (h *harness) postImages(captureID string, files map[string][]byte) (int, st
 	_ = mw.Close()
 	req, _ := http.NewRequest("POST", h.srv.URL+"/verify/document_capture", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	res, err := h.client.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header.Get("Location"), string(b)
+	return h.send(req)
 }
 
 // htmlText escapes s as html/template does in text.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -60,12 +61,7 @@ var templateFuncs = template.FuncMap{
 	"upload": func(side, label string, p documentPage) uploadField {
 		return uploadField{Side: side, Label: label, Error: p.Errors[side], Accept: p.Accept, Presigned: p.Presigned}
 	},
-	"stageName": func(name string) string {
-		if n, ok := stageNames[name]; ok {
-			return n
-		}
-		return name
-	},
+	"stageName": func(name string) string { return cmp.Or(stageNames[name], name) },
 }
 
 // page is the data every template gets.
