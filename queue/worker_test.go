@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
 )
 
 // Two worker processes (separate pools and River clients) on one schema:
@@ -204,8 +205,8 @@ func (f observerFunc) JobFinished(_ context.Context, r JobReport) { f(r) }
 func TestRetriesDiscardsAndPanics(t *testing.T) {
 	t.Parallel()
 	env := newPGEnv(t)
-	logs := &captureLogger{}
-	q := env.open(t, Config{Logger: logs.logger(), MaxAttempts: 2})
+	logger, logs := testenv.Logger(t)
+	q := env.open(t, Config{Logger: logger, MaxAttempts: 2})
 	const canary = "PANIC-VALUE-123-45-6789"
 	reports := make(chan JobReport, 10)
 	startWorkers(t, q, WorkerConfig{
