@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/vendors/sim"
 )
@@ -74,7 +75,7 @@ func TestNoPIIInResults(t *testing.T) {
 	t.Parallel()
 	simSrv, simLogs := startSim(t, sim.Options{})
 	proxy, proxyURL, proxyLogs := startProxy(t)
-	var logs = []*syncBuffer{simLogs, proxyLogs}
+	var logs = []*testenv.Log{simLogs, proxyLogs}
 	base := func(url string, timeout time.Duration) *vendors.Clients {
 		return clients(t, vendors.Config{BaseURL: url, ProxyURL: proxyURL, Timeout: timeout})
 	}

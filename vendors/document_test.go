@@ -367,7 +367,7 @@ func TestDocumentNoPIIInResults(t *testing.T) {
 	t.Parallel()
 	simSrv, simLogs := startSim(t, sim.Options{})
 	_, proxyURL, proxyLogs := startProxy(t)
-	logs := []*syncBuffer{simLogs, proxyLogs}
+	logs := []*testenv.Log{simLogs, proxyLogs}
 	viaProxy := func(url string, timeout time.Duration) *vendors.Document {
 		c := clients(t, vendors.Config{BaseURL: url, ProxyURL: proxyURL, Timeout: timeout})
 		return c.Document
