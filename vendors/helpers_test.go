@@ -3,7 +3,6 @@ package vendors_test
 import (
 	"context"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -51,13 +50,7 @@ func clients(t *testing.T, cfg vendors.Config) *vendors.Clients {
 // closedURL returns an http URL on loopback where nothing listens.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return "http://" + addr
+	return "http://" + testenv.ClosedAddr(t)
 }
 
 // applicant is a person whose every check passes.

@@ -3,7 +3,6 @@ package redis_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -119,14 +118,7 @@ func TestNoPIIInRedis(t *testing.T) {
 // EUNAVAILABLE errors that carry no PII, and that waiting does not block.
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now: connections are refused at once
-
-	client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	client := goredis.NewClient(&goredis.Options{Addr: testenv.ClosedAddr(t), MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = client.Close() })
 	store, _ := newStore(t, client, fake.Sealer{}, results.Options{})
 	ctx := context.Background()
