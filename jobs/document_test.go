@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -13,64 +12,10 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
+	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/seal"
 )
-
-// memObjects is an ObjectStore in memory whose URLs are mem://store/<key>.
-// The adapters themselves are tested in package objects.
-type memObjects struct {
-	mu      sync.Mutex
-	m       map[string][]byte
-	down    bool
-	deleted []string
-}
-
-func (s *memObjects) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
-	return "mem://store/" + key + "?sig=x", nil
-}
-
-func (s *memObjects) Put(_ context.Context, key string, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string][]byte{}
-	}
-	s.m[key] = append([]byte(nil), data...)
-	return nil
-}
-
-func (s *memObjects) Get(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
-		return nil, idv.Errorf(idv.EUNAVAILABLE, "object store unavailable")
-	}
-	b, ok := s.m[key]
-	if !ok {
-		return nil, idv.ErrNotFound
-	}
-	if len(b) > idv.MaxImageBytes {
-		return nil, idv.Errorf(idv.EINVALID, "object too large")
-	}
-	return append([]byte(nil), b...), nil
-}
-
-func (s *memObjects) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, key)
-	s.deleted = append(s.deleted, key)
-	return nil
-}
-
-func (s *memObjects) KeyFromURL(raw string) (string, error) {
-	key, ok := strings.CutPrefix(raw, "mem://store/")
-	if !ok {
-		return "", idv.Errorf(idv.EINVALID, "not a URL of this store")
-	}
-	key, _, _ = strings.Cut(key, "?")
-	return key, nil
-}
 
 // docVendor records the images it was sent.
 type docVendor struct {
@@ -91,13 +36,13 @@ func (v *docVendor) ProofDocument(_ context.Context, front, back []byte) (idv.Ve
 
 // docCase builds a document job as the browser and web tier would.
 type docCase struct {
-	objects  *memObjects
+	objects  *fake.ObjectStore
 	key      []byte
 	front    []byte
 	back     []byte
 	args     idv.DocumentArguments
 	job      idv.Job
-	results  *memResults
+	results  *results.Store
 	vendor   *docVendor
 	handler  *Document
 	captured string
@@ -105,7 +50,7 @@ type docCase struct {
 
 func newDocCase(t *testing.T, now time.Time) *docCase {
 	t.Helper()
-	c := &docCase{objects: &memObjects{}, results: &memResults{}, key: make([]byte, 32),
+	c := &docCase{objects: &fake.ObjectStore{}, results: newResults(t), key: make([]byte, 32),
 		front: []byte("\x89PNG front image bytes"), back: []byte("\x89PNG back image bytes")}
 	_, _ = rand.Read(c.key)
 	c.captured = idv.NewID()
@@ -124,17 +69,20 @@ func newDocCase(t *testing.T, now time.Time) *docCase {
 	}
 	c.vendor = &docVendor{res: idv.VendorResult{Vendor: "document_sim", Success: true},
 		pii: &idv.Applicant{FirstName: "Canaryfirst", LastName: "Canarylast"}}
-	c.handler = &Document{Runner: &Runner{Sealer: xorSealer{}, Results: c.results,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Now: func() time.Time { return now }},
+	c.handler = &Document{Runner: &Runner{Sealer: fake.Sealer{}, Results: c.results,
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }},
 		Objects: c.objects, Vendor: c.vendor}
 	c.job = idv.Job{Kind: idv.JobDocument, ResultID: idv.NewID(), TraceID: "trace-doc", EnqueuedAt: now}
 	return c
 }
 
+// put replaces the object at key, as a browser or an attacker might.
+func (c *docCase) put(key string, b []byte) { _ = c.objects.Put(context.Background(), key, b) }
+
 func (c *docCase) seal(t *testing.T) {
 	t.Helper()
 	b, _ := json.Marshal(c.args)
-	c.job.EncryptedArguments, _ = xorSealer{}.Seal(context.Background(), b, idv.JobAAD(c.job.Kind, c.job.ResultID))
+	c.job.EncryptedArguments, _ = fake.Sealer{}.Seal(context.Background(), b, idv.JobAAD(c.job.Kind, c.job.ResultID))
 }
 
 func TestDocumentJob(t *testing.T) {
@@ -157,38 +105,46 @@ func TestDocumentJob(t *testing.T) {
 			wantOutcome: idv.OutcomeTimedOut, wantVendor: true},
 		{name: "tampered ciphertext", change: func(c *docCase) {
 			key := idv.DocumentImageKey(c.captured, idv.SideFront)
-			c.objects.m[key][3] ^= 1
+			b, _ := c.objects.Get(context.Background(), key)
+			b[3] ^= 1
+			c.put(key, b)
 		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "wrong IV", change: func(c *docCase) { c.args.Back.IV[0] ^= 1 }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "IV of the wrong size", change: func(c *docCase) { c.args.Front.IV = c.args.Front.IV[:8] }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "wrong key", change: func(c *docCase) { c.args.EncryptionKey = make([]byte, 32) }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
-		{name: "missing object", change: func(c *docCase) { delete(c.objects.m, idv.DocumentImageKey(c.captured, idv.SideBack)) },
+		{name: "missing object", change: func(c *docCase) {
+			_ = c.objects.Delete(context.Background(), idv.DocumentImageKey(c.captured, idv.SideBack))
+		},
 			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageMissing},
-		{name: "truncated object", change: func(c *docCase) { c.objects.m[idv.DocumentImageKey(c.captured, idv.SideFront)] = []byte{1, 2} },
+		{name: "truncated object", change: func(c *docCase) { c.put(idv.DocumentImageKey(c.captured, idv.SideFront), []byte{1, 2}) },
 			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "oversized object", change: func(c *docCase) {
-			c.objects.m[idv.DocumentImageKey(c.captured, idv.SideFront)] = make([]byte, idv.MaxImageBytes+1)
+			c.put(idv.DocumentImageKey(c.captured, idv.SideFront), make([]byte, idv.MaxImageBytes+1))
 		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageTooLarge},
 		{name: "URL of another store", change: func(c *docCase) { c.args.Front.URL = "https://elsewhere.example/document-capture/x/front" },
 			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageURLInvalid},
-		{name: "URL of another capture", change: func(c *docCase) { c.args.Back.URL = "mem://store/" + idv.DocumentImageKey(idv.NewID(), idv.SideBack) },
+		{name: "URL of another capture", change: func(c *docCase) { c.args.Back.URL = fake.ObjectURL(idv.DocumentImageKey(idv.NewID(), idv.SideBack)) },
 			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageURLInvalid},
 		{name: "front URL given for the back", change: func(c *docCase) { c.args.Back.URL = c.args.Front.URL },
 			wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageURLInvalid},
-		{name: "object store down", change: func(c *docCase) { c.objects.down = true }, wantErr: true},
+		{name: "object store down", change: func(c *docCase) {
+			c.objects.GetFn = func(context.Context, string) ([]byte, error) {
+				return nil, idv.Errorf(idv.EUNAVAILABLE, "object store unavailable")
+			}
+		}, wantErr: true},
 		{name: "images the web tier sealed", change: func(c *docCase) {
 			c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
 			for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
 				key := idv.DocumentImageKey(c.captured, side)
-				sealed, _ := xorSealer{}.Seal(context.Background(), img, idv.ImageAAD(key))
-				c.objects.m[key] = sealed
+				sealed, _ := fake.Sealer{}.Seal(context.Background(), img, idv.ImageAAD(key))
+				c.put(key, sealed)
 			}
 		}, wantOutcome: idv.OutcomeSuccess, wantVendor: true},
 		{name: "server-sealed image under another key", change: func(c *docCase) {
 			c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
 			for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
-				sealed, _ := xorSealer{}.Seal(context.Background(), img, idv.ImageAAD("document-capture/other/"+string(side)))
-				c.objects.m[idv.DocumentImageKey(c.captured, side)] = sealed
+				sealed, _ := fake.Sealer{}.Seal(context.Background(), img, idv.ImageAAD("document-capture/other/"+string(side)))
+				c.put(idv.DocumentImageKey(c.captured, side), sealed)
 			}
 		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 	}
@@ -198,7 +154,9 @@ func TestDocumentJob(t *testing.T) {
 			c := newDocCase(t, now)
 			tc.change(c)
 			c.seal(t)
+			setupDeletes := len(c.objects.Deleted())
 			err := c.handler.Handle(context.Background(), c.job)
+			deleted := c.objects.Deleted()[setupDeletes:]
 			if tc.wantErr {
 				if err == nil || idv.ErrorCode(err) != idv.EUNAVAILABLE {
 					t.Fatalf("err = %v, want an EUNAVAILABLE job error", err)
@@ -206,7 +164,7 @@ func TestDocumentJob(t *testing.T) {
 				if _, lerr := c.results.Load(context.Background(), c.job.ResultID); lerr == nil {
 					t.Fatal("a result was stored for a job that will be retried")
 				}
-				if len(c.objects.deleted) != 0 {
+				if len(deleted) != 0 {
 					t.Fatal("images deleted before the job could be retried")
 				}
 				return
@@ -244,8 +202,8 @@ func TestDocumentJob(t *testing.T) {
 					t.Fatalf("codes %v, want [%s]", codes, tc.wantCode)
 				}
 			}
-			if len(c.objects.deleted) != 2 {
-				t.Fatalf("deleted %v, want both images deleted once the result is stored", c.objects.deleted)
+			if len(deleted) != 2 {
+				t.Fatalf("deleted %v, want both images deleted once the result is stored", deleted)
 			}
 		})
 	}

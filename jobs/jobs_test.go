@@ -1,68 +1,30 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
+	"github.com/idv-dev/idv/internal/testenv"
+	"github.com/idv-dev/idv/results"
+	"github.com/idv-dev/idv/results/memory"
 )
 
-type xorSealer struct{}
-
-// Seal/Open: a reversible fake that still checks AAD, enough to exercise
-// the runner. The real envelope is tested in package seal.
-func (xorSealer) Seal(_ context.Context, p, aad []byte) ([]byte, error) {
-	out := append([]byte{}, aad...)
-	out = append(out, 0)
-	for _, b := range p {
-		out = append(out, b^0x5a)
+// newResults is a result store in memory, as `idv dev` runs it.
+func newResults(t *testing.T) *results.Store {
+	t.Helper()
+	s, err := memory.New(fake.Sealer{}, results.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out, nil
+	return s
 }
-
-func (xorSealer) Open(_ context.Context, c, aad []byte) ([]byte, error) {
-	if !bytes.HasPrefix(c, append(append([]byte{}, aad...), 0)) {
-		return nil, idv.Errorf(idv.ETAMPERED, "sealed value failed authentication")
-	}
-	c = c[len(aad)+1:]
-	out := make([]byte, len(c))
-	for i, b := range c {
-		out[i] = b ^ 0x5a
-	}
-	return out, nil
-}
-
-type memResults struct {
-	mu sync.Mutex
-	m  map[string]idv.AsyncResult
-}
-
-func (r *memResults) Store(_ context.Context, id string, v idv.AsyncResult) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m = map[string]idv.AsyncResult{}
-	}
-	r.m[id] = v
-	return nil
-}
-func (r *memResults) Load(_ context.Context, id string) (idv.AsyncResult, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	v, ok := r.m[id]
-	if !ok {
-		return v, idv.ErrNotFound
-	}
-	return v, nil
-}
-func (r *memResults) Changed(context.Context, string) <-chan struct{} { return nil }
 
 type fixedProofer struct {
 	res   idv.VendorResult
@@ -111,7 +73,7 @@ func newJob(t *testing.T, enqueued time.Time, a idv.Applicant) idv.Job {
 	t.Helper()
 	b, _ := json.Marshal(idv.ResolutionArguments{Applicant: a})
 	j := idv.Job{Kind: idv.JobResolution, ResultID: idv.NewID(), TraceID: "trace-1", EnqueuedAt: enqueued}
-	j.EncryptedArguments, _ = xorSealer{}.Seal(context.Background(), b, idv.JobAAD(j.Kind, j.ResultID))
+	j.EncryptedArguments, _ = fake.Sealer{}.Seal(context.Background(), b, idv.JobAAD(j.Kind, j.ResultID))
 	return j
 }
 
@@ -150,11 +112,11 @@ func TestResolutionJob(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var logs bytes.Buffer
-			results := &memResults{}
+			logger, logs := testenv.Logger(t)
+			store := newResults(t)
 			p := &fixedProofer{res: tc.resolution}
 			h := &Resolution{
-				Runner:     &Runner{Sealer: xorSealer{}, Results: results, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Now: func() time.Time { return now }},
+				Runner:     &Runner{Sealer: fake.Sealer{}, Results: store, Logger: logger, Now: func() time.Time { return now }},
 				Resolution: p, StateID: p,
 			}
 			job := tc.job(t)
@@ -166,7 +128,7 @@ func TestResolutionJob(t *testing.T) {
 			if p.calls != tc.wantCalls {
 				t.Fatalf("vendor calls = %d, want %d", p.calls, tc.wantCalls)
 			}
-			r, lerr := results.Load(ctx, job.ResultID)
+			r, lerr := store.Load(ctx, job.ResultID)
 			if tc.wantOutcome == "" {
 				if lerr == nil {
 					t.Fatalf("stored a result for a discarded job: %+v", r)
@@ -175,7 +137,7 @@ func TestResolutionJob(t *testing.T) {
 				t.Fatalf("stored %+v %v", r, lerr)
 			}
 			var line map[string]any
-			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+			if err := json.Unmarshal([]byte(logs.String()), &line); err != nil {
 				t.Fatalf("want one JSON log line, got %q", logs.String())
 			}
 			for _, k := range []string{"kind", "job_id", "trace_id", "queue", "attempt", "queued_ms", "run_ms", "timing_ms", "outcome"} {
@@ -223,17 +185,17 @@ func TestAddressJob(t *testing.T) {
 			now := time.Now()
 			b, _ := json.Marshal(idv.AddressArguments{Applicant: idv.Applicant{Phone: "7035550000"}})
 			job := idv.Job{Kind: idv.JobAddress, ResultID: idv.NewID(), EnqueuedAt: now}
-			job.EncryptedArguments, _ = xorSealer{}.Seal(context.Background(), b, idv.JobAAD(job.Kind, job.ResultID))
-			results := &memResults{}
+			job.EncryptedArguments, _ = fake.Sealer{}.Seal(context.Background(), b, idv.JobAAD(job.Kind, job.ResultID))
+			store := newResults(t)
 			p, s := &phoneProofer{res: tc.primary}, &phoneProofer{res: tc.secondary}
-			h := &Address{Runner: &Runner{Sealer: xorSealer{}, Results: results, Logger: slog.New(slog.DiscardHandler)}, Primary: p}
+			h := &Address{Runner: &Runner{Sealer: fake.Sealer{}, Results: store, Logger: slog.New(slog.DiscardHandler)}, Primary: p}
 			if tc.withSecondary {
 				h.Secondary = s
 			}
 			if err := h.Handle(context.Background(), job); err != nil {
 				t.Fatal(err)
 			}
-			r, err := results.Load(context.Background(), job.ResultID)
+			r, err := store.Load(context.Background(), job.ResultID)
 			if err != nil || r.Result.Outcome != tc.want || s.calls != tc.wantSecondaryCalls {
 				t.Fatalf("got %+v %v, secondary calls %d", r.Result, err, s.calls)
 			}

@@ -12,7 +12,7 @@ func TestRunNoopBaselineWorksEveryJobAndLeavesNoRows(t *testing.T) {
 	t.Parallel()
 	schema, url := testenv.Schema(t) // empty: RunNoopBaseline migrates it
 	o := NoopBaselineOptions{Jobs: 500, Workers: 50, InsertBatch: 120}
-	res, err := RunNoopBaseline(ctx(t), url, Config{Schema: schema, Logger: testLogger(t)}, o)
+	res, err := RunNoopBaseline(ctx(t), url, Config{Schema: schema, Logger: quietLogger(t)}, o)
 	if err != nil {
 		t.Fatalf("RunNoopBaseline: %v", err)
 	}
@@ -45,7 +45,7 @@ func TestRunNoopBaselineWorksEveryJobAndLeavesNoRows(t *testing.T) {
 func TestRunNoopBaselineMigratesAMigratedSchemaAgain(t *testing.T) {
 	t.Parallel()
 	env := newPGEnv(t)
-	res, err := RunNoopBaseline(ctx(t), env.url, Config{Schema: env.schema, Logger: testLogger(t)}, NoopBaselineOptions{Jobs: 20, Workers: 5})
+	res, err := RunNoopBaseline(ctx(t), env.url, Config{Schema: env.schema, Logger: quietLogger(t)}, NoopBaselineOptions{Jobs: 20, Workers: 5})
 	if err != nil {
 		t.Fatalf("RunNoopBaseline: %v", err)
 	}
@@ -62,7 +62,7 @@ func TestRunNoopBaselineCancelled(t *testing.T) {
 	schema, url := testenv.Schema(t)
 	c, cancel := context.WithCancel(ctx(t))
 	cancel()
-	if _, err := RunNoopBaseline(c, url, Config{Schema: schema, Logger: testLogger(t)}, NoopBaselineOptions{Jobs: 10, Workers: 2}); err == nil {
+	if _, err := RunNoopBaseline(c, url, Config{Schema: schema, Logger: quietLogger(t)}, NoopBaselineOptions{Jobs: 10, Workers: 2}); err == nil {
 		t.Fatal("RunNoopBaseline with a cancelled context: no error")
 	}
 }
@@ -79,7 +79,7 @@ func TestRunNoopBaselineRejectsBadOptions(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			// No database is reached: the URL points nowhere.
-			if _, err := RunNoopBaseline(ctx(t), "postgres://127.0.0.1:9/none", Config{Logger: testLogger(t)}, o); err == nil {
+			if _, err := RunNoopBaseline(ctx(t), "postgres://127.0.0.1:9/none", Config{Logger: quietLogger(t)}, o); err == nil {
 				t.Errorf("RunNoopBaseline(%+v): no error", o)
 			}
 		})
@@ -95,7 +95,7 @@ func BenchmarkNoopBaseline(b *testing.B) {
 	var jobs int
 	var elapsed time.Duration
 	for b.Loop() {
-		res, err := RunNoopBaseline(context.Background(), url, Config{Schema: schema, Logger: testLogger(b)}, NoopBaselineOptions{})
+		res, err := RunNoopBaseline(context.Background(), url, Config{Schema: schema, Logger: quietLogger(b)}, NoopBaselineOptions{})
 		if err != nil {
 			b.Fatalf("RunNoopBaseline: %v", err)
 		}

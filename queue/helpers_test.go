@@ -1,13 +1,10 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,57 +12,6 @@ import (
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// testLogger logs River's and our warnings to the test output until the
-// test ends (a late line from a goroutine must not panic the test binary).
-func testLogger(t testing.TB) *slog.Logger {
-	w := &testWriter{out: t.Output()}
-	t.Cleanup(w.close)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct {
-	mu     sync.Mutex
-	out    io.Writer
-	closed bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return len(p), nil
-	}
-	return w.out.Write(p)
-}
-
-func (w *testWriter) close() {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-}
-
-// captureLogger records every line at every level, to check what River logs.
-type captureLogger struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (c *captureLogger) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *captureLogger) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
-
-func (c *captureLogger) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(c, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // pgEnv is a migrated PostgreSQL schema of the test's own.
 type pgEnv struct {
@@ -89,7 +35,7 @@ func (e pgEnv) open(t testing.TB, cfg Config) *Queue {
 	t.Helper()
 	cfg.Schema = e.schema
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger, _ = testenv.Logger(t)
 	}
 	q, err := OpenPostgres(ctx(t), e.url, cfg)
 	if err != nil {
@@ -111,7 +57,7 @@ func (e pgEnv) count(t testing.TB, query string, args ...any) int {
 func openSQLite(t testing.TB, cfg Config) *Queue {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger, _ = testenv.Logger(t)
 	}
 	q, err := OpenSQLite(ctx(t), filepath.Join(t.TempDir(), "idv.db"), cfg)
 	if err != nil {
@@ -178,4 +124,10 @@ func receive[T any](t testing.TB, ch <-chan T, timeout time.Duration, what strin
 		t.Fatalf("after %s: %s", timeout, what)
 		panic("unreachable")
 	}
+}
+
+// quietLogger is a test's logger when the test does not read the log.
+func quietLogger(tb testing.TB) *slog.Logger {
+	l, _ := testenv.Logger(tb)
+	return l
 }

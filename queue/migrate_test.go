@@ -76,7 +76,8 @@ func TestMigrateCreatesSchema(t *testing.T) {
 	})
 	// The URL's search_path is the default schema, not ours: everything must
 	// be qualified with Config.Schema.
-	q, err := OpenPostgres(ctx(t), testenv.DatabaseURL(), Config{Schema: schema, Logger: testLogger(t)})
+	logger, _ := testenv.Logger(t)
+	q, err := OpenPostgres(ctx(t), testenv.DatabaseURL(), Config{Schema: schema, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,33 +156,9 @@ func TestSQLiteGracefulStop(t *testing.T) {
 	if err := q.Migrate(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	started, release := make(chan struct{}), make(chan struct{})
-	w := startWorkers(t, q, WorkerConfig{Handlers: map[idv.JobKind]idv.JobHandler{
-		idv.JobDocument: handlerFunc(func(ctx context.Context, job idv.Job) error {
-			close(started)
-			<-release
-			return nil
-		}),
-	}})
-	cs, job := newAttempt(idv.JobDocument)
-	if err := q.Submit(ctx(t), cs, job); err != nil {
-		t.Fatal(err)
-	}
-	receive(t, started, 10*time.Second, "job did not start")
-	stopped := make(chan error, 1)
-	go func() { stopped <- w.Stop(ctx(t)) }()
-	select {
-	case err := <-stopped:
-		t.Fatalf("Stop returned (%v) while a job was running", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	close(release)
-	if err := receive(t, stopped, 10*time.Second, "Stop did not return"); err != nil {
-		t.Fatal(err)
-	}
-	if n := q.sqliteCount(t, `SELECT count(*) FROM river_job WHERE state = 'completed'`); n != 1 {
-		t.Errorf("%d completed jobs, want 1", n)
-	}
+	checkGracefulStop(t, q, func() int {
+		return q.sqliteCount(t, `SELECT count(*) FROM river_job WHERE state = 'completed'`)
+	})
 }
 
 // PollOnly works too (River's SQLite driver otherwise announces jobs through

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -181,32 +182,23 @@ func (c WorkerConfig) withDefaults(pollInterval time.Duration) WorkerConfig {
 		timeouts[kind] = d
 	}
 	c.Workers, c.Timeouts = workers, timeouts
-	if c.DefaultQueueWorkers == 0 {
-		c.DefaultQueueWorkers = DefaultDefaultQueueWorkers
-	}
+	c.DefaultQueueWorkers = cmp.Or(c.DefaultQueueWorkers, DefaultDefaultQueueWorkers)
 	if c.RescueAfter == 0 {
 		c.RescueAfter = c.longestTimeout() + rescueMargin
 	}
-	c.HeartbeatTimeout = cmpOr(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
-	c.RetryDelay = cmpOr(c.RetryDelay, DefaultRetryDelay)
-	c.Retention = cmpOr(c.Retention, DefaultRetention)
-	c.FailedRetention = cmpOr(c.FailedRetention, DefaultFailedRetention)
-	c.CaptureSessionRetention = cmpOr(c.CaptureSessionRetention, DefaultCaptureSessionRetention)
-	c.FetchPollInterval = cmpOr(c.FetchPollInterval, pollInterval)
-	c.FetchCooldown = cmpOr(c.FetchCooldown, DefaultFetchCooldown)
-	c.HardStopTimeout = cmpOr(c.HardStopTimeout, DefaultHardStopTimeout)
+	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	c.RetryDelay = cmp.Or(c.RetryDelay, DefaultRetryDelay)
+	c.Retention = cmp.Or(c.Retention, DefaultRetention)
+	c.FailedRetention = cmp.Or(c.FailedRetention, DefaultFailedRetention)
+	c.CaptureSessionRetention = cmp.Or(c.CaptureSessionRetention, DefaultCaptureSessionRetention)
+	c.FetchPollInterval = cmp.Or(c.FetchPollInterval, pollInterval)
+	c.FetchCooldown = cmp.Or(c.FetchCooldown, DefaultFetchCooldown)
+	c.HardStopTimeout = cmp.Or(c.HardStopTimeout, DefaultHardStopTimeout)
 	if c.ID == "" {
 		host, _ := os.Hostname()
 		c.ID = fmt.Sprintf("%.60s_%d_%s", host, os.Getpid(), idv.NewID()[:8])
 	}
 	return c
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 func (c WorkerConfig) longestTimeout() time.Duration {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
 )
 
 // Two worker processes (separate pools and River clients) on one schema:
@@ -113,6 +114,17 @@ func TestGracefulStopWaitsForRunningJob(t *testing.T) {
 	t.Parallel()
 	env := newPGEnv(t)
 	q := env.open(t, Config{})
+	checkGracefulStop(t, q, func() int {
+		return env.count(t, `SELECT count(*) FROM river_job WHERE state = 'completed'`)
+	})
+}
+
+// checkGracefulStop runs a job that holds until released, stops the workers
+// while it runs, and checks that Stop waits for the job, lets it finish with
+// its context intact, and that it completes (completed counts the completed
+// jobs in q's database).
+func checkGracefulStop(t *testing.T, q *Queue, completed func() int) {
+	t.Helper()
 	started, release := make(chan struct{}), make(chan struct{})
 	var cancelled atomic.Bool
 	w := startWorkers(t, q, WorkerConfig{Handlers: map[idv.JobKind]idv.JobHandler{
@@ -147,7 +159,7 @@ func TestGracefulStopWaitsForRunningJob(t *testing.T) {
 	if cancelled.Load() {
 		t.Error("the running job's context was cancelled by a graceful stop")
 	}
-	if n := env.count(t, `SELECT count(*) FROM river_job WHERE state = 'completed'`); n != 1 {
+	if n := completed(); n != 1 {
 		t.Errorf("%d completed jobs, want 1", n)
 	}
 }
@@ -204,8 +216,8 @@ func (f observerFunc) JobFinished(_ context.Context, r JobReport) { f(r) }
 func TestRetriesDiscardsAndPanics(t *testing.T) {
 	t.Parallel()
 	env := newPGEnv(t)
-	logs := &captureLogger{}
-	q := env.open(t, Config{Logger: logs.logger(), MaxAttempts: 2})
+	logger, logs := testenv.Logger(t)
+	q := env.open(t, Config{Logger: logger, MaxAttempts: 2})
 	const canary = "PANIC-VALUE-123-45-6789"
 	reports := make(chan JobReport, 10)
 	startWorkers(t, q, WorkerConfig{

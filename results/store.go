@@ -1,6 +1,7 @@
 package results
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,12 +28,8 @@ type Options struct {
 
 // WithDefaults returns o with empty fields set to their defaults.
 func (o Options) WithDefaults() Options {
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
-	}
-	if o.TTL == 0 {
-		o.TTL = idv.ResultTTL
-	}
+	o.Prefix = cmp.Or(o.Prefix, DefaultPrefix)
+	o.TTL = cmp.Or(o.TTL, idv.ResultTTL)
 	return o
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
 	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/results/memory"
 	"github.com/idv-dev/idv/results/resultstest"
@@ -27,7 +28,7 @@ func TestOptions(t *testing.T) {
 		{1500 * time.Millisecond, true},
 	}
 	for _, tc := range tests {
-		_, err := results.New(memory.NewKV(nil), resultstest.NewSealer(), results.Options{TTL: tc.ttl})
+		_, err := results.New(memory.NewKV(nil), fake.Sealer{}, results.Options{TTL: tc.ttl})
 		if gotErr := err != nil; gotErr != tc.wantErr {
 			t.Errorf("TTL %s: error = %v, want error %v", tc.ttl, err, tc.wantErr)
 		}
@@ -41,7 +42,7 @@ func TestOptions(t *testing.T) {
 func TestSealedAtRest(t *testing.T) {
 	t.Parallel()
 	kv := memory.NewKV(nil)
-	s, err := results.New(kv, resultstest.NewSealer(), results.Options{})
+	s, err := results.New(kv, fake.Sealer{}, results.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +60,6 @@ func TestSealedAtRest(t *testing.T) {
 		}
 	}
 }
-
-// failingSealer fails every call with err.
-type failingSealer struct{ err error }
-
-func (f failingSealer) Seal(context.Context, []byte, []byte) ([]byte, error) { return nil, f.err }
-func (f failingSealer) Open(context.Context, []byte, []byte) ([]byte, error) { return nil, f.err }
 
 // TestSealerErrors checks how sealer failures are coded: a key service that
 // is down stays EUNAVAILABLE (try again), anything uncoded on Open counts as
@@ -87,7 +82,11 @@ func TestSealerErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			kv := memory.NewKV(nil)
-			s, err := results.New(kv, failingSealer{tc.err}, results.Options{})
+			failing := fake.Sealer{
+				SealFn: func(context.Context, []byte, []byte) ([]byte, error) { return nil, tc.err },
+				OpenFn: func(context.Context, []byte, []byte) ([]byte, error) { return nil, tc.err },
+			}
+			s, err := results.New(kv, failing, results.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -57,18 +58,10 @@ func (o Options) withDefaults() (Options, error) {
 	case o.OpenCacheTTL < 0:
 		return o, fmt.Errorf("seal: OpenCacheTTL must not be negative")
 	}
-	if o.DataKeyTTL == 0 {
-		o.DataKeyTTL = DefaultDataKeyTTL
-	}
-	if o.DataKeyMaxUses == 0 {
-		o.DataKeyMaxUses = DefaultDataKeyMaxUses
-	}
-	if o.OpenCacheSize == 0 {
-		o.OpenCacheSize = DefaultOpenCacheSize
-	}
-	if o.OpenCacheTTL == 0 {
-		o.OpenCacheTTL = DefaultOpenCacheTTL
-	}
+	o.DataKeyTTL = cmp.Or(o.DataKeyTTL, DefaultDataKeyTTL)
+	o.DataKeyMaxUses = cmp.Or(o.DataKeyMaxUses, DefaultDataKeyMaxUses)
+	o.OpenCacheSize = cmp.Or(o.OpenCacheSize, DefaultOpenCacheSize)
+	o.OpenCacheTTL = cmp.Or(o.OpenCacheTTL, DefaultOpenCacheTTL)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

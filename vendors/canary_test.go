@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/vendors/sim"
 )
@@ -74,7 +75,7 @@ func TestNoPIIInResults(t *testing.T) {
 	t.Parallel()
 	simSrv, simLogs := startSim(t, sim.Options{})
 	proxy, proxyURL, proxyLogs := startProxy(t)
-	var logs = []*syncBuffer{simLogs, proxyLogs}
+	var logs = []*testenv.Log{simLogs, proxyLogs}
 	base := func(url string, timeout time.Duration) *vendors.Clients {
 		return clients(t, vendors.Config{BaseURL: url, ProxyURL: proxyURL, Timeout: timeout})
 	}
@@ -139,7 +140,7 @@ func TestNoPIIInResults(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if leaked := findCanaries(string(b)); leaked != nil {
+				if leaked := findCanaries(string(b), canaries); leaked != nil {
 					t.Errorf("result carries %q: %s", leaked, b)
 				}
 				results <- b
@@ -152,18 +153,18 @@ func TestNoPIIInResults(t *testing.T) {
 	}
 	if seen := proxy.requests(); len(seen) == 0 {
 		t.Error("no request went through the proxy")
-	} else if leaked := findCanaries(strings.Join(seen, "\n")); leaked != nil {
+	} else if leaked := findCanaries(strings.Join(seen, "\n"), canaries); leaked != nil {
 		t.Errorf("proxied request lines carry %q", leaked)
 	}
 	for i, l := range logs {
-		if leaked := findCanaries(l.String()); leaked != nil {
+		if leaked := findCanaries(l.String(), canaries); leaked != nil {
 			t.Errorf("server log %d carries %q:\n%s", i, leaked, l.String())
 		}
 	}
 }
 
-// findCanaries returns the canaries found in s, case-insensitively.
-func findCanaries(s string) []string {
+// findCanaries returns those of canaries found in s, case-insensitively.
+func findCanaries(s string, canaries []string) []string {
 	var found []string
 	ls := strings.ToLower(s)
 	for _, c := range canaries {

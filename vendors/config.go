@@ -1,6 +1,7 @@
 package vendors
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
@@ -74,9 +75,7 @@ type Endpoint struct {
 // endpoint returns e with its empty fields taken from c, then from the
 // package defaults.
 func (c Config) endpoint(e Endpoint, name string, timeout time.Duration) Endpoint {
-	if e.URL == "" {
-		e.URL = c.BaseURL
-	}
+	e.URL = cmp.Or(e.URL, c.BaseURL)
 	if e.Timeout <= 0 {
 		e.Timeout = c.Timeout
 	}
@@ -88,9 +87,7 @@ func (e Endpoint) orDefaults(name string, timeout time.Duration) Endpoint {
 	if e.Timeout <= 0 {
 		e.Timeout = timeout
 	}
-	if e.Name == "" {
-		e.Name = name
-	}
+	e.Name = cmp.Or(e.Name, name)
 	return e
 }
 

@@ -367,7 +367,7 @@ func TestDocumentNoPIIInResults(t *testing.T) {
 	t.Parallel()
 	simSrv, simLogs := startSim(t, sim.Options{})
 	_, proxyURL, proxyLogs := startProxy(t)
-	logs := []*syncBuffer{simLogs, proxyLogs}
+	logs := []*testenv.Log{simLogs, proxyLogs}
 	viaProxy := func(url string, timeout time.Duration) *vendors.Document {
 		c := clients(t, vendors.Config{BaseURL: url, ProxyURL: proxyURL, Timeout: timeout})
 		return c.Document
@@ -409,7 +409,7 @@ func TestDocumentNoPIIInResults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if leaked := findDocumentCanaries(string(b)); leaked != nil {
+			if leaked := findCanaries(string(b), documentCanaries); leaked != nil {
 				t.Errorf("result carries %q: %s", leaked, b)
 			}
 			if tt.readBack != (a != nil) {
@@ -422,7 +422,7 @@ func TestDocumentNoPIIInResults(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for i, l := range logs {
-			if leaked := findDocumentCanaries(l.String()); leaked != nil {
+			if leaked := findCanaries(l.String(), documentCanaries); leaked != nil {
 				t.Errorf("server log %d carries %q", i, leaked)
 			}
 		}
@@ -440,17 +440,6 @@ func applicantDiff(got, want idv.Applicant) []string {
 		}
 	}
 	return diff
-}
-
-func findDocumentCanaries(s string) []string {
-	var found []string
-	ls := strings.ToLower(s)
-	for _, c := range documentCanaries {
-		if strings.Contains(ls, strings.ToLower(c)) {
-			found = append(found, c)
-		}
-	}
-	return found
 }
 
 // TestDocumentThroughTinyproxy sends document requests through a real
@@ -501,7 +490,7 @@ func TestDocumentThroughTinyproxy(t *testing.T) {
 			t.Errorf("proxy log lacks %q:\n%s", want, log)
 		}
 	}
-	if leaked := findDocumentCanaries(log); leaked != nil {
+	if leaked := findCanaries(log, documentCanaries); leaked != nil {
 		t.Errorf("proxy log carries %q", leaked)
 	}
 }

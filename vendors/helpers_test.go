@@ -1,45 +1,24 @@
 package vendors_test
 
 import (
-	"bytes"
 	"context"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/vendors/sim"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server's
-// error log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serve starts h on loopback with its error log captured, so tests can
 // assert that nothing sensitive was logged.
-func serve(t *testing.T, h http.Handler) (*httptest.Server, *syncBuffer) {
+func serve(t *testing.T, h http.Handler) (*httptest.Server, *testenv.Log) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Log{}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(logs, "", 0)
 	srv.Start()
@@ -49,7 +28,7 @@ func serve(t *testing.T, h http.Handler) (*httptest.Server, *syncBuffer) {
 
 // startSim serves a simulator. Its hang limit is short so that a broken
 // test cannot hold the server for long; clients give up well before it.
-func startSim(t *testing.T, o sim.Options) (*httptest.Server, *syncBuffer) {
+func startSim(t *testing.T, o sim.Options) (*httptest.Server, *testenv.Log) {
 	t.Helper()
 	if o.Hang == 0 {
 		o.Hang = 10 * time.Second
@@ -71,13 +50,7 @@ func clients(t *testing.T, cfg vendors.Config) *vendors.Clients {
 // closedURL returns an http URL on loopback where nothing listens.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return "http://" + addr
+	return "http://" + testenv.ClosedAddr(t)
 }
 
 // applicant is a person whose every check passes.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/vendors/sim"
 )
@@ -52,9 +53,9 @@ func (p *forwardProxy) requests() []string {
 }
 
 // startProxy serves a forward proxy on loopback.
-func startProxy(t *testing.T) (*forwardProxy, string, *syncBuffer) {
+func startProxy(t *testing.T) (*forwardProxy, string, *testenv.Log) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Log{}
 	p := newForwardProxy(log.New(logs, "", 0))
 	srv, _ := serve(t, p)
 	return p, srv.URL, logs

@@ -2,7 +2,6 @@ package s3_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -265,13 +264,7 @@ func TestEnsureBucket(t *testing.T) {
 // TestUnreachableIsUnavailable points the store at a port nobody listens on.
 func TestUnreachableIsUnavailable(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	st := offline(t, s3.Config{Bucket: "b", Region: "us-east-1", Endpoint: "http://" + addr, PathStyle: true,
+	st := offline(t, s3.Config{Bucket: "b", Region: "us-east-1", Endpoint: "http://" + testenv.ClosedAddr(t), PathStyle: true,
 		AccessKeyID: "a", SecretAccessKey: "s"})
 	key := objectstest.NewKey(idv.SideFront)
 	if _, err := st.Get(t.Context(), key); idv.ErrorCode(err) != idv.EUNAVAILABLE {

@@ -11,6 +11,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -57,10 +58,7 @@ var _ ratelimit.Limiter = (*Limiter)(nil)
 // New returns a Limiter on client whose keys start with prefix (DefaultPrefix
 // when empty). The client stays the caller's.
 func New(client goredis.UniversalClient, prefix string) *Limiter {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Limiter{client: client, prefix: prefix}
+	return &Limiter{client: client, prefix: cmp.Or(prefix, DefaultPrefix)}
 }
 
 // Key is the counter of l for target.

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idv-dev/idv/internal/testenv"
-
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/results/memory"
 	"github.com/idv-dev/idv/results/resultstest"
@@ -18,7 +18,7 @@ func TestConformance(t *testing.T) {
 	resultstest.Run(t, func(t *testing.T, ttl time.Duration) resultstest.Fixture {
 		c := testenv.NewClock()
 		kv := memory.NewKV(c.Now)
-		sealer := resultstest.NewSealer()
+		sealer := fake.Sealer{}
 		opts := results.Options{Prefix: "test:", TTL: ttl}
 		store, err := results.New(kv, sealer, opts)
 		if err != nil {
@@ -86,7 +86,7 @@ func TestCopies(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	t.Parallel()
-	s, err := memory.New(resultstest.NewSealer(), results.Options{})
+	s, err := memory.New(fake.Sealer{}, results.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

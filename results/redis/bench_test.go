@@ -10,7 +10,7 @@ import (
 	"github.com/idv-dev/idv/results/resultstest"
 )
 
-// BenchmarkLoad is one status check: GET plus one AES-GCM open and a JSON
+// BenchmarkLoad is one status check: GET plus the envelope's open (AES-GCM under a cached data key) and a JSON
 // decode of a done result with an applicant (the largest common value).
 func BenchmarkLoad(b *testing.B) {
 	store, id := benchStore(b)
@@ -53,7 +53,7 @@ func BenchmarkStore(b *testing.B) {
 
 func benchStore(b *testing.B) (*results.Store, string) {
 	client, prefix := testenv.Redis(b)
-	store, _ := newStore(b, client, resultstest.NewSealer(), results.Options{Prefix: prefix})
+	store, _ := newStore(b, client, resultstest.Envelope(b), results.Options{Prefix: prefix})
 	id := idv.NewID()
 	if err := store.Store(context.Background(), id, resultstest.DoneWithCanary()); err != nil {
 		b.Fatal(err)

@@ -3,12 +3,12 @@ package redis_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/results"
 	resultsredis "github.com/idv-dev/idv/results/redis"
@@ -44,7 +44,7 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	resultstest.Run(t, func(t *testing.T, ttl time.Duration) resultstest.Fixture {
 		client, prefix := testenv.Redis(t)
-		sealer := resultstest.NewSealer()
+		sealer := fake.Sealer{}
 		opts := results.Options{Prefix: prefix, TTL: ttl}
 		store, kv := newStore(t, client, sealer, opts)
 		peer, _ := newStore(t, otherClient(t, nil), sealer, opts)
@@ -69,7 +69,7 @@ func TestNoPIIInRedis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	client, prefix := testenv.Redis(t)
-	store, kv := newStore(t, client, resultstest.NewSealer(), results.Options{Prefix: prefix})
+	store, kv := newStore(t, client, fake.Sealer{}, results.Options{Prefix: prefix})
 
 	sub := client.Subscribe(ctx, kv.Channel())
 	defer sub.Close()
@@ -118,16 +118,9 @@ func TestNoPIIInRedis(t *testing.T) {
 // EUNAVAILABLE errors that carry no PII, and that waiting does not block.
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now: connections are refused at once
-
-	client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	client := goredis.NewClient(&goredis.Options{Addr: testenv.ClosedAddr(t), MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = client.Close() })
-	store, _ := newStore(t, client, resultstest.NewSealer(), results.Options{})
+	store, _ := newStore(t, client, fake.Sealer{}, results.Options{})
 	ctx := context.Background()
 
 	errs := map[string]error{}
@@ -165,7 +158,7 @@ func TestResubscribe(t *testing.T) {
 	admin, prefix := testenv.Redis(t)
 	name := strings.ReplaceAll(testenv.RandomName("idvtest-"), ":", "")
 	client := otherClient(t, &goredis.Options{ClientName: name})
-	store, kv := newStore(t, client, resultstest.NewSealer(), results.Options{Prefix: prefix})
+	store, kv := newStore(t, client, fake.Sealer{}, results.Options{Prefix: prefix})
 
 	waitCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -212,7 +205,7 @@ func TestLazySubscription(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	client, prefix := testenv.Redis(t)
-	store, kv := newStore(t, client, resultstest.NewSealer(), results.Options{Prefix: prefix})
+	store, kv := newStore(t, client, fake.Sealer{}, results.Options{Prefix: prefix})
 	if err := store.Store(ctx, idv.NewID(), idv.AsyncResult{Status: idv.StatusInProgress}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+// Package resultstest is the conformance suite every results.KV backend must
+// pass, and the helpers it needs. It is for tests only.
 package resultstest
 
 import (

@@ -18,6 +18,7 @@
 package kms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -107,9 +108,7 @@ func New(client Client, opts Options) (*Wrapper, error) {
 	if opts.CallTimeout < 0 {
 		return nil, idv.Errorf(idv.EINVALID, "KMS call timeout must not be negative")
 	}
-	if opts.CallTimeout == 0 {
-		opts.CallTimeout = DefaultCallTimeout
-	}
+	opts.CallTimeout = cmp.Or(opts.CallTimeout, DefaultCallTimeout)
 	return &Wrapper{client: client, keyID: opts.KeyID, timeout: opts.CallTimeout, context: EncryptionContext()}, nil
 }
 

@@ -29,9 +29,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -593,13 +594,8 @@ func parseBlob(b []byte) (keyID string, nonce, sealed []byte, ok bool) {
 // written sorted and length-prefixed, so it is canonical (key order does
 // not matter, as in KMS) and unambiguous.
 func blobAAD(keyID string, ec map[string]string) []byte {
-	names := make([]string, 0, len(ec))
-	for n := range ec {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	out := []byte(keyID)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(ec)) {
 		out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
 		out = append(out, n...)
 		out = binary.BigEndian.AppendUint32(out, uint32(len(ec[n])))

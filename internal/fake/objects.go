@@ -1,0 +1,94 @@
+package fake
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+// ObjectURLPrefix begins every URL the fake ObjectStore issues; the key
+// follows it.
+const ObjectURLPrefix = "https://objects.test/bucket/"
+
+// ObjectURL is the URL the fake ObjectStore's PresignPut issues for key.
+func ObjectURL(key string) string { return ObjectURLPrefix + key + "?sig=fake" }
+
+// ObjectStore is an idv.ObjectStore in memory, for tests of the web tier
+// and the document job (the adapters are tested against real backends in
+// package objects). It keeps the port's contract where callers rely on it:
+// a missing object is ErrNotFound, one over MaxImageBytes is EINVALID, and
+// KeyFromURL accepts only its own URLs. The zero value is ready to use.
+type ObjectStore struct {
+	// GetFn, when set, answers Get (a store that is down).
+	GetFn func(ctx context.Context, key string) ([]byte, error)
+
+	mu      sync.Mutex
+	objects map[string][]byte
+	deleted []string
+}
+
+var _ idv.ObjectStore = (*ObjectStore)(nil)
+
+// PresignPut returns ObjectURL(key); nothing can be PUT to it.
+func (s *ObjectStore) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
+	return ObjectURL(key), nil
+}
+
+// Put stores a copy of data at key.
+func (s *ObjectStore) Put(_ context.Context, key string, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.objects == nil {
+		s.objects = map[string][]byte{}
+	}
+	s.objects[key] = slices.Clone(data)
+	return nil
+}
+
+// Get returns a copy of the object at key.
+func (s *ObjectStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if s.GetFn != nil {
+		return s.GetFn(ctx, key)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.objects[key]
+	if !ok {
+		return nil, idv.ErrNotFound
+	}
+	if len(b) > idv.MaxImageBytes {
+		return nil, idv.Errorf(idv.EINVALID, "object too large")
+	}
+	return slices.Clone(b), nil
+}
+
+// Delete removes the object at key, if any, and records key.
+func (s *ObjectStore) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objects, key)
+	s.deleted = append(s.deleted, key)
+	return nil
+}
+
+// KeyFromURL returns the key of a URL under ObjectURLPrefix, without its
+// query, and refuses any other URL with EINVALID.
+func (s *ObjectStore) KeyFromURL(raw string) (string, error) {
+	key, ok := strings.CutPrefix(raw, ObjectURLPrefix)
+	if !ok {
+		return "", idv.Errorf(idv.EINVALID, "not a URL of this store")
+	}
+	key, _, _ = strings.Cut(key, "?")
+	return key, nil
+}
+
+// Deleted returns the keys passed to Delete, in order.
+func (s *ObjectStore) Deleted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.deleted)
+}
