@@ -42,8 +42,12 @@ var domainTypes = map[string]reflect.Type{
 	"OutcomeRecord":       reflect.TypeFor[OutcomeRecord](),
 	"ProofingResult":      reflect.TypeFor[ProofingResult](),
 	"ResolutionArguments": reflect.TypeFor[ResolutionArguments](),
+	"RelyingParty":        reflect.TypeFor[RelyingParty](),
 	"Stage":               reflect.TypeFor[Stage](),
 	"VendorResult":        reflect.TypeFor[VendorResult](),
+	"Verification":        reflect.TypeFor[Verification](),
+	"VerificationEvent":   reflect.TypeFor[VerificationEvent](),
+	"StepRecord":          reflect.TypeFor[StepRecord](),
 	"jobInfoKey":          reflect.TypeFor[jobInfoKey](),
 }
 
