@@ -33,6 +33,7 @@ import (
 var domainTypes = map[string]reflect.Type{
 	"Applicant":           reflect.TypeFor[Applicant](),
 	"AsyncResult":         reflect.TypeFor[AsyncResult](),
+	"Attempt":             reflect.TypeFor[Attempt](),
 	"AddressArguments":    reflect.TypeFor[AddressArguments](),
 	"CaptureSession":      reflect.TypeFor[CaptureSession](),
 	"DocumentArguments":   reflect.TypeFor[DocumentArguments](),

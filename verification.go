@@ -272,6 +272,17 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Attempt is a new attempt of a verification's step: its capture session
+// and job, and, when the step's form changed the identity (a corrected
+// address), the new identity sealed under VerificationAAD.
+type Attempt struct {
+	VerificationID string
+	Step           StepName
+	CaptureSession CaptureSession
+	Job            Job
+	Identity       []byte `pii:"false"` // ciphertext (seal), not PII
+}
+
 // VerificationStore keeps verifications and their steps. Every change that
 // moves a status writes its event in the same transaction.
 type VerificationStore interface {
@@ -284,7 +295,7 @@ type VerificationStore interface {
 	// is recorded and the job enqueued. When the step is not ready nothing
 	// is written and the error says why (ECONFLICT in flight or passed,
 	// ERATELIMITED out of attempts).
-	BeginAttempt(ctx context.Context, verificationID string, step StepName, cs CaptureSession, job Job) (StepRecord, error)
+	BeginAttempt(ctx context.Context, a Attempt) (StepRecord, error)
 	// AbandonAttempt ends the attempt resultID of step without a result
 	// (its marker expired: the check took too long). The attempt is given
 	// back. A result that arrives later for it is ignored.

@@ -96,7 +96,8 @@ func (q *Queue) Verification(ctx context.Context, id string) (idv.Verification, 
 // BeginAttempt implements idv.VerificationStore. The guarded UPDATE is the
 // one statement that can start an attempt; the verification row's lock
 // orders it with every other change of the same verification.
-func (q *Queue) BeginAttempt(ctx context.Context, verificationID string, step idv.StepName, cs idv.CaptureSession, job idv.Job) (idv.StepRecord, error) {
+func (q *Queue) BeginAttempt(ctx context.Context, a idv.Attempt) (idv.StepRecord, error) {
+	verificationID, step, cs, job := a.VerificationID, a.Step, a.CaptureSession, a.Job
 	cs.VerificationID, job.VerificationID = verificationID, verificationID
 	if err := validateSubmit(cs, job); err != nil {
 		return idv.StepRecord{}, err
@@ -132,6 +133,11 @@ func (q *Queue) BeginAttempt(ctx context.Context, verificationID string, step id
 			(id, result_id, kind, requested_at, job_id, verification_id) VALUES ($1, $2, $3, $4, $5, $6)`,
 			cs.ID, cs.ResultID, string(cs.Kind), cs.RequestedAt, jobID, verificationID); err != nil {
 			return err
+		}
+		if a.Identity != nil {
+			if _, err := tx.exec(ctx, `UPDATE {p}idv_verifications SET identity = $2 WHERE id = $1`, verificationID, a.Identity); err != nil {
+				return err
+			}
 		}
 		if v, err = loadVerification(ctx, tx, verificationID, false); err != nil {
 			return err

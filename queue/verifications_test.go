@@ -80,7 +80,7 @@ func testVerification(t *testing.T, q *Queue, rp idv.RelyingParty, steps ...idv.
 func begin(t *testing.T, q *Queue, id string, step idv.StepName) (idv.CaptureSession, error) {
 	t.Helper()
 	cs, job := newAttempt(step.JobKind())
-	_, err := q.BeginAttempt(ctx(t), id, step, cs, job)
+	_, err := q.BeginAttempt(ctx(t), idv.Attempt{VerificationID: id, Step: step, CaptureSession: cs, Job: job})
 	return cs, err
 }
 
@@ -265,12 +265,12 @@ func TestVerificationRollbackWritesNothing(t *testing.T) {
 		// Same capture session id: the insert fails after the step's update.
 		cs, job := newAttempt(idv.JobDocument)
 		cs.ID = first.ID
-		if _, err := q.BeginAttempt(ctx(t), v.ID, idv.StepDocument, cs, job); err == nil {
+		if _, err := q.BeginAttempt(ctx(t), idv.Attempt{VerificationID: v.ID, Step: idv.StepDocument, CaptureSession: cs, Job: job, Identity: []byte("other")}); err == nil {
 			t.Fatal("duplicate capture session accepted")
 		}
 		got := getV(t, q, v.ID)
 		r, _ := got.Step(idv.StepDocument)
-		if r.Attempts != 1 || r.InFlight != "" || got.Status != idv.VerificationRequiresInput {
+		if r.Attempts != 1 || r.InFlight != "" || got.Status != idv.VerificationRequiresInput || got.Identity != nil {
 			t.Fatalf("rolled back begin left %+v", got)
 		}
 		if after := events(t, q, v.ID); len(after) != len(before) {
