@@ -412,6 +412,8 @@ func loadVerification(ctx context.Context, tx sqlTx, id string, lock bool) (idv.
 func storeError(err error, what string) error {
 	var e *idv.Error
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, errNoRows):
 		return idv.Errorf(idv.ENOTFOUND, "no such %s", what)
 	case errors.As(err, &e):
