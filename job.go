@@ -35,6 +35,9 @@ type Job struct {
 	TraceID            string    `json:"trace_id"`
 	EnqueuedAt         time.Time `json:"enqueued_at"`
 	EncryptedArguments []byte    `json:"encrypted_arguments" pii:"false"` // ciphertext (seal), not PII
+	// VerificationID is the verification the attempt belongs to ("" for an
+	// attempt outside any, as in the benchmarks).
+	VerificationID string `json:"verification_id,omitempty"`
 }
 
 // JobAAD is the additional authenticated data binding sealed job arguments to
@@ -137,6 +140,8 @@ type CaptureSession struct {
 	ResultID    string    `json:"result_id"`
 	Kind        JobKind   `json:"kind"`
 	RequestedAt time.Time `json:"requested_at"`
+	// VerificationID is the verification the attempt belongs to, if any.
+	VerificationID string `json:"verification_id,omitempty"`
 }
 
 // NewID returns a random 128-bit identifier, URL-safe.

@@ -33,6 +33,7 @@ import (
 var domainTypes = map[string]reflect.Type{
 	"Applicant":           reflect.TypeFor[Applicant](),
 	"AsyncResult":         reflect.TypeFor[AsyncResult](),
+	"Attempt":             reflect.TypeFor[Attempt](),
 	"AddressArguments":    reflect.TypeFor[AddressArguments](),
 	"CaptureSession":      reflect.TypeFor[CaptureSession](),
 	"DocumentArguments":   reflect.TypeFor[DocumentArguments](),
@@ -43,8 +44,12 @@ var domainTypes = map[string]reflect.Type{
 	"OutcomeRecord":       reflect.TypeFor[OutcomeRecord](),
 	"ProofingResult":      reflect.TypeFor[ProofingResult](),
 	"ResolutionArguments": reflect.TypeFor[ResolutionArguments](),
+	"RelyingParty":        reflect.TypeFor[RelyingParty](),
 	"Stage":               reflect.TypeFor[Stage](),
 	"VendorResult":        reflect.TypeFor[VendorResult](),
+	"Verification":        reflect.TypeFor[Verification](),
+	"VerificationEvent":   reflect.TypeFor[VerificationEvent](),
+	"StepRecord":          reflect.TypeFor[StepRecord](),
 	"jobInfoKey":          reflect.TypeFor[jobInfoKey](),
 }
 

@@ -100,6 +100,13 @@ type OutcomeRecord struct {
 	Stages           []Stage   `json:"stages"`
 	FailedAttributes []string  `json:"failed_attributes,omitempty"`
 	FinishedAt       time.Time `json:"finished_at"`
+	// VerificationID, when set, makes the outcome also finish the step's
+	// attempt in the verification, in the same transaction as this row.
+	VerificationID string `json:"verification_id,omitempty"`
+	// Identity, when set on a passed document step, is the identity read
+	// from the document, sealed under VerificationAAD: it becomes the
+	// verification's bound identity.
+	Identity []byte `json:"-" pii:"false"` // ciphertext (seal), not PII
 }
 
 // OutcomeRecorder keeps OutcomeRecords (in PostgreSQL, beside the jobs).

@@ -115,6 +115,21 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 			r.ObserveVendor(st.Result.Vendor, st.Result.Outcome(), time.Duration(st.Result.DurationMS)*time.Millisecond)
 		}
 	}
+	rec := idv.OutcomeRecord{ResultID: job.ResultID, Kind: job.Kind, TraceID: job.TraceID, Outcome: res.Outcome,
+		Stages: res.Stages, FailedAttributes: res.FailedAttributes, FinishedAt: res.FinishedAt, VerificationID: job.VerificationID}
+	if job.VerificationID != "" {
+		// The verification is the truth the pages and the relying party
+		// read: its step moves (with the outcome row, the event and its
+		// delivery job) before the waiting page is told the result exists.
+		if err := r.bindIdentity(ctx, job, res, &rec); err != nil {
+			outcome = outcomeError
+			return err
+		}
+		if err := timings.Time("record_outcome", func() error { return r.Outcomes.RecordOutcome(ctx, rec) }); err != nil {
+			outcome = outcomeError
+			return err
+		}
+	}
 	err = timings.Time("store_result", func() error {
 		return r.Results.Store(ctx, job.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: res})
 	})
@@ -122,9 +137,7 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 		outcome = outcomeError
 		return err
 	}
-	if r.Outcomes != nil {
-		rec := idv.OutcomeRecord{ResultID: job.ResultID, Kind: job.Kind, TraceID: job.TraceID, Outcome: res.Outcome,
-			Stages: res.Stages, FailedAttributes: res.FailedAttributes, FinishedAt: res.FinishedAt}
+	if r.Outcomes != nil && job.VerificationID == "" {
 		// The person has their result; a failed audit write must not re-run
 		// the vendors, so it is logged, not returned.
 		if e := timings.Time("record_outcome", func() error { return r.Outcomes.RecordOutcome(ctx, rec) }); e != nil {
@@ -132,6 +145,24 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 		}
 	}
 	return nil
+}
+
+// bindIdentity seals the identity a passed document step read from the ID
+// into the outcome record, under the verification's AAD: it becomes the
+// identity the later steps check, whatever a form posts.
+func (r *Runner) bindIdentity(ctx context.Context, job idv.Job, res *idv.ProofingResult, rec *idv.OutcomeRecord) error {
+	if r.Outcomes == nil {
+		return fmt.Errorf("%w: a verification's job needs an outcome recorder", idv.ErrDiscardJob)
+	}
+	if job.Kind != idv.JobDocument || res.Outcome != idv.OutcomeSuccess || res.Applicant == nil {
+		return nil
+	}
+	plain, err := json.Marshal(res.Applicant)
+	if err != nil {
+		return idv.WrapError(idv.EINTERNAL, "encode identity", err)
+	}
+	rec.Identity, err = r.Sealer.Seal(ctx, plain, idv.VerificationAAD(job.VerificationID))
+	return err
 }
 
 // decode unmarshals opened arguments, with a PII-free error.

@@ -20,6 +20,7 @@ type jobArgs struct {
 	TraceID            string      `json:"trace_id"`
 	EnqueuedAt         time.Time   `json:"enqueued_at"`
 	EncryptedArguments []byte      `json:"encrypted_arguments"`
+	VerificationID     string      `json:"verification_id,omitempty"`
 }
 
 // Kind is the River job kind: the idv job kind itself, so the admin UI and
@@ -40,6 +41,7 @@ func argsFromJob(j idv.Job) jobArgs {
 		TraceID:            j.TraceID,
 		EnqueuedAt:         j.EnqueuedAt,
 		EncryptedArguments: j.EncryptedArguments,
+		VerificationID:     j.VerificationID,
 	}
 }
 
@@ -50,6 +52,7 @@ func (a jobArgs) job() idv.Job {
 		TraceID:            a.TraceID,
 		EnqueuedAt:         a.EnqueuedAt,
 		EncryptedArguments: a.EncryptedArguments,
+		VerificationID:     a.VerificationID,
 	}
 }
 

@@ -99,12 +99,8 @@ func (p *postgres) submit(ctx context.Context, cs idv.CaptureSession, args jobAr
 	})
 }
 
-func (p *postgres) recordOutcome(ctx context.Context, r idv.OutcomeRecord, stages, failed []byte) error {
-	_, err := p.pool.Exec(ctx, `INSERT INTO `+p.prefix+`idv_outcomes
-		(result_id, kind, trace_id, outcome, stages, failed_attributes, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (result_id) DO UPDATE SET outcome = EXCLUDED.outcome, stages = EXCLUDED.stages,
-		failed_attributes = EXCLUDED.failed_attributes, finished_at = EXCLUDED.finished_at`,
-		r.ResultID, string(r.Kind), r.TraceID, string(r.Outcome), stages, failed, r.FinishedAt)
+func (p *postgres) cancelJob(ctx context.Context, id int64) error {
+	_, err := p.client.JobCancel(ctx, id)
 	return err
 }
 

@@ -72,8 +72,8 @@ type backend interface {
 	submit(ctx context.Context, cs idv.CaptureSession, args jobArgs, opts *river.InsertOpts) error
 	// captureSession returns errNoRows when there is no such row.
 	captureSession(ctx context.Context, id string) (idv.CaptureSession, error)
-	// recordOutcome upserts an outcome row; stages and failed are JSON.
-	recordOutcome(ctx context.Context, r idv.OutcomeRecord, stages, failed []byte) error
+	// cancelJob cancels a job that has not finished (a no-op otherwise).
+	cancelJob(ctx context.Context, id int64) error
 	// record inserts a capture session whose job runs inline (no job row).
 	record(ctx context.Context, cs idv.CaptureSession) error
 	pruneCaptureSessions(ctx context.Context, before time.Time) (int64, error)
@@ -88,6 +88,7 @@ type backend interface {
 	// defaultFetchPollInterval is WorkerConfig.FetchPollInterval when it
 	// is zero.
 	defaultFetchPollInterval() time.Duration
+	txRunner
 	close()
 }
 
@@ -138,8 +139,24 @@ func (q *Queue) RecordOutcome(ctx context.Context, r idv.OutcomeRecord) error {
 		r.FailedAttributes = []string{}
 	}
 	failed, _ := json.Marshal(r.FailedAttributes)
-	if err := q.b.recordOutcome(ctx, r, stages, failed); err != nil {
-		return unavailable(err)
+	err = q.b.inTx(ctx, func(tx sqlTx) error {
+		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_outcomes
+			(result_id, kind, trace_id, outcome, stages, failed_attributes, finished_at, verification_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (result_id) DO UPDATE SET outcome = EXCLUDED.outcome, stages = EXCLUDED.stages,
+			failed_attributes = EXCLUDED.failed_attributes, finished_at = EXCLUDED.finished_at`,
+			r.ResultID, string(r.Kind), r.TraceID, string(r.Outcome), string(stages), string(failed), r.FinishedAt,
+			nullString(r.VerificationID)); err != nil {
+			return err
+		}
+		if r.VerificationID == "" {
+			return nil
+		}
+		_, err := q.finishIn(ctx, tx, r.VerificationID, idv.StepOf(r.Kind), r.ResultID, r.Outcome, r.Identity, r.FinishedAt)
+		return err
+	})
+	if err != nil {
+		return storeError(err, "verification")
 	}
 	return nil
 }

@@ -91,12 +91,8 @@ func (s *sqliteDB) submit(ctx context.Context, cs idv.CaptureSession, args jobAr
 	return tx.Commit()
 }
 
-func (s *sqliteDB) recordOutcome(ctx context.Context, r idv.OutcomeRecord, stages, failed []byte) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO idv_outcomes
-		(result_id, kind, trace_id, outcome, stages, failed_attributes, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (result_id) DO UPDATE SET outcome = excluded.outcome, stages = excluded.stages,
-		failed_attributes = excluded.failed_attributes, finished_at = excluded.finished_at`,
-		r.ResultID, string(r.Kind), r.TraceID, string(r.Outcome), string(stages), string(failed), sqliteTime(r.FinishedAt))
+func (s *sqliteDB) cancelJob(ctx context.Context, id int64) error {
+	_, err := s.client.JobCancel(ctx, id)
 	return err
 }
 

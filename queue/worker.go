@@ -142,6 +142,13 @@ type WorkerConfig struct {
 	ID string
 	// Observer, if set, hears of every finished run (for metrics).
 	Observer Observer
+	// Webhooks, if set, delivers relying parties' webhook events from the
+	// "webhooks" queue, WebhookWorkers at once (default 10).
+	Webhooks       WebhookDeliverer
+	WebhookWorkers int
+	// ExpireEvery is how often the elected leader expires unfinished
+	// verifications past their lifetime. Default 1 min; negative: never.
+	ExpireEvery time.Duration
 }
 
 // Observer hears of job runs. JobFinished is called on the worker's
@@ -194,6 +201,7 @@ func (c WorkerConfig) withDefaults(pollInterval time.Duration) WorkerConfig {
 	c.FetchPollInterval = cmp.Or(c.FetchPollInterval, pollInterval)
 	c.FetchCooldown = cmp.Or(c.FetchCooldown, DefaultFetchCooldown)
 	c.HardStopTimeout = cmp.Or(c.HardStopTimeout, DefaultHardStopTimeout)
+	c.ExpireEvery = cmp.Or(c.ExpireEvery, time.Minute)
 	if c.ID == "" {
 		host, _ := os.Hostname()
 		c.ID = fmt.Sprintf("%.60s_%d_%s", host, os.Getpid(), idv.NewID()[:8])
@@ -299,12 +307,24 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 	// The prune worker is registered even where pruning is off, so a prune
 	// job enqueued by another process's leader still runs here.
 	river.AddWorker(workers, &pruneWorker{q: q})
+	river.AddWorker(workers, &expireWorker{q: q})
+	if cfg.Webhooks != nil {
+		river.AddWorker(workers, &deliveryWorker{q: q, d: cfg.Webhooks})
+		queues[WebhookQueue] = river.QueueConfig{MaxWorkers: cmp.Or(cfg.WebhookWorkers, 10)}
+	}
 	var periodic []*river.PeriodicJob
 	if cfg.CaptureSessionRetention > 0 {
 		retention := cfg.CaptureSessionRetention
 		periodic = append(periodic, river.NewPeriodicJob(
 			river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return pruneArgs{Before: retention}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		))
+	}
+	if cfg.ExpireEvery > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.ExpireEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return expireArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true},
 		))
 	}
