@@ -3,7 +3,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"errors"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/idv-dev/idv/config"
-	"github.com/idv-dev/idv/queue"
 	memlimit "github.com/idv-dev/idv/ratelimit/memory"
 	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/results/memory"
@@ -56,10 +54,6 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	if err != nil {
 		return nil, err
 	}
-	p, err := VendorProofers(cfg, vc)
-	if err != nil {
-		return nil, err
-	}
 
 	if c.Queue, err = openDevQueue(ctx, filepath.Join(dataDir, "jobs.sqlite"), cfg, log); err != nil {
 		return nil, err
@@ -85,25 +79,13 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		docs = documentOptions(cfg, objects)
 		docs.Uploads = objects.Handler()
 	}
-	h, err := c.Handlers(p)
+	stopWorkers, err := c.startWorkers(ctx, vc)
 	if err != nil {
 		return nil, err
-	}
-	workers, err := c.Queue.StartWorkers(ctx, c.WorkerConfig(h))
-	if err != nil {
-		return nil, err
-	}
-	stopWorkers := func() error {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := workers.Stop(sctx); err != nil && !errors.Is(err, queue.ErrStopTimeout) {
-			return err
-		}
-		return nil
 	}
 	admin, err := jobsAdmin(ctx, cfg, c.Queue)
 	if err != nil {
-		_ = stopWorkers()
+		_ = stopWorkers(0)
 		return nil, err
 	}
 	health := c.Health(true, vc)
@@ -115,13 +97,13 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
 	})
 	if err != nil {
-		_ = stopWorkers()
+		_ = stopWorkers(0)
 		return nil, err
 	}
 	return runRole(base, func() error {
 		defer c.Close()
 		serveErr := Serve(ctx, ln, srv, log, 5*time.Second, srv.Drain)
-		if err := stopWorkers(); err != nil {
+		if err := stopWorkers(10 * time.Second); err != nil {
 			return err
 		}
 		return serveErr

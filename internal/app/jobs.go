@@ -90,6 +90,37 @@ func (c *Components) Handlers(p Proofers) (map[idv.JobKind]idv.JobHandler, error
 	return h, nil
 }
 
+// vendorHandlers are c's job handlers asking the vendors of vc.
+func (c *Components) vendorHandlers(vc *vendors.Clients) (map[idv.JobKind]idv.JobHandler, error) {
+	p, err := VendorProofers(c.Config, vc)
+	if err != nil {
+		return nil, err
+	}
+	return c.Handlers(p)
+}
+
+// startWorkers starts workers for every kind c handles, asking the vendors
+// of vc. stop makes them take no more work and lets running jobs finish
+// for up to grace (then hands them back).
+func (c *Components) startWorkers(ctx context.Context, vc *vendors.Clients) (stop func(grace time.Duration) error, err error) {
+	h, err := c.vendorHandlers(vc)
+	if err != nil {
+		return nil, err
+	}
+	workers, err := c.Queue.StartWorkers(ctx, c.WorkerConfig(h))
+	if err != nil {
+		return nil, err
+	}
+	return func(grace time.Duration) error {
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := workers.Stop(sctx); err != nil && !errors.Is(err, queue.ErrStopTimeout) {
+			return err
+		}
+		return nil
+	}, nil
+}
+
 // WorkerConfig is the worker settings of jobs.* for the kinds h handles,
 // with each kind's timeout, rescued jobs counted in c's metrics.
 func (c *Components) WorkerConfig(h map[idv.JobKind]idv.JobHandler) queue.WorkerConfig {

@@ -42,11 +42,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	}
 	var jobQueue idv.Queue = c.Queue
 	if !cfg.Jobs.Async {
-		p, err := VendorProofers(cfg, vc)
-		if err != nil {
-			return nil, err
-		}
-		h, err := c.Handlers(p)
+		h, err := c.vendorHandlers(vc)
 		if err != nil {
 			return nil, err
 		}

@@ -2,11 +2,8 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
-
-	"github.com/idv-dev/idv/queue"
 )
 
 // StartWorker starts the worker role on c: it claims and runs jobs of every
@@ -20,15 +17,7 @@ func StartWorker(ctx context.Context, c *Components) (*Role, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := VendorProofers(cfg, vc)
-	if err != nil {
-		return nil, err
-	}
-	h, err := c.Handlers(p)
-	if err != nil {
-		return nil, err
-	}
-	workers, err := c.Queue.StartWorkers(ctx, c.WorkerConfig(h))
+	stopWorkers, err := c.startWorkers(ctx, vc)
 	if err != nil {
 		return nil, err
 	}
@@ -37,15 +26,13 @@ func StartWorker(ctx context.Context, c *Components) (*Role, error) {
 	mux.Handle("GET /metrics", c.Metrics.Handler())
 	ln, err := Listen(cfg.Worker.Addr, "worker", log)
 	if err != nil {
-		_ = workers.Stop(context.Background())
+		_ = stopWorkers(0)
 		return nil, err
 	}
 	return runRole("http://"+ln.Addr().String(), func() error {
 		serveErr := Serve(ctx, ln, mux, log, 5*time.Second, nil)
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
 		log.Info("worker stopping: finishing running jobs")
-		if err := workers.Stop(sctx); err != nil && !errors.Is(err, queue.ErrStopTimeout) {
+		if err := stopWorkers(shutdownGrace); err != nil {
 			return err
 		}
 		log.Info("worker stopped")
