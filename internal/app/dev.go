@@ -63,7 +63,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 
 	// The web listener comes first: the local object store's upload URLs
 	// point at it.
-	ln, err := Listen(cfg.Web.Addr, "web", log)
+	ln, err := listen(cfg.Web.Addr, "web", log)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	}
 	return runRole(base, func() error {
 		defer c.Close()
-		serveErr := Serve(ctx, ln, srv, log, 5*time.Second, srv.Drain)
+		serveErr := serve(ctx, ln, srv, log, 5*time.Second, srv.Drain)
 		if err := stopWorkers(10 * time.Second); err != nil {
 			return err
 		}

@@ -41,9 +41,9 @@ func (r *Role) Wait() error {
 	return r.err
 }
 
-// Listen opens addr and logs the URL it serves ("listening", with the
+// listen opens addr and logs the URL it serves ("listening", with the
 // role's name: the end-to-end tests and operators read it).
-func Listen(addr, role string, log *slog.Logger) (net.Listener, error) {
+func listen(addr, role string, log *slog.Logger) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", role, addr, err)
@@ -52,11 +52,11 @@ func Listen(addr, role string, log *slog.Logger) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve runs an HTTP server on ln until ctx ends, then shuts it down,
+// serve runs an HTTP server on ln until ctx ends, then shuts it down,
 // letting in-flight requests (long polls included) finish for up to grace.
 // onShutdown, if set, runs when shutdown starts (the web tier ends its long
 // polls).
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration, onShutdown func()) error {
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration, onShutdown func()) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

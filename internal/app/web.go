@@ -66,12 +66,12 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := Listen(cfg.Web.Addr, "web", c.Log)
+	ln, err := listen(cfg.Web.Addr, "web", c.Log)
 	if err != nil {
 		return nil, err
 	}
 	return runRole("http://"+ln.Addr().String(), func() error {
-		return Serve(ctx, ln, srv, c.Log, shutdownGrace, srv.Drain)
+		return serve(ctx, ln, srv, c.Log, shutdownGrace, srv.Drain)
 	}), nil
 }
 

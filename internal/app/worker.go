@@ -24,13 +24,13 @@ func StartWorker(ctx context.Context, c *Components) (*Role, error) {
 	mux := http.NewServeMux()
 	c.Health(true, vc).routes(mux)
 	mux.Handle("GET /metrics", c.Metrics.Handler())
-	ln, err := Listen(cfg.Worker.Addr, "worker", log)
+	ln, err := listen(cfg.Worker.Addr, "worker", log)
 	if err != nil {
 		_ = stopWorkers(0)
 		return nil, err
 	}
 	return runRole("http://"+ln.Addr().String(), func() error {
-		serveErr := Serve(ctx, ln, mux, log, 5*time.Second, nil)
+		serveErr := serve(ctx, ln, mux, log, 5*time.Second, nil)
 		log.Info("worker stopping: finishing running jobs")
 		if err := stopWorkers(shutdownGrace); err != nil {
 			return err
