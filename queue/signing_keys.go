@@ -125,11 +125,3 @@ func (k *sqliteSigningKeys) RetireKey(ctx context.Context, id string, at time.Ti
 		WHERE kid = ? AND retired_at IS NULL`, sqliteTime(at), id)
 	return signingKeyError(err, false)
 }
-
-// nullTime is NULL for the zero time.
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
