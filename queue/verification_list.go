@@ -70,22 +70,15 @@ func (q *Queue) ListVerifications(ctx context.Context, rpID string, f ListFilter
 		where = append(where, "(created_at < "+a+" OR (created_at = "+a+" AND id < "+i+"))")
 	}
 	args = append(args, limit+1)
-	query := `SELECT id FROM {p}idv_verifications WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY created_at DESC, id DESC LIMIT $` + strconv.Itoa(len(args))
+	query := `SELECT ` + verificationColumns + ` FROM {p}idv_verifications v WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY v.created_at DESC, v.id DESC LIMIT $` + strconv.Itoa(len(args))
 	var out []idv.Verification
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
-		ids, err := queryIDs(ctx, tx, query, args...)
-		if err != nil {
+		var err error
+		if out, err = queryVerifications(ctx, tx, query, args...); err != nil || len(out) == 0 {
 			return err
 		}
-		for _, id := range ids {
-			v, err := loadVerification(ctx, tx, id, false)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return nil
+		return loadSteps(ctx, tx, out)
 	})
 	if err != nil {
 		return nil, "", storeError(err, "verification")
@@ -121,22 +114,55 @@ func (q *Queue) VerificationByIdempotencyKey(ctx context.Context, rpID, key stri
 	return v, hash.string, nil
 }
 
-func queryIDs(ctx context.Context, tx sqlTx, query string, args ...any) ([]string, error) {
+func queryVerifications(ctx context.Context, tx sqlTx, query string, args ...any) ([]idv.Verification, error) {
 	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
+	var out []idv.Verification
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		v, err := scanVerification(rows)
+		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
+
+// loadSteps reads the steps of a page of verifications in one query.
+func loadSteps(ctx context.Context, tx sqlTx, page []idv.Verification) error {
+	at := make(map[string]int, len(page))
+	marks := make([]string, len(page))
+	args := make([]any, len(page))
+	for i, v := range page {
+		at[v.ID], marks[i], args[i] = i, "$"+strconv.Itoa(i+1), v.ID
+	}
+	rows, err := tx.query(ctx, `SELECT verification_id, `+stepColumns+` FROM {p}idv_verification_steps
+		WHERE verification_id IN (`+strings.Join(marks, ", ")+`) ORDER BY verification_id, position`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		r, err := scanStep(withLeading{rows, &id})
+		if err != nil {
+			return err
+		}
+		page[at[id]].Steps = append(page[at[id]].Steps, r)
+	}
+	return rows.Err()
+}
+
+// withLeading scans one more column before the ones asked for.
+type withLeading struct {
+	r    rowScanner
+	dest any
+}
+
+func (w withLeading) Scan(dest ...any) error { return w.r.Scan(append([]any{w.dest}, dest...)...) }
 
 // A cursor is "<created_at as Unix nanoseconds>.<id>", base64url: opaque to
 // the client, and exact for both backends (PostgreSQL keeps microseconds,

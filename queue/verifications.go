@@ -374,37 +374,59 @@ func loadVerification(ctx context.Context, tx sqlTx, id string, lock bool) (idv.
 	if lock {
 		suffix = tx.forUpdate()
 	}
-	var v idv.Verification
-	var status string
-	var created, updated, expires, finished, redacted dbTime
-	err := tx.queryRow(ctx, `SELECT v.id, v.relying_party_id, v.client_reference_id, v.status, v.return_url, v.last_error,
-		v.identity, v.metadata, v.created_at, v.updated_at, v.expires_at, v.finished_at, v.redacted_at
-		FROM {p}idv_verifications v WHERE v.id = $1`+suffix, id).
-		Scan(&v.ID, &v.RelyingPartyID, &v.ClientReferenceID, &status, &v.ReturnURL, &v.LastError,
-			&v.Identity, &v.Metadata, &created, &updated, &expires, &finished, &redacted)
+	v, err := scanVerification(tx.queryRow(ctx, `SELECT `+verificationColumns+`
+		FROM {p}idv_verifications v WHERE v.id = $1`+suffix, id))
 	if err != nil {
 		return v, err
 	}
-	v.Status = idv.VerificationStatus(status)
-	v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.RedactedAt = created.Time, updated.Time, expires.Time, finished.Time, redacted.Time
-	rows, err := tx.query(ctx, `SELECT step, status, attempts, max_attempts, attempt_result_id, attempt_started_at, last_outcome
+	rows, err := tx.query(ctx, `SELECT `+stepColumns+`
 		FROM {p}idv_verification_steps WHERE verification_id = $1 ORDER BY position`, id)
 	if err != nil {
 		return v, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r idv.StepRecord
-		var step, st, outcome string
-		var inFlight dbString
-		var since dbTime
-		if err := rows.Scan(&step, &st, &r.Attempts, &r.MaxAttempts, &inFlight, &since, &outcome); err != nil {
+		r, err := scanStep(rows)
+		if err != nil {
 			return v, err
 		}
-		r.Step, r.Status, r.InFlight, r.InFlightSince, r.LastOutcome = idv.StepName(step), idv.StepStatus(st), inFlight.string, since.Time, idv.Outcome(outcome)
 		v.Steps = append(v.Steps, r)
 	}
 	return v, rows.Err()
+}
+
+// verificationColumns are the columns scanVerification reads, of the
+// verification row aliased v.
+const verificationColumns = `v.id, v.relying_party_id, v.client_reference_id, v.status, v.return_url, v.last_error,
+	v.identity, v.metadata, v.created_at, v.updated_at, v.expires_at, v.finished_at, v.redacted_at`
+
+func scanVerification(r rowScanner) (idv.Verification, error) {
+	var v idv.Verification
+	var status string
+	var created, updated, expires, finished, redacted dbTime
+	err := r.Scan(&v.ID, &v.RelyingPartyID, &v.ClientReferenceID, &status, &v.ReturnURL, &v.LastError,
+		&v.Identity, &v.Metadata, &created, &updated, &expires, &finished, &redacted)
+	if err != nil {
+		return v, err
+	}
+	v.Status = idv.VerificationStatus(status)
+	v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.RedactedAt = created.Time, updated.Time, expires.Time, finished.Time, redacted.Time
+	return v, nil
+}
+
+// stepColumns are the columns scanStep reads.
+const stepColumns = `step, status, attempts, max_attempts, attempt_result_id, attempt_started_at, last_outcome`
+
+func scanStep(row rowScanner) (idv.StepRecord, error) {
+	var r idv.StepRecord
+	var step, st, outcome string
+	var inFlight dbString
+	var since dbTime
+	if err := row.Scan(&step, &st, &r.Attempts, &r.MaxAttempts, &inFlight, &since, &outcome); err != nil {
+		return r, err
+	}
+	r.Step, r.Status, r.InFlight, r.InFlightSince, r.LastOutcome = idv.StepName(step), idv.StepStatus(st), inFlight.string, since.Time, idv.Outcome(outcome)
+	return r, nil
 }
 
 // storeError gives a store error its idv code: not found, a coded error
