@@ -319,7 +319,10 @@ func TestAPIAuthentication(t *testing.T) {
 
 func TestAPIBadInput(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	// One verification per end user: the refused creates must not count.
+	e := newEnv(t, func(o *api.Options) {
+		o.ReferenceLimit = ratelimit.Limit{Name: "test_reference", Max: 1, Window: time.Hour}
+	})
 	_, key := e.rp()
 	ref := `"client_reference_id":"u-1"`
 	big := `{` + ref + `,"metadata":{"a":"` + strings.Repeat("x", api.MaxBodyBytes) + `"}}`
@@ -437,5 +440,31 @@ func TestAPIRoutesAndSpec(t *testing.T) {
 	}
 	if err := e.spec.Validate(ctx(t)); err != nil {
 		t.Fatalf("openapi.yaml: %v", err)
+	}
+}
+
+// failingReceipts is a signer whose key store is down.
+type failingReceipts struct{}
+
+func (failingReceipts) Receipt(context.Context, idv.Verification) (string, error) {
+	return "", idv.Errorf(idv.EUNAVAILABLE, "signing keys unavailable")
+}
+
+func TestAPIUnavailable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *api.Options) { o.Receipts = failingReceipts{} })
+	_, key := e.rp()
+	_, v := e.create(key, `{"client_reference_id":"u-1"}`)
+	id := v["id"].(string)
+	e.do("POST", "/v1/verifications/"+id+"/cancel", key, "")
+	r := e.do("GET", "/v1/verifications/"+id, key, "")
+	r.problem(t, http.StatusServiceUnavailable, api.CodeUnavailable)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	lines := e.logs.requestLines(t)
+	last := lines[len(lines)-1]
+	if last["level"] != "ERROR" || !strings.Contains(fmt.Sprint(last["error"]), "signing keys unavailable") {
+		t.Fatalf("request line of a 503: %v", last)
 	}
 }
