@@ -194,8 +194,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &requestInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 	sw := &statusWriter{ResponseWriter: w}
-	if _, pattern := h.mux.Handler(r); pattern == "" {
-		h.unrouted(sw, r)
+	if mh, pattern := h.mux.Handler(r); pattern == "" {
+		unrouted(sw, r, mh)
 	} else {
 		h.mux.ServeHTTP(sw, r)
 	}
@@ -204,8 +204,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // unrouted answers a path the API does not have (404) or a method the path
 // does not take (405, with Allow), as problems.
-func (h *Handler) unrouted(w http.ResponseWriter, r *http.Request) {
-	mh, _ := h.mux.Handler(r)
+// mh is the mux's own answer, which is plain text.
+func unrouted(w http.ResponseWriter, r *http.Request, mh http.Handler) {
 	probe := &headerProbe{header: http.Header{}}
 	mh.ServeHTTP(probe, r)
 	if probe.code == http.StatusMethodNotAllowed {
