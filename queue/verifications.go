@@ -36,47 +36,53 @@ func (q *Queue) CreateVerification(ctx context.Context, n NewVerification) (idv.
 		return idv.Verification{}, false, idv.Errorf(idv.EINVALID, "a verification needs an id, a relying party and steps")
 	}
 	var out idv.Verification
-	created := true
+	var created bool
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
-		if n.IdempotencyKey != "" {
-			var id, hash dbString
-			err := tx.queryRow(ctx, `SELECT id, request_hash FROM {p}idv_verifications
-				WHERE relying_party_id = $1 AND idempotency_key = $2`, v.RelyingPartyID, n.IdempotencyKey).Scan(&id, &hash)
-			switch {
-			case err == nil && hash.string != n.RequestHash:
-				return idv.Errorf(idv.ECONFLICT, "this Idempotency-Key was used with another request")
-			case err == nil:
-				created = false
-				var e error
-				out, e = loadVerification(ctx, tx, id.string, false)
-				return e
-			case !errors.Is(err, errNoRows):
-				return err
-			}
-		}
-		_, err := tx.exec(ctx, `INSERT INTO {p}idv_verifications
-			(id, relying_party_id, client_reference_id, status, return_url, metadata, idempotency_key, request_hash,
-			 created_at, updated_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			v.ID, v.RelyingPartyID, v.ClientReferenceID, string(idv.VerificationRequiresInput), v.ReturnURL, v.Metadata,
-			nullString(n.IdempotencyKey), nullString(n.RequestHash), v.CreatedAt, v.CreatedAt, v.ExpiresAt)
-		if err != nil {
-			return err
-		}
-		for i, st := range v.Steps {
-			if _, err := tx.exec(ctx, `INSERT INTO {p}idv_verification_steps
-				(verification_id, step, position, status, attempts, max_attempts) VALUES ($1, $2, $3, $4, 0, $5)`,
-				v.ID, string(st.Step), i, string(idv.StepPending), st.MaxAttempts); err != nil {
-				return err
-			}
-		}
-		out, err = loadVerification(ctx, tx, v.ID, false)
+		var err error
+		out, created, err = createVerificationIn(ctx, tx, n)
 		return err
 	})
 	if err != nil {
 		return idv.Verification{}, false, storeError(err, "verification")
 	}
 	return out, created, nil
+}
+
+// createVerificationIn is CreateVerification inside tx.
+func createVerificationIn(ctx context.Context, tx sqlTx, n NewVerification) (idv.Verification, bool, error) {
+	v := n.Verification
+	if n.IdempotencyKey != "" {
+		var id, hash dbString
+		err := tx.queryRow(ctx, `SELECT id, request_hash FROM {p}idv_verifications
+			WHERE relying_party_id = $1 AND idempotency_key = $2`, v.RelyingPartyID, n.IdempotencyKey).Scan(&id, &hash)
+		switch {
+		case err == nil && hash.string != n.RequestHash:
+			return idv.Verification{}, false, idv.Errorf(idv.ECONFLICT, "this Idempotency-Key was used with another request")
+		case err == nil:
+			out, err := loadVerification(ctx, tx, id.string, false)
+			return out, false, err
+		case !errors.Is(err, errNoRows):
+			return idv.Verification{}, false, err
+		}
+	}
+	_, err := tx.exec(ctx, `INSERT INTO {p}idv_verifications
+		(id, relying_party_id, client_reference_id, status, return_url, metadata, idempotency_key, request_hash,
+		 created_at, updated_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		v.ID, v.RelyingPartyID, v.ClientReferenceID, string(idv.VerificationRequiresInput), v.ReturnURL, v.Metadata,
+		nullString(n.IdempotencyKey), nullString(n.RequestHash), v.CreatedAt, v.CreatedAt, v.ExpiresAt)
+	if err != nil {
+		return idv.Verification{}, false, err
+	}
+	for i, st := range v.Steps {
+		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_verification_steps
+			(verification_id, step, position, status, attempts, max_attempts) VALUES ($1, $2, $3, $4, 0, $5)`,
+			v.ID, string(st.Step), i, string(idv.StepPending), st.MaxAttempts); err != nil {
+			return idv.Verification{}, false, err
+		}
+	}
+	out, err := loadVerification(ctx, tx, v.ID, false)
+	return out, true, err
 }
 
 // Verification implements idv.VerificationStore.
@@ -374,37 +380,59 @@ func loadVerification(ctx context.Context, tx sqlTx, id string, lock bool) (idv.
 	if lock {
 		suffix = tx.forUpdate()
 	}
-	var v idv.Verification
-	var status string
-	var created, updated, expires, finished, redacted dbTime
-	err := tx.queryRow(ctx, `SELECT v.id, v.relying_party_id, v.client_reference_id, v.status, v.return_url, v.last_error,
-		v.identity, v.metadata, v.created_at, v.updated_at, v.expires_at, v.finished_at, v.redacted_at
-		FROM {p}idv_verifications v WHERE v.id = $1`+suffix, id).
-		Scan(&v.ID, &v.RelyingPartyID, &v.ClientReferenceID, &status, &v.ReturnURL, &v.LastError,
-			&v.Identity, &v.Metadata, &created, &updated, &expires, &finished, &redacted)
+	v, err := scanVerification(tx.queryRow(ctx, `SELECT `+verificationColumns+`
+		FROM {p}idv_verifications v WHERE v.id = $1`+suffix, id))
 	if err != nil {
 		return v, err
 	}
-	v.Status = idv.VerificationStatus(status)
-	v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.RedactedAt = created.Time, updated.Time, expires.Time, finished.Time, redacted.Time
-	rows, err := tx.query(ctx, `SELECT step, status, attempts, max_attempts, attempt_result_id, attempt_started_at, last_outcome
+	rows, err := tx.query(ctx, `SELECT `+stepColumns+`
 		FROM {p}idv_verification_steps WHERE verification_id = $1 ORDER BY position`, id)
 	if err != nil {
 		return v, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r idv.StepRecord
-		var step, st, outcome string
-		var inFlight dbString
-		var since dbTime
-		if err := rows.Scan(&step, &st, &r.Attempts, &r.MaxAttempts, &inFlight, &since, &outcome); err != nil {
+		r, err := scanStep(rows)
+		if err != nil {
 			return v, err
 		}
-		r.Step, r.Status, r.InFlight, r.InFlightSince, r.LastOutcome = idv.StepName(step), idv.StepStatus(st), inFlight.string, since.Time, idv.Outcome(outcome)
 		v.Steps = append(v.Steps, r)
 	}
 	return v, rows.Err()
+}
+
+// verificationColumns are the columns scanVerification reads, of the
+// verification row aliased v.
+const verificationColumns = `v.id, v.relying_party_id, v.client_reference_id, v.status, v.return_url, v.last_error,
+	v.identity, v.metadata, v.created_at, v.updated_at, v.expires_at, v.finished_at, v.redacted_at`
+
+func scanVerification(r rowScanner) (idv.Verification, error) {
+	var v idv.Verification
+	var status string
+	var created, updated, expires, finished, redacted dbTime
+	err := r.Scan(&v.ID, &v.RelyingPartyID, &v.ClientReferenceID, &status, &v.ReturnURL, &v.LastError,
+		&v.Identity, &v.Metadata, &created, &updated, &expires, &finished, &redacted)
+	if err != nil {
+		return v, err
+	}
+	v.Status = idv.VerificationStatus(status)
+	v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.RedactedAt = created.Time, updated.Time, expires.Time, finished.Time, redacted.Time
+	return v, nil
+}
+
+// stepColumns are the columns scanStep reads.
+const stepColumns = `step, status, attempts, max_attempts, attempt_result_id, attempt_started_at, last_outcome`
+
+func scanStep(row rowScanner) (idv.StepRecord, error) {
+	var r idv.StepRecord
+	var step, st, outcome string
+	var inFlight dbString
+	var since dbTime
+	if err := row.Scan(&step, &st, &r.Attempts, &r.MaxAttempts, &inFlight, &since, &outcome); err != nil {
+		return r, err
+	}
+	r.Step, r.Status, r.InFlight, r.InFlightSince, r.LastOutcome = idv.StepName(step), idv.StepStatus(st), inFlight.string, since.Time, idv.Outcome(outcome)
+	return r, nil
 }
 
 // storeError gives a store error its idv code: not found, a coded error

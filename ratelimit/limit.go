@@ -41,6 +41,15 @@ var (
 	ProofAddress = Limit{Name: "proof_address", Max: 5, Window: 6 * time.Hour}
 	// IDVDocAuth counts document submits per person.
 	IDVDocAuth = Limit{Name: "idv_doc_auth", Max: 5, Window: 6 * time.Hour}
+
+	// APIRequests counts a relying party's API requests per window. The API
+	// puts the window's number in the target, so the count starts afresh
+	// each minute instead of sliding on with steady traffic.
+	APIRequests = Limit{Name: "api_requests", Max: 600, Window: time.Minute}
+	// VerificationsPerReference counts the verifications a relying party
+	// creates for one of its end users (client_reference_id), so a person
+	// cannot be sent through again and again.
+	VerificationsPerReference = Limit{Name: "verifications_per_reference", Max: 10, Window: 24 * time.Hour}
 )
 
 // Attempts is the state of one limiter for one target.
