@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/idv-dev/idv/internal/bench"
 	"github.com/idv-dev/idv/internal/testenv"
 )
 
@@ -53,7 +54,7 @@ func TestBenchCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var report benchReport
+	var report bench.Report
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&report); err != nil {
@@ -76,7 +77,7 @@ func TestBenchCommand(t *testing.T) {
 			t.Errorf("%s: incomplete result: %+v", r.ID, r)
 		}
 		for _, name := range want[r.ID] {
-			i := slices.IndexFunc(r.Metrics, func(m benchMetric) bool { return m.Name == name })
+			i := slices.IndexFunc(r.Metrics, func(m bench.Metric) bool { return m.Name == name })
 			if i < 0 {
 				t.Errorf("%s: no metric %q", r.ID, name)
 			} else if r.Metrics[i].Value < 0 {
@@ -108,34 +109,6 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
-func TestBenchSelect(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		only    string
-		want    []string
-		wantErr bool
-	}{
-		{"", []string{"B1", "B2", "B3", "B4"}, false},
-		{"b3, B1", []string{"B3", "B1"}, false},
-		{"B2,B2", []string{"B2"}, false},
-		{"B5", nil, true},
-		{"B1,", nil, true},
-	} {
-		got, err := selectBenchmarks(tc.only)
-		if (err != nil) != tc.wantErr {
-			t.Errorf("selectBenchmarks(%q) error = %v", tc.only, err)
-			continue
-		}
-		var ids []string
-		for _, b := range got {
-			ids = append(ids, b.id)
-		}
-		if !slices.Equal(ids, tc.want) {
-			t.Errorf("selectBenchmarks(%q) = %v, want %v", tc.only, ids, tc.want)
-		}
-	}
-}
-
 func TestBenchFlagsRefuseUnboundedSizes(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
@@ -147,21 +120,5 @@ func TestBenchFlagsRefuseUnboundedSizes(t *testing.T) {
 		if err == nil {
 			t.Errorf("idv bench %v: no error", args)
 		}
-	}
-}
-
-func TestBenchPercentile(t *testing.T) {
-	t.Parallel()
-	ds := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	for _, tc := range []struct {
-		p    float64
-		want time.Duration
-	}{{0, 1}, {10, 1}, {50, 5}, {90, 9}, {99, 10}, {100, 10}} {
-		if got := percentile(ds, tc.p); got != tc.want {
-			t.Errorf("percentile(%v) = %v, want %v", tc.p, got, tc.want)
-		}
-	}
-	if percentile(nil, 50) != 0 {
-		t.Error("percentile of nothing is not 0")
 	}
 }

@@ -273,9 +273,9 @@ func (p *person) postDocument(front, back []byte) string {
 		_, _ = w.Write(b)
 	}
 	_ = mw.Close()
-	req, _ := http.NewRequest("POST", p.base+"/verify/document_capture", &buf)
+	req, _ := http.NewRequest("POST", p.Base+"/verify/document_capture", &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	res, err := p.c.Do(req)
+	res, err := p.Client.Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}

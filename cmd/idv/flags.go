@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/telemetry"
@@ -79,39 +74,4 @@ func logger(cfg config.Config, stdout io.Writer) (*slog.Logger, func(), error) {
 		return nil, nil, err
 	}
 	return telemetry.NewLogger(f, level), func() { _ = f.Close() }, nil
-}
-
-// serve runs an HTTP server on ln until ctx ends, then shuts it down,
-// letting in-flight requests (long polls included) finish for up to grace.
-// onShutdown runs when shutdown starts (the web tier ends its long polls).
-func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration, onShutdown func()) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute, // image uploads when pre-signed uploads are off
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	if onShutdown != nil {
-		srv.RegisterOnShutdown(onShutdown)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		_ = srv.Close()
-	}
-	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
-		return e
-	}
-	return nil
 }

@@ -55,7 +55,7 @@ func TestKMSProductionFlow(t *testing.T) {
 	webB := start(t, envB, "web", "web", "--addr", "127.0.0.1:0")
 	baseB := webB.waitURL(t)
 	for i, p := range persons {
-		p.base = baseB // same cookies: the session sealed under key A
+		p.Base = baseB // same cookies: the session sealed under key A
 		if got := p.step("/verify/phone", url.Values{"phone": {"7035550199"}}); got != "/verify/result" {
 			t.Fatalf("person %d after rotation went to %q", i, got)
 		}

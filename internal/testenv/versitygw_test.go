@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -30,27 +29,5 @@ func TestS3StartsVersitygwWithABucket(t *testing.T) {
 	defer cancel()
 	if _, err := srv.Client().ListBuckets(ctx, &s3.ListBucketsInput{}); err == nil {
 		t.Error("versitygw still answers after the test ended")
-	}
-}
-
-// TestVersitygwPath checks where the binary is looked for: PATH first, then
-// GOPATH/bin. Not parallel: it changes the environment.
-func TestVersitygwPath(t *testing.T) {
-	empty := t.TempDir()
-	t.Setenv("PATH", empty)
-	t.Setenv("HOME", empty)
-	gopath := t.TempDir()
-	t.Setenv("GOPATH", gopath)
-	if p := versitygwPath(); p != "" {
-		t.Fatalf("found %s with nothing installed", p)
-	}
-	if err := os.Mkdir(gopath+"/bin", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(gopath+"/bin/versitygw", []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if p := versitygwPath(); p != gopath+"/bin/versitygw" {
-		t.Fatalf("versitygwPath = %q, want the one in GOPATH/bin", p)
 	}
 }

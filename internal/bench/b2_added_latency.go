@@ -1,7 +1,8 @@
-package main
+package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv/flow"
 )
 
 // B2, added latency: people arrive at a fixed rate whatever the system does
@@ -30,26 +32,26 @@ type b2Sample struct {
 	err               error
 }
 
-func benchAddedLatency(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
-	n := int(float64(o.b2Rate) * o.b2Duration.Seconds())
-	res := &benchResult{Params: map[string]any{
-		"rate_per_s": o.b2Rate, "duration": o.b2Duration.String(), "arrivals": n,
-		"vendor_latency": o.b2Latency.String(), "vendor_calls_per_job": 2, "workers": o.b2Workers,
+func benchAddedLatency(ctx context.Context, env *env, o Settings) (*Result, error) {
+	n := int(float64(o.B2Rate) * o.B2Duration.Seconds())
+	res := &Result{Params: map[string]any{
+		"rate_per_s": o.B2Rate, "duration": o.B2Duration.String(), "arrivals": n,
+		"vendor_latency": o.B2Latency.String(), "vendor_calls_per_job": 2, "workers": o.B2Workers,
 		"long_poll": env.cfg.Web.LongPoll.String(),
 	}}
 	if n < 1 {
 		return res, fmt.Errorf("--b2-rate x --b2-duration gives no arrivals")
 	}
-	st, err := startBenchStack(ctx, env, "b2", o.b2Latency, o.b2Workers)
+	st, err := startStack(ctx, env, "b2", o.B2Latency, o.B2Workers)
 	if err != nil {
 		return res, err
 	}
 	defer st.close()
 	// Everything is bounded: arrivals, then at most the result window and
 	// a margin for the last ones.
-	ctx, cancel := context.WithTimeout(ctx, o.b2Duration+idv.ResultTTL+30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, o.B2Duration+idv.ResultTTL+30*time.Second)
 	defer cancel()
-	tr := benchTransport(0)
+	tr := transport(0)
 	defer tr.CloseIdleConnections()
 
 	// Warm up (not counted): connections, pools, the first data key.
@@ -61,7 +63,7 @@ func benchAddedLatency(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 	wg.Wait()
 
 	samples := make([]b2Sample, n)
-	interval := time.Second / time.Duration(o.b2Rate)
+	interval := time.Second / time.Duration(o.B2Rate)
 	t0 := time.Now().Add(50 * time.Millisecond)
 	timer := time.NewTimer(time.Until(t0))
 	for i := range n {
@@ -76,7 +78,7 @@ func benchAddedLatency(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 		if ctx.Err() != nil {
 			break
 		}
-		wg.Go(func() { samples[i] = b2Person(ctx, st.base, tr, i, at, 2*o.b2Latency) })
+		wg.Go(func() { samples[i] = b2Person(ctx, st.base, tr, i, at, 2*o.B2Latency) })
 	}
 	timer.Stop()
 	arrivalSpan := time.Since(t0)
@@ -118,7 +120,7 @@ func benchAddedLatency(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 	res.metric("submit + waiting page p50", ms(percentile(submits, 50)), "ms")
 	res.metric("submit + waiting page p99", ms(percentile(submits, 99)), "ms")
 	res.metric("load generator lag max", ms(maxLag), "ms")
-	if b, err := b2Breakdown(ctx, env, st.schema, t0, 2*o.b2Latency); err != nil {
+	if b, err := b2Breakdown(ctx, env, st.schema, t0, 2*o.B2Latency); err != nil {
 		res.note("breakdown not available: %v", err)
 	} else {
 		res.metric("job pickup (enqueue to start) p50", ms(b[0]), "ms")
@@ -127,9 +129,9 @@ func benchAddedLatency(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 		res.metric("job run beyond vendor latency p99", ms(b[3]), "ms")
 	}
 	p99 := percentile(added, 99)
-	res.Target = &benchTarget{Text: fmt.Sprintf("p99 added latency <= 50 ms at %d/s with %s vendor latency", o.b2Rate, o.b2Latency), Met: len(added) == n && p99 <= 50*time.Millisecond}
+	res.Target = &Target{Text: fmt.Sprintf("p99 added latency <= 50 ms at %d/s with %s vendor latency", o.B2Rate, o.B2Latency), Met: len(added) == n && p99 <= 50*time.Millisecond}
 	res.note("outcomes: %v", counts)
-	res.note("added latency = status seen done - scheduled arrival - 2 x %s (two vendor calls in sequence per job: resolution, then state ID); it includes the POST, the waiting page and the long poll. Vendors are called directly, without the egress proxy.", o.b2Latency)
+	res.note("added latency = status seen done - scheduled arrival - 2 x %s (two vendor calls in sequence per job: resolution, then state ID); it includes the POST, the waiting page and the long poll. Vendors are called directly, without the egress proxy.", o.B2Latency)
 	if firstErr != nil {
 		res.note("first error: %v", firstErr)
 	}
@@ -145,11 +147,11 @@ func b2Person(ctx context.Context, base string, tr *http.Transport, i int, at ti
 	s := b2Sample{lag: time.Since(at)}
 	ctx, cancel := context.WithTimeout(ctx, idv.ResultTTL+20*time.Second)
 	defer cancel()
-	p := newBenchPerson(base, tr)
-	if s.err = p.submit(ctx, i); s.err != nil {
+	p := flow.New(base, tr)
+	if s.err = p.Submit(ctx, verifyInfoPath, personForm(i)); s.err != nil {
 		return s
 	}
-	waiting, next, err := p.page(ctx)
+	waiting, next, err := p.Page(ctx, verifyInfoPath)
 	s.submit = time.Since(at)
 	if s.err = err; err != nil {
 		return s
@@ -158,14 +160,24 @@ func b2Person(ctx context.Context, base string, tr *http.Transport, i int, at ti
 		s.seen, s.ok, s.status, s.next = time.Since(at)-vendor, true, string(idv.StatusDone), next
 		return s
 	}
-	s.status, s.err = p.wait(ctx)
+	s.status, s.err = p.Wait(ctx, verifyInfoPath)
 	s.seen = time.Since(at) - vendor
 	if s.err != nil || s.status != string(idv.StatusDone) {
 		return s
 	}
 	s.ok = true
-	s.next, s.err = p.next(ctx)
+	s.next, s.err = nextPage(ctx, p)
 	return s
+}
+
+// nextPage loads the step page after the result, as the waiting page does,
+// and returns where it sends the person (/verify/phone on success).
+func nextPage(ctx context.Context, p *flow.Person) (string, error) {
+	waiting, loc, err := p.Page(ctx, verifyInfoPath)
+	if err == nil && waiting {
+		err = errors.New("result page still waiting after the status said done")
+	}
+	return loc, err
 }
 
 // b2Breakdown reads where the time went inside the system, from what the
@@ -173,7 +185,7 @@ func b2Person(ctx context.Context, base string, tr *http.Transport, i int, at ti
 // created_at to attempted_at, both the database's clock) and how long it ran
 // until its result was ready beyond the vendor latency (attempted_at to the
 // outcome's finished_at). It returns p50 and p99 of each.
-func b2Breakdown(ctx context.Context, env *benchEnv, schema string, since time.Time, vendor time.Duration) ([4]time.Duration, error) {
+func b2Breakdown(ctx context.Context, env *env, schema string, since time.Time, vendor time.Duration) ([4]time.Duration, error) {
 	var out [4]time.Duration
 	conn, err := pgx.Connect(ctx, env.cfg.DatabaseURL)
 	if err != nil {

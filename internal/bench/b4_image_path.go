@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -9,19 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/idv-dev/idv"
-	"github.com/idv-dev/idv/jobs"
+	"github.com/idv-dev/idv/internal/app"
+	"github.com/idv-dev/idv/internal/testenv/versitygw"
 	"github.com/idv-dev/idv/objects/s3"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/results"
@@ -86,13 +83,13 @@ func (t *jobLogTap) Write(p []byte) (int, error) {
 	return t.next.Write(p)
 }
 
-func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
-	res := &benchResult{Params: map[string]any{"jobs": o.b4Jobs, "image_bytes": o.b4ImageSize, "images_per_job": 2, "workers": o.b4Workers}}
+func benchImagePath(ctx context.Context, env *env, o Settings) (*Result, error) {
+	res := &Result{Params: map[string]any{"jobs": o.B4Jobs, "image_bytes": o.B4ImageSize, "images_per_job": 2, "workers": o.B4Workers}}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 
 	// The single-core ceiling of the decryption itself, for comparison.
-	res.metric("OpenImage alone, one core", b4OpenImageRate(o.b4ImageSize), "GB/s")
+	res.metric("OpenImage alone, one core", b4OpenImageRate(o.B4ImageSize), "GB/s")
 
 	store, where, stop, err := b4Store(ctx, env)
 	if err != nil {
@@ -102,8 +99,10 @@ func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchR
 	res.Params["s3"] = where
 
 	cfg := env.cfg
+	cfg.DatabaseSchema = env.schema("b4")
+	cfg.Jobs.Workers.DocumentProofing = o.B4Workers
 	log, tap := b4Logger(env)
-	q, err := queue.OpenPostgres(ctx, cfg.DatabaseURL, queue.Config{Schema: env.schema("b4"), Logger: log})
+	q, err := app.OpenQueue(ctx, cfg, log)
 	if err != nil {
 		return res, err
 	}
@@ -117,22 +116,14 @@ func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchR
 	}
 	defer rstore.Close()
 
-	// The production wiring (runner, document handler), with the
+	// The production handler (runner, document job), with the
 	// zero-latency vendor in place of the HTTP client.
-	cfg.Vendors.BaseURL, cfg.Vendors.ProxyURL = "http://127.0.0.1:9", ""
-	vc, err := vendorClients(cfg)
+	c := &app.Components{Config: cfg, Log: log, Sealer: env.sealer, Results: rstore, Queue: q, Objects: store, Metrics: telemetry.NewMetrics()}
+	h, err := c.Handlers(app.Proofers{Document: benchDocVendor{}})
 	if err != nil {
 		return res, err
 	}
-	h, err := handlers(cfg, env.sealer, rstore, q, log, vc, telemetry.NewMetrics())
-	if err != nil {
-		return res, err
-	}
-	if err := addDocumentHandler(h, store, vc); err != nil {
-		return res, err
-	}
-	doc := h[idv.JobDocument].(*jobs.Document)
-	doc.Vendor = benchDocVendor{}
+	doc := h[idv.JobDocument]
 
 	// Upload and enqueue every job first, as browsers and the web tier
 	// would have.
@@ -143,9 +134,8 @@ func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchR
 	}
 	uploadTook := time.Since(uploadStart)
 
-	counter := newJobCounter(doc, o.b4Jobs)
-	cfg.Jobs.Workers.DocumentProofing = o.b4Workers
-	wc := workerConfig(cfg, map[idv.JobKind]idv.JobHandler{idv.JobDocument: counter})
+	counter := newJobCounter(doc, o.B4Jobs)
+	wc := c.WorkerConfig(map[idv.JobKind]idv.JobHandler{idv.JobDocument: counter})
 	wc.CaptureSessionRetention = -1
 	workers, err := q.StartWorkers(ctx, wc)
 	if err != nil {
@@ -158,8 +148,8 @@ func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchR
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer scancel()
 	_ = workers.Stop(sctx)
-	if n := counter.finished.Load(); n < int64(o.b4Jobs) {
-		return res, fmt.Errorf("only %d of %d document jobs finished (%v)", n, o.b4Jobs, ctx.Err())
+	if n := counter.finished.Load(); n < int64(o.B4Jobs) {
+		return res, fmt.Errorf("only %d of %d document jobs finished (%v)", n, o.B4Jobs, ctx.Err())
 	}
 	counter.mu.Lock()
 	span := counter.lastEnd.Sub(time.Unix(0, counter.firstStart.Load()))
@@ -180,7 +170,7 @@ func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchR
 	tap.mu.Lock()
 	timings := slices.Clone(tap.got)
 	tap.mu.Unlock()
-	if len(timings) < o.b4Jobs {
+	if len(timings) < o.B4Jobs {
 		return res, fmt.Errorf("only %d job log lines with timings (log level %q hides them?)", len(timings), cfg.Log.Level)
 	}
 	var decrypt, download time.Duration
@@ -196,7 +186,7 @@ func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchR
 	slices.Sort(beyondNoDecrypt)
 	slices.Sort(runs)
 	slices.Sort(handled)
-	plainBytes := float64(2 * o.b4ImageSize * len(timings))
+	plainBytes := float64(2 * o.B4ImageSize * len(timings))
 	decryptRate := plainBytes / decrypt.Seconds() / 1e9
 	res.metric("decrypt rate in jobs", decryptRate, "GB/s")
 	res.metric("download rate in jobs", plainBytes/download.Seconds()/1e6, "MB/s")
@@ -206,16 +196,16 @@ func benchImagePath(ctx context.Context, env *benchEnv, o benchOptions) (*benchR
 	res.metric("beyond the transfer p99", ms(percentile(beyond, 99)), "ms")
 	res.metric("beyond transfer and decrypt p50", ms(percentile(beyondNoDecrypt, 50)), "ms")
 	res.metric("handler incl. image deletes p50", ms(percentile(handled, 50)), "ms")
-	res.metric("document jobs", float64(o.b4Jobs)/span.Seconds(), "jobs/s")
+	res.metric("document jobs", float64(o.B4Jobs)/span.Seconds(), "jobs/s")
 	res.metric("upload (browser PUTs) and enqueue", float64(uploaded)/uploadTook.Seconds()/1e6, "MB/s")
-	res.Target = &benchTarget{Text: "decryption at least 1 GB/s", Met: decryptRate >= 1}
-	res.note("decrypt rate = plaintext bytes / time in seal.OpenImage inside jobs (%d workers at once on %d CPUs); 'beyond the transfer' = job run - both downloads (stale guard, arguments, URL checks, decrypt, vendor, result, outcome row); the zero-latency vendor takes no time", o.b4Workers, runtime.NumCPU())
+	res.Target = &Target{Text: "decryption at least 1 GB/s", Met: decryptRate >= 1}
+	res.note("decrypt rate = plaintext bytes / time in seal.OpenImage inside jobs (%d workers at once on %d CPUs); 'beyond the transfer' = job run - both downloads (stale guard, arguments, URL checks, decrypt, vendor, result, outcome row); the zero-latency vendor takes no time", o.B4Workers, runtime.NumCPU())
 	return res, nil
 }
 
 // b4Logger is the bench's log with a tap on job lines; the level must let
 // info lines through for the timings to be seen.
-func b4Logger(env *benchEnv) (*slog.Logger, *jobLogTap) {
+func b4Logger(env *env) (*slog.Logger, *jobLogTap) {
 	tap := &jobLogTap{next: env.logOut}
 	level, _ := telemetry.ParseLevel(env.cfg.Log.Level)
 	return telemetry.NewLogger(tap, min(level, slog.LevelInfo)), tap
@@ -244,11 +234,11 @@ func b4OpenImageRate(size int) float64 {
 // b4Fill encrypts and uploads two images per job through pre-signed URLs,
 // as the capture page does, and enqueues the jobs. It returns the result
 // ids and the bytes uploaded.
-func b4Fill(ctx context.Context, env *benchEnv, q *queue.Queue, store *s3.Store, o benchOptions) ([]string, int, error) {
-	img := make([]byte, o.b4ImageSize)
+func b4Fill(ctx context.Context, env *env, q *queue.Queue, store *s3.Store, o Settings) ([]string, int, error) {
+	img := make([]byte, o.B4ImageSize)
 	_, _ = rand.Read(img)
 	client := &http.Client{Timeout: time.Minute}
-	ids := make([]string, o.b4Jobs)
+	ids := make([]string, o.B4Jobs)
 	uploaded := 0
 	for i := range ids {
 		args := idv.DocumentArguments{CaptureID: idv.NewID(), EncryptionKey: make([]byte, seal.ImageKeySize)}
@@ -312,119 +302,35 @@ func b4Put(ctx context.Context, c *http.Client, u string, body []byte) error {
 // b4Store opens the configured bucket (objects.bucket set) or starts
 // versitygw on loopback with a bucket of this run. stop ends what was
 // started here.
-func b4Store(ctx context.Context, env *benchEnv) (*s3.Store, string, func(), error) {
+func b4Store(ctx context.Context, env *env) (*s3.Store, string, func(), error) {
 	if env.cfg.Objects.Bucket != "" {
-		st, err := openS3(ctx, env.cfg)
+		st, err := app.OpenS3(ctx, env.cfg)
 		if err != nil {
 			return nil, "", nil, err
 		}
 		return st, "configured bucket " + env.cfg.Objects.Bucket, func() {}, nil
 	}
-	gw, err := startVersitygw(ctx)
+	dir, err := os.MkdirTemp("", "idv-bench-s3-")
 	if err != nil {
 		return nil, "", nil, err
 	}
-	st, err := s3.New(ctx, s3.Config{Bucket: "idv-bench-" + env.runID, Region: "us-east-1", Endpoint: gw.endpoint,
-		PathStyle: true, AccessKeyID: gw.access, SecretAccessKey: gw.secret})
+	gw, err := versitygw.Start(ctx, dir)
+	if errors.Is(err, versitygw.ErrNotInstalled) {
+		err = fmt.Errorf("B4 needs S3: set objects.bucket (and endpoint) or install versitygw: %w", err)
+	}
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	stop := func() { gw.Stop(); _ = os.RemoveAll(dir) }
+	st, err := s3.New(ctx, s3.Config{Bucket: "idv-bench-" + env.runID, Region: gw.Region, Endpoint: gw.Endpoint,
+		PathStyle: true, AccessKeyID: gw.AccessKey, SecretAccessKey: gw.SecretKey})
 	if err == nil {
 		err = st.EnsureBucket(ctx)
 	}
 	if err != nil {
-		gw.stop()
+		stop()
 		return nil, "", nil, err
 	}
-	return st, "versitygw " + gw.version + " on a local folder", gw.stop, nil
-}
-
-type versitygw struct {
-	endpoint, access, secret, version string
-	stop                              func()
-}
-
-// startVersitygw starts versitygw (on PATH or in GOPATH/bin) on a free
-// loopback port over a temporary folder, with credentials of this run, and
-// waits (bounded) until it answers.
-func startVersitygw(ctx context.Context) (*versitygw, error) {
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
-		if _, err := os.Stat(bin); err != nil {
-			return nil, errors.New("B4 needs S3: set objects.bucket (and endpoint) or install versitygw (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
-		}
-	}
-	dir, err := os.MkdirTemp("", "idv-bench-s3-")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	gw := &versitygw{endpoint: "http://" + addr, access: "BENCH" + strings.ToUpper(benchRandom()), secret: rand.Text() + rand.Text(), version: "(version unknown)"}
-	if out, err := exec.Command(bin, "--version").CombinedOutput(); err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			if strings.HasPrefix(f, "v") && strings.Count(f, ".") >= 2 {
-				gw.version = strings.TrimRight(f, ",")
-				break
-			}
-		}
-	}
-	logf, err := os.Create(filepath.Join(dir, "versitygw.log"))
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	cmd := exec.Command(bin, "--port", addr, "--access", gw.access, "--secret", gw.secret, "--region", "us-east-1",
-		"--health", "/health", "--quiet", "posix", filepath.Join(dir, "data"))
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	gw.stop = func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logf.Close()
-		_ = os.RemoveAll(dir)
-	}
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if resp, err := hc.Get(gw.endpoint + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return gw, nil
-			}
-		}
-		select {
-		case <-exited:
-			gw.stop()
-			return nil, errors.New("versitygw exited at start")
-		case <-ctx.Done():
-			gw.stop()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond): // polling a port that is coming up
-		}
-		if time.Now().After(deadline) {
-			gw.stop()
-			return nil, errors.New("versitygw did not answer within 15s")
-		}
-	}
+	return st, "versitygw " + gw.Version + " on a local folder", stop, nil
 }

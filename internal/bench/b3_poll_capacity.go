@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/testenv/flow"
 )
 
 // B3, poll capacity: how many status checks per second the waiting page's
@@ -23,33 +24,33 @@ import (
 // set by the job, not by the endpoint; B2 measures how soon such a waiter
 // sees the result.
 
-func benchPollCapacity(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
-	res := &benchResult{Params: map[string]any{
-		"duration": o.b3Duration.String(), "clients": o.b3Clients, "sessions": o.b3Sessions,
+func benchPollCapacity(ctx context.Context, env *env, o Settings) (*Result, error) {
+	res := &Result{Params: map[string]any{
+		"duration": o.B3Duration.String(), "clients": o.B3Clients, "sessions": o.B3Sessions,
 	}}
-	st, err := startBenchStack(ctx, env, "b3", 0, env.cfg.Jobs.Workers.ResolutionProofing)
+	st, err := startStack(ctx, env, "b3", 0, env.cfg.Jobs.Workers.ResolutionProofing)
 	if err != nil {
 		return res, err
 	}
 	defer st.close()
-	ctx, cancel := context.WithTimeout(ctx, o.b3Duration+2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, o.B3Duration+2*time.Minute)
 	defer cancel()
 
 	// People whose attempt is done: submitted and waited for, but the
 	// result not yet read (reading it would end the attempt).
-	setup := benchTransport(0)
+	setup := transport(0)
 	defer setup.CloseIdleConnections()
-	people := make([]*benchPerson, o.b3Sessions)
-	errs := make([]error, o.b3Sessions)
+	people := make([]*flow.Person, o.B3Sessions)
+	errs := make([]error, o.B3Sessions)
 	var wg sync.WaitGroup
 	for i := range people {
 		wg.Go(func() {
-			p := newBenchPerson(st.base, setup)
-			if err := p.submit(ctx, i); err != nil {
+			p := flow.New(st.base, setup)
+			if err := p.Submit(ctx, verifyInfoPath, personForm(i)); err != nil {
 				errs[i] = err
 				return
 			}
-			s, err := p.wait(ctx)
+			s, err := p.Wait(ctx, verifyInfoPath)
 			if err == nil && s != string(idv.StatusDone) {
 				err = fmt.Errorf("attempt ended %q", s)
 			}
@@ -70,27 +71,27 @@ func benchPollCapacity(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 		firstErr error
 		errs     int
 	}
-	stats := make([]clientStats, o.b3Clients)
+	stats := make([]clientStats, o.B3Clients)
 	start, cpu0 := time.Now(), processCPU()
-	deadline := start.Add(o.b3Duration)
+	deadline := start.Add(o.B3Duration)
 	for c := range stats {
 		wg.Go(func() {
-			tr := benchTransport(1)
+			tr := transport(1)
 			defer tr.CloseIdleConnections()
-			p := &benchPerson{base: st.base, c: &http.Client{Transport: tr, Jar: people[c%len(people)].c.Jar, Timeout: 30 * time.Second}}
+			p := &flow.Person{Base: st.base, Client: &http.Client{Transport: tr, Jar: people[c%len(people)].Client.Jar, Timeout: 30 * time.Second}}
 			cs := &stats[c]
 			cs.lat = make([]time.Duration, 0, 1<<14)
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t := time.Now()
-				code, _, body, err := p.do(ctx, http.MethodGet, verifyInfoPath+"/status", nil)
+				r, err := p.Do(ctx, http.MethodGet, verifyInfoPath+"/status", nil)
 				d := time.Since(t)
 				switch {
-				case err != nil || code != http.StatusOK:
+				case err != nil || r.Code != http.StatusOK:
 					cs.errs++
 					if cs.firstErr == nil {
-						cs.firstErr = fmt.Errorf("HTTP %d: %v", code, err)
+						cs.firstErr = fmt.Errorf("HTTP %d: %v", r.Code, err)
 					}
-				case !bytes.Contains(body, []byte(`"done"`)):
+				case !bytes.Contains(r.Body, []byte(`"done"`)):
 					cs.notDone++
 				default:
 					cs.lat = append(cs.lat, d)
@@ -123,7 +124,7 @@ func benchPollCapacity(ctx context.Context, env *benchEnv, o benchOptions) (*ben
 	}
 	res.metric("answers other than done", float64(notDone), "")
 	res.metric("errors", float64(nerr), "")
-	res.Target = &benchTarget{Text: "at least 10000 status checks/s", Met: rate >= 10000 && nerr == 0 && notDone == 0}
+	res.Target = &Target{Text: "at least 10000 status checks/s", Met: rate >= 10000 && nerr == 0 && notDone == 0}
 	res.note("the clients run in the same process as the server, on the same CPUs; in-progress attempts are not measured for rate (a check then long-polls; B2 covers it)")
 	if firstErr != nil {
 		res.note("first error: %v", firstErr)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
-	"github.com/idv-dev/idv/jobs"
+	"github.com/idv-dev/idv/internal/app"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/results"
 	redisresults "github.com/idv-dev/idv/results/redis"
@@ -96,9 +96,9 @@ type b1Outcome struct {
 	results          []string // result ids, for checking what was stored
 }
 
-func benchWorkerThroughput(ctx context.Context, env *benchEnv, o benchOptions) (*benchResult, error) {
-	res := &benchResult{Params: map[string]any{
-		"jobs": o.b1Jobs, "workers": o.b1Workers, "submitters": o.b1Submitters,
+func benchWorkerThroughput(ctx context.Context, env *env, o Settings) (*Result, error) {
+	res := &Result{Params: map[string]any{
+		"jobs": o.B1Jobs, "workers": o.B1Workers, "submitters": o.B1Submitters,
 		"fetch_cooldown": queue.DefaultFetchCooldown.String(), "fetch_poll_interval": env.cfg.Jobs.FetchPollInterval.String(),
 	}}
 	store, err := redisresults.New(env.redis, env.sealer, results.Options{Prefix: env.redisPrefix("b1")})
@@ -125,7 +125,7 @@ func benchWorkerThroughput(ctx context.Context, env *benchEnv, o benchOptions) (
 	res.metric("idv CPU per job (this process)", float64(idvRun.cpuPerJob.Microseconds()), "us")
 	res.metric("river no-op CPU per job (this process)", float64(noop.cpuPerJob.Microseconds()), "us")
 	res.metric("submit (fill) rate", idvRun.submitRate, "jobs/s")
-	res.Target = &benchTarget{Text: "idv rate >= 0.5 x River no-op rate", Met: ratio >= 0.5}
+	res.Target = &Target{Text: "idv rate >= 0.5 x River no-op rate", Met: ratio >= 0.5}
 
 	// Every job stored a sealed, successful result.
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -149,9 +149,11 @@ func benchWorkerThroughput(ctx context.Context, env *benchEnv, o benchOptions) (
 
 // b1Drain fills a fresh queue with N resolution jobs and times workers
 // draining it, with the real handler ("idv") or a no-op one ("noop").
-func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, store *results.Store) (*b1Outcome, error) {
+func b1Drain(ctx context.Context, env *env, o Settings, kind string, store *results.Store) (*b1Outcome, error) {
 	cfg := env.cfg
-	q, err := queue.OpenPostgres(ctx, cfg.DatabaseURL, queue.Config{Schema: env.schema("b1_" + kind), Logger: env.log})
+	cfg.DatabaseSchema = env.schema("b1_" + kind)
+	cfg.Jobs.Workers.ResolutionProofing = o.B1Workers
+	q, err := app.OpenQueue(ctx, cfg, env.log)
 	if err != nil {
 		return nil, err
 	}
@@ -159,37 +161,30 @@ func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, st
 	if err := q.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	c := &app.Components{Config: cfg, Log: env.log, Sealer: env.sealer, Results: store, Queue: q, Metrics: telemetry.NewMetrics()}
 
 	var inner idv.JobHandler = noopHandler{}
 	if kind == "idv" {
-		// The production wiring, with the zero-latency vendor in place of
-		// the HTTP clients (which are built but never called).
-		cfg.Vendors.BaseURL, cfg.Vendors.ProxyURL = "http://127.0.0.1:9", ""
-		vc, err := vendorClients(cfg)
+		// The production handler, with the zero-latency vendor in place
+		// of the HTTP clients.
+		h, err := c.Handlers(app.Proofers{Resolution: benchVendor{}, StateID: benchVendor{}})
 		if err != nil {
 			return nil, err
 		}
-		h, err := handlers(cfg, env.sealer, store, q, env.log, vc, telemetry.NewMetrics())
-		if err != nil {
-			return nil, err
-		}
-		rh := h[idv.JobResolution].(*jobs.Resolution)
-		rh.Resolution, rh.StateID = benchVendor{}, benchVendor{}
-		inner = rh
+		inner = h[idv.JobResolution]
 	}
-	counter := newJobCounter(inner, o.b1Jobs)
+	counter := newJobCounter(inner, o.B1Jobs)
 
 	out := &b1Outcome{}
 	submitStart := time.Now()
-	ids, err := b1Fill(ctx, env, q, o.b1Jobs, o.b1Submitters)
+	ids, err := b1Fill(ctx, env, q, o.B1Jobs, o.B1Submitters)
 	if err != nil {
 		return nil, err
 	}
 	out.submitRate = float64(len(ids)) / time.Since(submitStart).Seconds()
 	out.results = ids
 
-	cfg.Jobs.Workers.ResolutionProofing = o.b1Workers
-	wc := workerConfig(cfg, map[idv.JobKind]idv.JobHandler{idv.JobResolution: counter})
+	wc := c.WorkerConfig(map[idv.JobKind]idv.JobHandler{idv.JobResolution: counter})
 	wc.CaptureSessionRetention = -1 // no housekeeping job in the measurement
 	cpu0 := processCPU()
 	workers, err := q.StartWorkers(ctx, wc)
@@ -197,18 +192,18 @@ func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, st
 		return nil, err
 	}
 	// Bounded: at 20 jobs/s or better, plus a minute.
-	wait := time.Minute + time.Duration(o.b1Jobs)*50*time.Millisecond
+	wait := time.Minute + time.Duration(o.B1Jobs)*50*time.Millisecond
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	var waitErr error
 	select {
 	case <-counter.done:
 	case <-timer.C:
-		waitErr = fmt.Errorf("only %d of %d jobs finished within %s", counter.finished.Load(), o.b1Jobs, wait)
+		waitErr = fmt.Errorf("only %d of %d jobs finished within %s", counter.finished.Load(), o.B1Jobs, wait)
 	case <-ctx.Done():
 		waitErr = ctx.Err()
 	}
-	out.cpuPerJob = (processCPU() - cpu0) / time.Duration(o.b1Jobs)
+	out.cpuPerJob = (processCPU() - cpu0) / time.Duration(o.B1Jobs)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_ = workers.Stop(sctx)
@@ -218,7 +213,7 @@ func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, st
 	counter.mu.Lock()
 	defer counter.mu.Unlock()
 	span := counter.lastEnd.Sub(time.Unix(0, counter.firstStart.Load()))
-	out.rate = float64(o.b1Jobs) / span.Seconds()
+	out.rate = float64(o.B1Jobs) / span.Seconds()
 	slices.Sort(counter.runs)
 	out.runP50, out.runP99 = percentile(counter.runs, 50), percentile(counter.runs, 99)
 	out.failed = counter.failed.Load()
@@ -227,7 +222,7 @@ func b1Drain(ctx context.Context, env *benchEnv, o benchOptions, kind string, st
 
 // b1Fill submits n resolution jobs with sealed arguments, as the web tier
 // does, from several goroutines, and returns their result ids.
-func b1Fill(ctx context.Context, env *benchEnv, q *queue.Queue, n, submitters int) ([]string, error) {
+func b1Fill(ctx context.Context, env *env, q *queue.Queue, n, submitters int) ([]string, error) {
 	ids := make([]string, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -269,7 +264,7 @@ func benchApplicant(i int) idv.Applicant {
 	}
 }
 
-func benchResolutionJob(ctx context.Context, env *benchEnv, i int) (idv.CaptureSession, idv.Job, error) {
+func benchResolutionJob(ctx context.Context, env *env, i int) (idv.CaptureSession, idv.Job, error) {
 	now := time.Now()
 	cs := idv.CaptureSession{ID: idv.NewID(), ResultID: idv.NewID(), Kind: idv.JobResolution, RequestedAt: now}
 	plain, err := json.Marshal(idv.ResolutionArguments{Applicant: benchApplicant(i)})

@@ -1,0 +1,137 @@
+package main
+
+// The real binary as separate processes, for the end-to-end and fault
+// tests: built once per run, started with an environment, its output
+// captured and the URL it listens on read from its log.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/idv once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "idv-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "idv")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a running idv process whose output is captured.
+type proc struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+	url chan string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listenRE = regexp.MustCompile(`"msg":"listening","role":"(\w+)","url":"([^"]+)"`)
+
+// start runs the binary with env and waits until it logs the URL of role.
+func start(t *testing.T, env []string, role string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1)}
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			_, _ = p.out.Write([]byte(line + "\n"))
+			if m := listenRE.FindStringSubmatch(line); m != nil && m[1] == role {
+				select {
+				case p.url <- m[2]:
+				default:
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		pw.Close()
+	})
+	return p
+}
+
+func (p *proc) waitURL(t *testing.T) string {
+	t.Helper()
+	select {
+	case u := <-p.url:
+		return u
+	case <-time.After(60 * time.Second):
+		t.Fatalf("process did not start listening; output:\n%s", p.out.String())
+		return ""
+	}
+}
+
+func run1(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("idv %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// person is one browser: a cookie jar, no redirects followed automatically.

@@ -1,0 +1,94 @@
+// Package app opens idv's components from its configuration and assembles
+// them into the roles (web, worker, dev, vendors, migrate), once: the
+// commands, their tests and the benchmarks start roles from here, so a new
+// role or a new health check is wired in one place.
+//
+// Opening is separate from starting: Open gives the Components a
+// production role shares (sealer, Redis, results, the PostgreSQL queue, the
+// document bucket), and StartWeb, StartWorker, StartDev and StartVendors
+// listen and run until their context ends. A caller that needs a part of
+// its own (the benchmarks' key of one run, an in-process vendor) builds
+// Components by hand and uses the same functions.
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/queue"
+	"github.com/idv-dev/idv/results"
+	redisresults "github.com/idv-dev/idv/results/redis"
+	"github.com/idv-dev/idv/seal"
+	"github.com/idv-dev/idv/telemetry"
+)
+
+// Components are what a role works with. Redis is nil under `idv dev`;
+// Objects is nil while the document step is off.
+type Components struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Sealer  idv.Sealer
+	Redis   *goredis.Client
+	Results *results.Store
+	Queue   *queue.Queue
+	Objects idv.ObjectStore
+	Metrics *telemetry.Metrics
+
+	closers []func() // run last first by Close
+}
+
+// Open opens what the production roles share: the sealer (key file or KMS),
+// Redis, the results store in Redis, the PostgreSQL queue and, when the
+// document step is on, the S3 bucket.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Components, error) {
+	sealer, err := OpenSealer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return OpenWithSealer(ctx, cfg, log, sealer)
+}
+
+// OpenWithSealer is Open with a sealer made by the caller (the benchmarks
+// seal with a key of one run, written nowhere).
+func OpenWithSealer(ctx context.Context, cfg config.Config, log *slog.Logger, sealer *seal.Envelope) (c *Components, err error) {
+	c = &Components{Config: cfg, Log: log, Sealer: sealer, Metrics: telemetry.NewMetrics()}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if c.Redis, err = OpenRedis(ctx, cfg); err != nil {
+		return nil, err
+	}
+	c.onClose(func() { _ = c.Redis.Close() })
+	if c.Results, err = redisresults.New(c.Redis, sealer, results.Options{Prefix: cfg.Redis.Prefix}); err != nil {
+		return nil, err
+	}
+	c.onClose(func() { _ = c.Results.Close() })
+	if c.Queue, err = OpenQueue(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	c.onClose(c.Queue.Close)
+	if cfg.DocAuth.Enabled {
+		if c.Objects, err = OpenS3(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// onClose adds f to what Close releases.
+func (c *Components) onClose(f func()) { c.closers = append(c.closers, f) }
+
+// Close releases what was opened, in reverse order: the queue, then the
+// results store, then the Redis client under it. Stop the role first.
+func (c *Components) Close() {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
+	c.closers = nil
+}

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/jobs"
+	"github.com/idv-dev/idv/queue"
+	"github.com/idv-dev/idv/vendors"
+)
+
+// jobTimeouts bound one run of each job kind: the vendors' timeouts plus room
+// to store the result.
+var jobTimeouts = map[idv.JobKind]time.Duration{
+	idv.JobResolution: 20 * time.Second,
+	idv.JobAddress:    10 * time.Second,
+	idv.JobDocument:   60 * time.Second,
+}
+
+// Proofers are the vendors the job handlers ask: the HTTP clients in every
+// role (VendorProofers), an in-process stand-in in the benchmarks.
+type Proofers struct {
+	Resolution     idv.ResolutionProofer
+	StateID        idv.StateIDProofer
+	Phone          idv.PhoneProofer
+	PhoneSecondary idv.PhoneProofer    // nil: no second phone vendor
+	Document       idv.DocumentProofer // nil: no document vendor configured
+}
+
+// VendorClients builds the vendor HTTP clients of vendors.*, through the
+// egress proxy when one is set.
+func VendorClients(cfg config.Config) (*vendors.Clients, error) {
+	v := cfg.Vendors
+	return vendors.New(vendors.Config{
+		BaseURL:    v.BaseURL,
+		ProxyURL:   v.ProxyURL,
+		Resolution: vendors.Endpoint{URL: v.Resolution.URL, Timeout: v.Resolution.Timeout},
+		StateID:    vendors.Endpoint{URL: v.StateID.URL, Timeout: v.StateID.Timeout},
+		Phone:      vendors.Endpoint{URL: v.Phone.URL, Timeout: v.Phone.Timeout},
+		Document:   vendors.Endpoint{URL: v.Document.URL, Timeout: v.Document.Timeout},
+	})
+}
+
+// VendorProofers are the clients of vc as the handlers' vendors, with the
+// second phone vendor when vendors.phone_secondary.url is set.
+func VendorProofers(cfg config.Config, vc *vendors.Clients) (Proofers, error) {
+	p := Proofers{Resolution: vc.Resolution, StateID: vc.StateID, Phone: vc.Phone}
+	if vc.Document != nil { // a nil *Document would make a non-nil interface
+		p.Document = vc.Document
+	}
+	if sec := cfg.Vendors.PhoneSecondary; sec.URL != "" {
+		phone, err := vendors.NewPhone(vc.HTTP, vendors.Endpoint{URL: sec.URL, Timeout: sec.Timeout, Name: "phone_secondary"})
+		if err != nil {
+			return Proofers{}, err
+		}
+		p.PhoneSecondary = phone
+	}
+	return p, nil
+}
+
+// Handlers builds the job handler of every kind, sharing one runner (stale
+// guard, sealed arguments and results, outcome rows, metrics, the job log
+// line). Document jobs are handled when c.Objects is set (doc_auth on),
+// which then needs a document vendor.
+func (c *Components) Handlers(p Proofers) (map[idv.JobKind]idv.JobHandler, error) {
+	m := c.Metrics
+	runner := &jobs.Runner{Sealer: c.Sealer, Results: c.Results, Logger: c.Log, StaleAfter: c.Config.Jobs.StaleAfter,
+		Observe: func(kind idv.JobKind, outcome string, queued, ran time.Duration) {
+			m.ObserveJob(string(kind), outcome, queued, ran)
+		},
+		ObserveVendor: func(vendor string, outcome idv.Outcome, took time.Duration) {
+			m.ObserveVendor(vendor, string(outcome), took)
+		}}
+	if c.Queue != nil {
+		runner.Outcomes = c.Queue
+	}
+	h := map[idv.JobKind]idv.JobHandler{
+		idv.JobResolution: &jobs.Resolution{Runner: runner, Resolution: p.Resolution, StateID: p.StateID},
+		idv.JobAddress:    &jobs.Address{Runner: runner, Primary: p.Phone, Secondary: p.PhoneSecondary},
+	}
+	if c.Objects != nil {
+		if p.Document == nil {
+			return nil, errors.New("vendors.document.url (or vendors.base_url) is required while doc_auth.enabled is true")
+		}
+		h[idv.JobDocument] = &jobs.Document{Runner: runner, Objects: c.Objects, Vendor: p.Document}
+	}
+	return h, nil
+}
+
+// vendorHandlers are c's job handlers asking the vendors of vc.
+func (c *Components) vendorHandlers(vc *vendors.Clients) (map[idv.JobKind]idv.JobHandler, error) {
+	p, err := VendorProofers(c.Config, vc)
+	if err != nil {
+		return nil, err
+	}
+	return c.Handlers(p)
+}
+
+// startWorkers starts workers for every kind c handles, asking the vendors
+// of vc. stop makes them take no more work and lets running jobs finish
+// for up to grace (then hands them back).
+func (c *Components) startWorkers(ctx context.Context, vc *vendors.Clients) (stop func(grace time.Duration) error, err error) {
+	h, err := c.vendorHandlers(vc)
+	if err != nil {
+		return nil, err
+	}
+	workers, err := c.Queue.StartWorkers(ctx, c.WorkerConfig(h))
+	if err != nil {
+		return nil, err
+	}
+	return func(grace time.Duration) error {
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := workers.Stop(sctx); err != nil && !errors.Is(err, queue.ErrStopTimeout) {
+			return err
+		}
+		return nil
+	}, nil
+}
+
+// WorkerConfig is the worker settings of jobs.* for the kinds h handles,
+// with each kind's timeout, rescued jobs counted in c's metrics.
+func (c *Components) WorkerConfig(h map[idv.JobKind]idv.JobHandler) queue.WorkerConfig {
+	j := c.Config.Jobs
+	counts, timeouts := map[idv.JobKind]int{}, map[idv.JobKind]time.Duration{}
+	for kind, n := range map[idv.JobKind]int{
+		idv.JobDocument: j.Workers.DocumentProofing, idv.JobResolution: j.Workers.ResolutionProofing, idv.JobAddress: j.Workers.AddressProofing,
+	} {
+		if h[kind] != nil {
+			counts[kind], timeouts[kind] = n, jobTimeouts[kind]
+		}
+	}
+	return queue.WorkerConfig{
+		Handlers:            h,
+		Workers:             counts,
+		DefaultQueueWorkers: j.Workers.Default,
+		Timeouts:            timeouts,
+		RescueAfter:         j.RescueAfter,
+		HeartbeatTimeout:    heartbeatTimeout(j.HeartbeatTimeout),
+		Retention:           j.Retention,
+		FetchPollInterval:   j.FetchPollInterval,
+		OnRescue:            c.Metrics.JobRescued,
+	}
+}
+
+// heartbeatTimeout maps jobs.heartbeat_timeout, where 0 means off, to
+// queue.WorkerConfig's, where 0 means the default and negative means off.
+func heartbeatTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// queueDepth adapts the queue's stats for the idv_queue_jobs gauge.
+func queueDepth(q *queue.Queue) func(context.Context) (map[string]map[string]int, error) {
+	return func(ctx context.Context) (map[string]map[string]int, error) {
+		stats, err := q.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]map[string]int, len(stats))
+		for name, st := range stats {
+			out[name] = map[string]int{"available": st.Available, "running": st.Running, "retryable": st.Retryable}
+		}
+		return out, nil
+	}
+}

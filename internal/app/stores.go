@@ -1,0 +1,91 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/objects/local"
+	"github.com/idv-dev/idv/objects/s3"
+	"github.com/idv-dev/idv/queue"
+)
+
+// OpenRedis connects to redis.addr with short timeouts (a request waits at
+// most about 2 s on a Redis that is gone) and checks that it answers.
+func OpenRedis(ctx context.Context, cfg config.Config) (*goredis.Client, error) {
+	c := goredis.NewClient(&goredis.Options{
+		Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		MaxRetries: 1,
+	})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
+	}
+	return c, nil
+}
+
+// OpenQueue opens the job queue on database_url, in database_schema.
+func OpenQueue(ctx context.Context, cfg config.Config, log *slog.Logger) (*queue.Queue, error) {
+	return queue.OpenPostgres(ctx, cfg.DatabaseURL, queueConfig(cfg, log))
+}
+
+// openDevQueue opens `idv dev`'s queue, a SQLite file, and migrates it.
+func openDevQueue(ctx context.Context, path string, cfg config.Config, log *slog.Logger) (*queue.Queue, error) {
+	q, err := queue.OpenSQLite(ctx, path, queueConfig(cfg, log))
+	if err != nil {
+		return nil, err
+	}
+	if err := q.Migrate(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+func queueConfig(cfg config.Config, log *slog.Logger) queue.Config {
+	return queue.Config{Schema: cfg.DatabaseSchema, Logger: log}
+}
+
+// OpenS3 opens the bucket of document images (objects.*).
+func OpenS3(ctx context.Context, cfg config.Config) (*s3.Store, error) {
+	o := cfg.Objects
+	return s3.New(ctx, s3.Config{
+		Bucket: o.Bucket, Region: o.Region, Endpoint: o.Endpoint, PathStyle: o.PathStyle,
+		AccessKeyID: o.AccessKeyID, SecretAccessKey: o.SecretAccessKey,
+	})
+}
+
+// openLocalObjects is `idv dev`'s object store: a folder whose signed
+// upload URLs point at the web server at baseURL. The signing secret lives
+// for this run only: so do the pages holding URLs.
+func openLocalObjects(dir, baseURL string) (*local.Store, error) {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	return local.New(local.Config{Dir: dir, BaseURL: baseURL, Secret: secret})
+}
+
+// uploadOrigin is the origin the browser PUTs images to, for the pages'
+// Content-Security-Policy connect-src. It is read off a URL the store
+// signs, so it is right for AWS and S3-compatible endpoints alike; signing
+// makes no request.
+func uploadOrigin(ctx context.Context, store idv.ObjectStore) ([]string, error) {
+	raw, err := store.PresignPut(ctx, idv.DocumentImageKey("origin-probe", idv.SideFront), time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("object store signed an unparseable URL: %w", err)
+	}
+	return []string{u.Scheme + "://" + u.Host}, nil
+}

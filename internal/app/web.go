@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/queue"
+	redislimit "github.com/idv-dev/idv/ratelimit/redis"
+	"github.com/idv-dev/idv/web"
+)
+
+// StartWeb starts the web role on c: the pages, the waiting page's status
+// long polls, enqueue (or, with jobs.async false, the jobs run inline in the
+// request), metrics, the health endpoints and the jobs admin. It listens on
+// web.addr and serves until ctx ends, letting long polls finish for up to
+// 30 s.
+func StartWeb(ctx context.Context, c *Components) (*Role, error) {
+	cfg := c.Config
+	wcfg := webConfig(cfg)
+	if c.Objects != nil && cfg.DocAuth.PresignedUploads {
+		var err error
+		if wcfg.ConnectSrc, err = uploadOrigin(ctx, c.Objects); err != nil {
+			return nil, err
+		}
+	}
+	// The web tier calls no vendor while jobs run in workers: a missing
+	// vendor URL then only leaves /api/health/outbound unconfigured.
+	vc, err := VendorClients(cfg)
+	if err != nil && !cfg.Jobs.Async {
+		return nil, err
+	} else if err != nil {
+		vc = nil
+	}
+	var jobQueue idv.Queue = c.Queue
+	if !cfg.Jobs.Async {
+		h, err := c.vendorHandlers(vc)
+		if err != nil {
+			return nil, err
+		}
+		jobQueue = queue.Inline{Queue: c.Queue, Handlers: h}
+		c.Log.Info("jobs run inline in web requests (jobs.async is false)")
+	}
+	admin, err := jobsAdmin(ctx, cfg, c.Queue)
+	if err != nil {
+		return nil, err
+	}
+	health := c.Health(cfg.Jobs.Async, vc)
+	srv, err := web.New(web.Options{
+		Queue: jobQueue, Results: c.Results, Sealer: c.Sealer, Logger: c.Log, Config: wcfg,
+		Documents: documentOptions(cfg, c.Objects),
+		Observer:  c.Metrics, Metrics: c.Metrics.Handler(),
+		Sessions: sessionManager(cfg, goredisstore.NewWithPrefix(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
+		Limiter:  redislimit.New(c.Redis, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
+		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
+		Admin: admin,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listen(cfg.Web.Addr, "web", c.Log)
+	if err != nil {
+		return nil, err
+	}
+	return runRole("http://"+ln.Addr().String(), func() error {
+		return serve(ctx, ln, srv, c.Log, shutdownGrace, srv.Drain)
+	}), nil
+}
+
+func webConfig(cfg config.Config) web.Config {
+	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll}
+}
+
+// sessionManager returns the sessions of the web tier, kept in store and
+// sealed by sealer.
+func sessionManager(cfg config.Config, store scs.Store, sealer idv.Sealer) *scs.SessionManager {
+	sm := scs.New()
+	sm.Store = store
+	sm.Codec = web.SealedCodec{Sealer: sealer}
+	sm.Lifetime = cfg.Web.SessionLifetime
+	sm.IdleTimeout = cfg.Web.SessionIdleTimeout
+	sm.Cookie.Name = "idv_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.Secure = cfg.Web.SecureCookies
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	return sm
+}
+
+// documentOptions configure the web tier's document step, or nil when the
+// step is off (no store).
+func documentOptions(cfg config.Config, store idv.ObjectStore) *web.DocumentOptions {
+	if store == nil {
+		return nil
+	}
+	return &web.DocumentOptions{Objects: store, Presigned: cfg.DocAuth.PresignedUploads,
+		URLExpiry: cfg.DocAuth.EffectiveUploadURLExpiry(cfg.Web), AllowTestFiles: cfg.DocAuth.AllowTestFiles}
+}
+
+// jobsAdmin returns the jobs admin UI (riverui over q) with its credentials
+// when web.admin_user is set, else nil: the UI is off.
+func jobsAdmin(ctx context.Context, cfg config.Config, q *queue.Queue) (*web.Admin, error) {
+	if cfg.Web.AdminUser == "" {
+		return nil, nil
+	}
+	h, err := q.AdminHandler(ctx, web.AdminPrefix)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := hex.DecodeString(cfg.Web.AdminPasswordSHA256)
+	if err != nil {
+		return nil, fmt.Errorf("web.admin_password_sha256: %w", err)
+	}
+	return &web.Admin{Handler: h, User: cfg.Web.AdminUser, PasswordSHA256: sum}, nil
+}
+
+func fingerprintKey(cfg config.Config) []byte {
+	k, _ := base64.StdEncoding.DecodeString(cfg.Keys.FingerprintKey) // checked by Validate
+	return k
+}
+
+// devFingerprintKey is the configured key or, in `idv dev`, a fresh one: the
+// limits live in memory for this run only.
+func devFingerprintKey(cfg config.Config) []byte {
+	if k := fingerprintKey(cfg); len(k) >= 32 {
+		return k
+	}
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}
