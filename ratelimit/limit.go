@@ -37,6 +37,11 @@ var (
 	// ProofSSN counts resolution submits per SSN fingerprint, so one SSN
 	// cannot be tried against many identities.
 	ProofSSN = Limit{Name: "proof_ssn", Max: 10, Window: 60 * time.Minute}
+
+	// ProofIDNumber counts resolution submits per ID-number fingerprint, so
+	// one ID cannot be tried against many people, whichever verification
+	// or relying party they come through.
+	ProofIDNumber = Limit{Name: "proof_id_number", Max: 10, Window: 60 * time.Minute}
 	// ProofAddress counts phone submits per person.
 	ProofAddress = Limit{Name: "proof_address", Max: 5, Window: 6 * time.Hour}
 	// IDVDocAuth counts document submits per person.
