@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -47,8 +46,8 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	schema, url := testenv.Schema(t)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	q, err := queue.OpenPostgres(c, url, queue.Config{Schema: schema, Logger: quiet})
+	queueLog, _ := testenv.Logger(t)
+	q, err := queue.OpenPostgres(c, url, queue.Config{Schema: schema, Logger: queueLog})
 	if err != nil {
 		t.Fatal(err)
 	}

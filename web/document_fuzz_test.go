@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
 )
 
 // FuzzParseDocumentForm: whatever the capture page's POST carries, parsing
@@ -15,7 +16,7 @@ import (
 // IVs 12. A refusal names only the form's fields and never echoes a value.
 func FuzzParseDocumentForm(f *testing.F) {
 	const captureID = "Xq3v9Yt2WZb8kQm1rT5uLg"
-	store := &fakeObjects{}
+	store := &fake.ObjectStore{}
 	good := uploadedForm(captureID).Encode()
 	f.Add(good)
 	f.Add(strings.Replace(good, "front%3F", "back%3F", 1))

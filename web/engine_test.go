@@ -58,9 +58,9 @@ func TestVerifyInfoStates(t *testing.T) {
 			case tc.outcome != "":
 				_ = h.results.Store(context.Background(), id, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: tc.outcome}})
 			case tc.expire:
-				h.results.expire(id)
+				h.expireResults()
 			case tc.corrupt:
-				h.results.corrupt(id)
+				h.corruptResult(id)
 			}
 			code, loc, body = h.do("GET", "/verify/verify_info", nil)
 			if code != tc.wantCode || loc != tc.wantLoc || !strings.Contains(strings.ToLower(body), strings.ToLower(tc.wantBody)) {
@@ -120,7 +120,9 @@ func TestStatusLongPollWakesOnResult(t *testing.T) {
 func TestUnavailableQueueGives503(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.queue.err = idv.WrapError(idv.EUNAVAILABLE, "job queue unavailable", io.ErrUnexpectedEOF)
+	h.queue.SubmitFn = func(context.Context, idv.CaptureSession, idv.Job) error {
+		return idv.WrapError(idv.EUNAVAILABLE, "job queue unavailable", io.ErrUnexpectedEOF)
+	}
 	code, _, body := h.do("POST", "/verify/verify_info", goodForm())
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
 		t.Fatalf("got %d %.200q", code, body)
@@ -169,7 +171,7 @@ func TestEveryStepMissing(t *testing.T) {
 			tc.submit(h)
 			jobs := h.queue.Jobs()
 			id := jobs[len(jobs)-1].ResultID
-			h.results.expire(id)
+			h.expireResults()
 			if _, _, body := h.do("GET", tc.path+"/status", nil); !strings.Contains(body, `"missing"`) {
 				t.Fatalf("status: %s", body)
 			}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +43,7 @@ var (
 
 // fuzzServer is just enough of a Server to render pages.
 func fuzzServer(f *testing.F) *Server {
-	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &Server{log: slog.New(slog.DiscardHandler)}
 	if err := s.parseTemplates(); err != nil {
 		f.Fatal(err)
 	}

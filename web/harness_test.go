@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
@@ -20,18 +19,28 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/ratelimit"
+	"github.com/idv-dev/idv/results"
+	"github.com/idv-dev/idv/results/memory"
 )
 
-// harness is a Server on the fakes behind a real HTTP server, and a person
-// (a client with a cookie jar that does not follow redirects) using it.
+// harness is a Server behind a real HTTP server, and a person (a client with
+// a cookie jar that does not follow redirects) using it. The Server runs on
+// the shared doubles (package fake) and the real in-memory result store,
+// whose entries expire on the harness's clock. The integration tests in
+// cmd/idv run the same flows against PostgreSQL, Redis, S3 and the real
+// sealer.
 type harness struct {
 	t       *testing.T
 	srv     *httptest.Server
 	client  *http.Client
-	queue   *fakeQueue
-	results *fakeResults
-	logs    *logBuffer
+	queue   *fake.Queue
+	results *results.Store
+	kv      *memory.KV     // the result store's backend, to corrupt a value
+	clock   *testenv.Clock // the result store's time, to expire values
+	logs    *testenv.Log
 }
 
 func newHarness(t *testing.T) *harness {
@@ -48,12 +57,19 @@ func newHarnessWith(t *testing.T, limiter ratelimit.Limiter) *harness {
 func newHarnessOpts(t *testing.T, opt func(*Options)) *harness {
 	t.Helper()
 	sm := scs.New()
-	sm.Codec = SealedCodec{Sealer: fakeSealer{}}
-	logs := &logBuffer{}
-	h := &harness{t: t, queue: newFakeQueue(), results: newFakeResults(), logs: logs}
+	sm.Codec = SealedCodec{Sealer: fake.Sealer{}}
+	h := &harness{t: t, queue: &fake.Queue{}, clock: testenv.NewClock()}
+	h.kv = memory.NewKV(h.clock.Now)
+	store, err := results.New(h.kv, fake.Sealer{}, results.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.results = store
+	logger, logs := testenv.Logger(t)
+	h.logs = logs
 	o := Options{
-		Queue: h.queue, Results: h.results, Sealer: fakeSealer{}, Sessions: sm,
-		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
+		Queue: h.queue, Results: h.results, Sealer: fake.Sealer{}, Sessions: sm,
+		Logger:         logger,
 		Config:         Config{LongPoll: 2 * time.Second, FallbackPoll: 20 * time.Millisecond},
 		FingerprintKey: bytes.Repeat([]byte{7}, 32),
 	}
@@ -120,9 +136,22 @@ func (h *harness) attempt(outcome idv.Outcome) string {
 	return loc
 }
 
-func newDocHarness(t *testing.T, presigned bool) (*harness, *fakeObjects) {
+// expireResults moves the result store's clock past every stored value's
+// TTL, as if the job never wrote its result in time.
+func (h *harness) expireResults() { h.clock.Advance(idv.ResultTTL) }
+
+// corruptResult replaces the stored value of result id with bytes that do
+// not open.
+func (h *harness) corruptResult(id string) {
+	h.t.Helper()
+	if err := h.kv.Put(context.Background(), h.results.Key(id), id, []byte("garbage"), time.Minute); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func newDocHarness(t *testing.T, presigned bool) (*harness, *fake.ObjectStore) {
 	t.Helper()
-	objects := &fakeObjects{}
+	objects := &fake.ObjectStore{}
 	h := newHarnessOpts(t, func(o *Options) {
 		o.Documents = &DocumentOptions{Objects: objects, Presigned: presigned}
 	})
@@ -153,8 +182,8 @@ func uploadedForm(captureID string) url.Values {
 		"encryption_key":  {b64(32, 1)},
 		"front_image_iv":  {b64(12, 2)},
 		"back_image_iv":   {b64(12, 3)},
-		"front_image_url": {fakeObjectsBase + idv.DocumentImageKey(captureID, "front") + "?sig=abc"},
-		"back_image_url":  {fakeObjectsBase + idv.DocumentImageKey(captureID, "back") + "?sig=abc"},
+		"front_image_url": {fake.ObjectURL(idv.DocumentImageKey(captureID, idv.SideFront))},
+		"back_image_url":  {fake.ObjectURL(idv.DocumentImageKey(captureID, idv.SideBack))},
 	}
 }
 
@@ -166,7 +195,7 @@ func (h *harness) lastDocumentArgs() idv.DocumentArguments {
 		h.t.Fatal("no job enqueued")
 	}
 	j := jobs[len(jobs)-1]
-	plain, err := fakeSealer{}.Open(context.Background(), j.EncryptedArguments, idv.JobAAD(j.Kind, j.ResultID))
+	plain, err := fake.Sealer{}.Open(context.Background(), j.EncryptedArguments, idv.JobAAD(j.Kind, j.ResultID))
 	if err != nil || j.Kind != idv.JobDocument {
 		h.t.Fatalf("job %s: %v", j.Kind, err)
 	}

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
 )
 
 func TestSealedCodec(t *testing.T) {
 	t.Parallel()
-	c := SealedCodec{Sealer: fakeSealer{}}
+	c := SealedCodec{Sealer: fake.Sealer{}}
 	deadline := time.Date(2026, 11, 23, 20, 0, 0, 123, time.UTC)
 	tests := []struct {
 		name   string
@@ -44,7 +45,7 @@ func TestSealedCodec(t *testing.T) {
 // cannot read.
 func TestSealedCodecRefusesOtherTypes(t *testing.T) {
 	t.Parallel()
-	if _, err := (SealedCodec{Sealer: fakeSealer{}}).Encode(time.Now(), map[string]any{"n": 42, keyPerson: "abc"}); err == nil {
+	if _, err := (SealedCodec{Sealer: fake.Sealer{}}).Encode(time.Now(), map[string]any{"n": 42, keyPerson: "abc"}); err == nil {
 		t.Fatal("a session with an int value encoded")
 	}
 }
@@ -59,8 +60,8 @@ func TestSealedCodecRefusesMalformedFlat(t *testing.T) {
 		"length too long":       append(append([]byte{}, good[:len(flatMagic)+8]...), 's', 0x01, 'k', 0xff, 0x01),
 		"unknown kind":          append(append([]byte{}, good[:len(flatMagic)+8]...), 'x', 0x01, 'k', 0x00),
 	} {
-		sealed, _ := fakeSealer{}.Seal(context.Background(), plain, sessionAAD)
-		if _, _, err := (SealedCodec{Sealer: fakeSealer{}}).Decode(sealed); idv.ErrorCode(err) != idv.ETAMPERED {
+		sealed, _ := fake.Sealer{}.Seal(context.Background(), plain, sessionAAD)
+		if _, _, err := (SealedCodec{Sealer: fake.Sealer{}}).Decode(sealed); idv.ErrorCode(err) != idv.ETAMPERED {
 			t.Errorf("%s: err = %v, want ETAMPERED", name, err)
 		}
 	}

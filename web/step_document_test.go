@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/ratelimit/memory"
 )
@@ -43,8 +44,8 @@ func TestDocumentCapturePageIssuesUploadURLs(t *testing.T) {
 		t.Fatalf("%d %.300s", code, body)
 	}
 	for _, want := range []string{
-		`data-front-url="` + fakeObjectsBase + idv.DocumentImageKey(id[1], "front") + `?sig=abc"`,
-		`data-back-url="` + fakeObjectsBase + idv.DocumentImageKey(id[1], "back") + `?sig=abc"`,
+		`data-front-url="` + fake.ObjectURL(idv.DocumentImageKey(id[1], idv.SideFront)) + `"`,
+		`data-back-url="` + fake.ObjectURL(idv.DocumentImageKey(id[1], idv.SideBack)) + `"`,
 		`data-presigned="true"`, `name="encryption_key"`, `/static/document_capture.js`,
 	} {
 		if !strings.Contains(body, want) {
@@ -71,7 +72,7 @@ func TestDocumentSubmitRefusesForeignInput(t *testing.T) {
 			f.Set("front_image_url", "https://attacker.example/bucket/"+idv.DocumentImageKey(id, "front"))
 		}},
 		{"URL of another capture", func(f url.Values, id string) {
-			f.Set("back_image_url", fakeObjectsBase+idv.DocumentImageKey(idv.NewID(), "back"))
+			f.Set("back_image_url", fake.ObjectURLPrefix+idv.DocumentImageKey(idv.NewID(), idv.SideBack))
 		}},
 		{"sides swapped", func(f url.Values, id string) {
 			f["front_image_url"], f["back_image_url"] = f["back_image_url"], f["front_image_url"]
@@ -113,7 +114,7 @@ func TestDocumentFlowPrefillsVerifyInfo(t *testing.T) {
 	}
 	args := h.lastDocumentArgs()
 	if args.CaptureID != id || args.ServerSealed || len(args.EncryptionKey) != 32 || len(args.Back.IV) != 12 ||
-		args.Front.URL != fakeObjectsBase+idv.DocumentImageKey(id, idv.SideFront)+"?sig=abc" {
+		args.Front.URL != fake.ObjectURL(idv.DocumentImageKey(id, idv.SideFront)) {
 		t.Fatalf("job arguments %#v", args.CaptureID)
 	}
 	// While the job runs: the waiting page, and verify_info stays closed.
@@ -203,7 +204,7 @@ func TestDocumentPostedImagesAreSealed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		plain, err := fakeSealer{}.Open(context.Background(), stored, idv.ImageAAD(key))
+		plain, err := fake.Sealer{}.Open(context.Background(), stored, idv.ImageAAD(key))
 		if err != nil || !bytes.Equal(plain, img) {
 			t.Fatalf("%s: stored image is not the sealed upload: %v", side, err)
 		}
@@ -229,7 +230,7 @@ func TestDocumentPostedImagesChecked(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			objects := &fakeObjects{}
+			objects := &fake.ObjectStore{}
 			h := newHarnessOpts(t, func(o *Options) {
 				o.Documents = &DocumentOptions{Objects: objects, AllowTestFiles: tc.testFiles}
 			})
@@ -254,7 +255,7 @@ func TestDocumentPostedImagesChecked(t *testing.T) {
 
 func TestDocumentAttemptLimit(t *testing.T) {
 	t.Parallel()
-	objects := &fakeObjects{}
+	objects := &fake.ObjectStore{}
 	h := newHarnessOpts(t, func(o *Options) {
 		o.Documents = &DocumentOptions{Objects: objects, Presigned: true}
 		o.Limiter = memory.New(time.Now)
