@@ -36,47 +36,53 @@ func (q *Queue) CreateVerification(ctx context.Context, n NewVerification) (idv.
 		return idv.Verification{}, false, idv.Errorf(idv.EINVALID, "a verification needs an id, a relying party and steps")
 	}
 	var out idv.Verification
-	created := true
+	var created bool
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
-		if n.IdempotencyKey != "" {
-			var id, hash dbString
-			err := tx.queryRow(ctx, `SELECT id, request_hash FROM {p}idv_verifications
-				WHERE relying_party_id = $1 AND idempotency_key = $2`, v.RelyingPartyID, n.IdempotencyKey).Scan(&id, &hash)
-			switch {
-			case err == nil && hash.string != n.RequestHash:
-				return idv.Errorf(idv.ECONFLICT, "this Idempotency-Key was used with another request")
-			case err == nil:
-				created = false
-				var e error
-				out, e = loadVerification(ctx, tx, id.string, false)
-				return e
-			case !errors.Is(err, errNoRows):
-				return err
-			}
-		}
-		_, err := tx.exec(ctx, `INSERT INTO {p}idv_verifications
-			(id, relying_party_id, client_reference_id, status, return_url, metadata, idempotency_key, request_hash,
-			 created_at, updated_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			v.ID, v.RelyingPartyID, v.ClientReferenceID, string(idv.VerificationRequiresInput), v.ReturnURL, v.Metadata,
-			nullString(n.IdempotencyKey), nullString(n.RequestHash), v.CreatedAt, v.CreatedAt, v.ExpiresAt)
-		if err != nil {
-			return err
-		}
-		for i, st := range v.Steps {
-			if _, err := tx.exec(ctx, `INSERT INTO {p}idv_verification_steps
-				(verification_id, step, position, status, attempts, max_attempts) VALUES ($1, $2, $3, $4, 0, $5)`,
-				v.ID, string(st.Step), i, string(idv.StepPending), st.MaxAttempts); err != nil {
-				return err
-			}
-		}
-		out, err = loadVerification(ctx, tx, v.ID, false)
+		var err error
+		out, created, err = createVerificationIn(ctx, tx, n)
 		return err
 	})
 	if err != nil {
 		return idv.Verification{}, false, storeError(err, "verification")
 	}
 	return out, created, nil
+}
+
+// createVerificationIn is CreateVerification inside tx.
+func createVerificationIn(ctx context.Context, tx sqlTx, n NewVerification) (idv.Verification, bool, error) {
+	v := n.Verification
+	if n.IdempotencyKey != "" {
+		var id, hash dbString
+		err := tx.queryRow(ctx, `SELECT id, request_hash FROM {p}idv_verifications
+			WHERE relying_party_id = $1 AND idempotency_key = $2`, v.RelyingPartyID, n.IdempotencyKey).Scan(&id, &hash)
+		switch {
+		case err == nil && hash.string != n.RequestHash:
+			return idv.Verification{}, false, idv.Errorf(idv.ECONFLICT, "this Idempotency-Key was used with another request")
+		case err == nil:
+			out, err := loadVerification(ctx, tx, id.string, false)
+			return out, false, err
+		case !errors.Is(err, errNoRows):
+			return idv.Verification{}, false, err
+		}
+	}
+	_, err := tx.exec(ctx, `INSERT INTO {p}idv_verifications
+		(id, relying_party_id, client_reference_id, status, return_url, metadata, idempotency_key, request_hash,
+		 created_at, updated_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		v.ID, v.RelyingPartyID, v.ClientReferenceID, string(idv.VerificationRequiresInput), v.ReturnURL, v.Metadata,
+		nullString(n.IdempotencyKey), nullString(n.RequestHash), v.CreatedAt, v.CreatedAt, v.ExpiresAt)
+	if err != nil {
+		return idv.Verification{}, false, err
+	}
+	for i, st := range v.Steps {
+		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_verification_steps
+			(verification_id, step, position, status, attempts, max_attempts) VALUES ($1, $2, $3, $4, 0, $5)`,
+			v.ID, string(st.Step), i, string(idv.StepPending), st.MaxAttempts); err != nil {
+			return idv.Verification{}, false, err
+		}
+	}
+	out, err := loadVerification(ctx, tx, v.ID, false)
+	return out, true, err
 }
 
 // Verification implements idv.VerificationStore.
