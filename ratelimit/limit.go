@@ -60,6 +60,11 @@ type Attempts struct {
 	// ResetAt is when the window ends and the count returns to zero; zero
 	// when there is no count.
 	ResetAt time.Time
+	// Counted, in Increment's answer, reports that this attempt was
+	// counted, i.e. admitted: false when the target was already limited.
+	// It is decided in the same atomic step as the count, so of many
+	// concurrent increments at most Max are admitted.
+	Counted bool
 }
 
 // Limiter counts attempts. Implementations are safe for concurrent use and

@@ -37,7 +37,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, st *step, checks 
 		over := false
 		if c.Count {
 			at, err = s.count(ctx, c.Limit, c.Target)
-			over = at.Count > c.Limit.Max
+			over = !at.Counted
 		} else {
 			at, err = s.limited(ctx, c.Limit, c.Target)
 			over = at.Limited
@@ -82,7 +82,7 @@ func (s *Server) limited(ctx context.Context, l ratelimit.Limit, target string) 
 
 func (s *Server) count(ctx context.Context, l ratelimit.Limit, target string) (ratelimit.Attempts, error) {
 	if s.limiter == nil {
-		return ratelimit.Attempts{Remaining: l.Max}, nil
+		return ratelimit.Attempts{Remaining: l.Max, Counted: true}, nil
 	}
 	return s.limiter.Increment(ctx, l, target)
 }

@@ -156,7 +156,7 @@ func New(o Options) (*Server, error) {
 		draining: make(chan struct{}),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
 		verifications: o.Verifications, selfServeStart: o.SelfServe,
-		observe:  cmp.Or[Observer](o.Observer, noObserver{}),
+		observe: cmp.Or[Observer](o.Observer, noObserver{}),
 	}
 	if d := o.Documents; d != nil {
 		if d.Objects == nil {
