@@ -281,6 +281,9 @@ type Attempt struct {
 	CaptureSession CaptureSession
 	Job            Job
 	Identity       []byte `pii:"false"` // ciphertext (seal), not PII
+	// RunInline records the attempt without queueing its job: the caller
+	// runs it in the request (jobs.async false).
+	RunInline bool
 }
 
 // VerificationStore keeps verifications and their steps. Every change that

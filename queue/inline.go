@@ -42,6 +42,36 @@ func (i Inline) Submit(ctx context.Context, cs idv.CaptureSession, job idv.Job) 
 	return nil
 }
 
+// BeginAttempt begins a verification's attempt (the store's one guarded
+// statement) and then runs its job now, as Submit does.
+func (i Inline) BeginAttempt(ctx context.Context, a idv.Attempt) (idv.StepRecord, error) {
+	h, ok := i.Handlers[a.Job.Kind]
+	if !ok {
+		return idv.StepRecord{}, idv.Errorf(idv.EINVALID, "no inline handler for job kind %q", a.Job.Kind)
+	}
+	a.RunInline = true
+	rec, err := i.Queue.BeginAttempt(ctx, a)
+	if err != nil {
+		return rec, err
+	}
+	a.Job.VerificationID = a.VerificationID
+	ctx = idv.WithJobInfo(ctx, idv.JobInfo{Attempt: 1, Queue: "inline"})
+	if err := h.Handle(ctx, a.Job); err != nil && !errors.Is(err, idv.ErrDiscardJob) {
+		return rec, err
+	}
+	return rec, nil
+}
+
+// Verification implements idv.VerificationStore.
+func (i Inline) Verification(ctx context.Context, id string) (idv.Verification, error) {
+	return i.Queue.Verification(ctx, id)
+}
+
+// AbandonAttempt implements idv.VerificationStore.
+func (i Inline) AbandonAttempt(ctx context.Context, verificationID string, step idv.StepName, resultID string) (idv.Verification, error) {
+	return i.Queue.AbandonAttempt(ctx, verificationID, step, resultID)
+}
+
 // CaptureSession implements idv.Queue.
 func (i Inline) CaptureSession(ctx context.Context, id string) (idv.CaptureSession, error) {
 	return i.Queue.CaptureSession(ctx, id)

@@ -131,9 +131,13 @@ func (q *Queue) BeginAttempt(ctx context.Context, a idv.Attempt) (idv.StepRecord
 		if n != 1 {
 			return idv.Errorf(idv.ECONFLICT, "a %s check is already running", step)
 		}
-		jobID, err := tx.insertJob(ctx, argsFromJob(job), &river.InsertOpts{Queue: job.Kind.Queue(), MaxAttempts: q.cfg.MaxAttempts})
-		if err != nil {
-			return err
+		var jobID any // NULL when the caller runs the job inline
+		if !a.RunInline {
+			id, err := tx.insertJob(ctx, argsFromJob(job), &river.InsertOpts{Queue: job.Kind.Queue(), MaxAttempts: q.cfg.MaxAttempts})
+			if err != nil {
+				return err
+			}
+			jobID = id
 		}
 		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_capture_sessions
 			(id, result_id, kind, requested_at, job_id, verification_id) VALUES ($1, $2, $3, $4, $5, $6)`,

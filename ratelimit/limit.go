@@ -37,6 +37,11 @@ var (
 	// ProofSSN counts resolution submits per SSN fingerprint, so one SSN
 	// cannot be tried against many identities.
 	ProofSSN = Limit{Name: "proof_ssn", Max: 10, Window: 60 * time.Minute}
+
+	// ProofIDNumber counts resolution submits per ID-number fingerprint, so
+	// one ID cannot be tried against many people, whichever verification
+	// or relying party they come through.
+	ProofIDNumber = Limit{Name: "proof_id_number", Max: 10, Window: 60 * time.Minute}
 	// ProofAddress counts phone submits per person.
 	ProofAddress = Limit{Name: "proof_address", Max: 5, Window: 6 * time.Hour}
 	// IDVDocAuth counts document submits per person.
@@ -64,6 +69,11 @@ type Attempts struct {
 	// ResetAt is when the window ends and the count returns to zero; zero
 	// when there is no count.
 	ResetAt time.Time
+	// Counted, in Increment's answer, reports that this attempt was
+	// counted, i.e. admitted: false when the target was already limited.
+	// It is decided in the same atomic step as the count, so of many
+	// concurrent increments at most Max are admitted.
+	Counted bool
 }
 
 // Limiter counts attempts. Implementations are safe for concurrent use and

@@ -61,8 +61,12 @@ type submission struct {
 	// limits are limits beyond the step's own that this submit must be
 	// under and that it counts (the SSN's).
 	limits []limitCheck
-	// keep, if set, stores what later pages need (the applicant, the
-	// images) once the attempt is allowed, before the job is enqueued.
+	// identity, if set, is the verification's identity as this step's
+	// form changed it (a corrected address, a phone): stored, sealed, in
+	// the transaction that begins the attempt.
+	identity *idv.Applicant
+	// keep, if set, stores what later pages need (the images) once the
+	// attempt is allowed, before the job is enqueued.
 	keep func(ctx context.Context) error
 	// begun, if set, runs once the job is enqueued.
 	begun func(ctx context.Context)
@@ -139,7 +143,7 @@ func (s *Server) submit(st *step) http.HandlerFunc {
 				return
 			}
 		}
-		started, err := s.begin(ctx, st, sub.args)
+		started, err := s.begin(ctx, st, sub)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -222,8 +226,14 @@ func (s *Server) state(ctx context.Context, st *step) (attemptState, error) {
 // sealed in_progress marker (written first, so a fast worker's result is
 // never overwritten by it), then the job. args is sealed into the job.
 // started is false when another attempt was already in flight.
-func (s *Server) begin(ctx context.Context, st *step, args any) (started bool, err error) {
-	plain, err := json.Marshal(args)
+func (s *Server) begin(ctx context.Context, st *step, sub submission) (started bool, err error) {
+	var identity []byte
+	if sub.identity != nil {
+		if identity, err = s.sealIdentity(ctx, verificationOf(ctx), *sub.identity); err != nil {
+			return false, err
+		}
+	}
+	plain, err := json.Marshal(sub.args)
 	if err != nil {
 		return false, idv.WrapError(idv.EINTERNAL, "encode job arguments", err)
 	}
@@ -237,7 +247,7 @@ func (s *Server) begin(ctx context.Context, st *step, args any) (started bool, e
 		return false, err
 	}
 	job := idv.Job{Kind: st.Kind, ResultID: cs.ResultID, TraceID: traceID(ctx), EnqueuedAt: now, EncryptedArguments: sealed}
-	if started, err = s.attempts.Begin(ctx, st.Name, cs, job); err != nil || !started {
+	if started, err = s.attempts.Begin(ctx, st.Name, cs, job, identity); err != nil || !started {
 		return started, err
 	}
 	s.log.InfoContext(ctx, "job enqueued", slog.String("kind", string(st.Kind)), slog.String("capture_session", cs.ID), slog.String("trace_id", job.TraceID))

@@ -56,7 +56,7 @@ func TestVerifyInfoStates(t *testing.T) {
 			}
 			switch {
 			case tc.outcome != "":
-				_ = h.results.Store(context.Background(), id, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: tc.outcome}})
+				h.finish(id, &idv.ProofingResult{Outcome: tc.outcome})
 			case tc.expire:
 				h.expireResults()
 			case tc.corrupt:
@@ -65,6 +65,14 @@ func TestVerifyInfoStates(t *testing.T) {
 			code, loc, body = h.do("GET", "/verify/verify_info", nil)
 			if code != tc.wantCode || loc != tc.wantLoc || !strings.Contains(strings.ToLower(body), strings.ToLower(tc.wantBody)) {
 				t.Fatalf("got %d %q, body %.300q", code, loc, body)
+			}
+			if tc.outcome == idv.OutcomeSuccess {
+				// A passed step is locked: a resubmit enqueues nothing.
+				h.do("POST", "/verify/verify_info", goodForm())
+				if n := len(h.queue.Jobs()); n != 1 {
+					t.Fatalf("a passed step started %d jobs", n)
+				}
+				return
 			}
 			if tc.outcome != "" || tc.expire || tc.corrupt {
 				// The attempt ended: a new submit enqueues a new job with a new result id.
@@ -101,7 +109,7 @@ func TestStatusLongPollWakesOnResult(t *testing.T) {
 		_, _, body := h.do("GET", "/verify/verify_info/status", nil)
 		got <- body
 	}()
-	_ = h.results.Store(context.Background(), id, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: idv.OutcomeSuccess}})
+	h.finish(id, &idv.ProofingResult{Outcome: idv.OutcomeSuccess})
 	select {
 	case body := <-got:
 		if !strings.Contains(body, `"done"`) {
@@ -120,9 +128,7 @@ func TestStatusLongPollWakesOnResult(t *testing.T) {
 func TestUnavailableQueueGives503(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.queue.SubmitFn = func(context.Context, idv.CaptureSession, idv.Job) error {
-		return idv.WrapError(idv.EUNAVAILABLE, "job queue unavailable", io.ErrUnexpectedEOF)
-	}
+	h.queue.failBegin(idv.WrapError(idv.EUNAVAILABLE, "job queue unavailable", io.ErrUnexpectedEOF))
 	code, _, body := h.do("POST", "/verify/verify_info", goodForm())
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
 		t.Fatalf("got %d %.200q", code, body)

@@ -42,11 +42,47 @@ func (s *Server) step(name string) *step {
 	return nil
 }
 
+// startData is the start page's data.
+type startData struct {
+	// Next is the first step not yet passed; empty when no verification is
+	// bound (then SelfServe says whether the page may start one).
+	Next      string
+	SelfServe bool
+	Documents bool
+	Phone     bool
+	RPName    string
+}
+
+// serveStart is the front door: for a bound verification, what will happen
+// and a button into its first step not yet passed; without one, where a
+// flow begins (a relying party's link), or in `idv dev` a button that
+// starts one.
 func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "start", page{Title: "Verify your identity", Data: struct {
-		First     string
-		Documents bool
-	}{s.flow[0].Path, s.docs != nil}})
+	r, v, ok, err := s.bound(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := startData{SelfServe: s.selfServeStart != nil, Documents: s.docs != nil, Phone: true}
+	if ok {
+		if v.Status.Final() {
+			http.Redirect(w, r, resultPath, http.StatusSeeOther)
+			return
+		}
+		_, d.Documents = v.Step(idv.StepDocument)
+		_, d.Phone = v.Step(idv.StepPhone)
+		d.Next = resultPath
+		for _, st := range s.flow {
+			if rec, has := v.Step(stepName(st.Name)); has && rec.Status != idv.StepPassed {
+				d.Next = st.Path
+				break
+			}
+		}
+		if rp, err := s.verifications.RelyingParty(r.Context(), v.RelyingPartyID); err == nil {
+			d.RPName = rp.Name
+		}
+	}
+	s.render(w, r, http.StatusOK, "start", page{Title: "Verify your identity", Data: d})
 }
 
 func (s *Server) startOver(w http.ResponseWriter, r *http.Request) {

@@ -6,13 +6,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,13 +25,17 @@ import (
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/internal/fake"
 	"github.com/idv-dev/idv/internal/testenv"
+	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/ratelimit"
 	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/results/memory"
 )
 
 // harness is a Server behind a real HTTP server, and a person (a client with
-// a cookie jar that does not follow redirects) using it. The Server runs on
+// a cookie jar that does not follow redirects) using it, whose session is
+// bound to a verification of the harness's relying party. The Server runs
+// on the real verification store (package queue, on a SQLite file of the
+// test's own; no worker runs: the harness finishes jobs as a worker would),
 // the shared doubles (package fake) and the real in-memory result store,
 // whose entries expire on the harness's clock. The integration tests in
 // cmd/idv run the same flows against PostgreSQL, Redis, S3 and the real
@@ -36,7 +44,11 @@ type harness struct {
 	t       *testing.T
 	srv     *httptest.Server
 	client  *http.Client
-	queue   *fake.Queue
+	queue   *recordingStore
+	rp      idv.RelyingParty
+	vid     string // the person's verification
+	token   string // its link, spent
+	sm      *scs.SessionManager
 	results *results.Store
 	kv      *memory.KV     // the result store's backend, to corrupt a value
 	clock   *testenv.Clock // the result store's time, to expire values
@@ -58,7 +70,15 @@ func newHarnessOpts(t *testing.T, opt func(*Options)) *harness {
 	t.Helper()
 	sm := scs.New()
 	sm.Codec = SealedCodec{Sealer: fake.Sealer{}}
-	h := &harness{t: t, queue: &fake.Queue{}, clock: testenv.NewClock()}
+	q, err := queue.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "idv.db"), queue.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	if err := q.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, queue: &recordingStore{Queue: q}, clock: testenv.NewClock(), sm: sm}
 	h.kv = memory.NewKV(h.clock.Now)
 	store, err := results.New(h.kv, fake.Sealer{}, results.Options{})
 	if err != nil {
@@ -68,7 +88,7 @@ func newHarnessOpts(t *testing.T, opt func(*Options)) *harness {
 	logger, logs := testenv.Logger(t)
 	h.logs = logs
 	o := Options{
-		Queue: h.queue, Results: h.results, Sealer: fake.Sealer{}, Sessions: sm,
+		Verifications: h.queue, Results: h.results, Sealer: fake.Sealer{}, Sessions: sm,
 		Logger:         logger,
 		Config:         Config{LongPoll: 2 * time.Second, FallbackPoll: 20 * time.Millisecond},
 		FingerprintKey: bytes.Repeat([]byte{7}, 32),
@@ -82,7 +102,144 @@ func newHarnessOpts(t *testing.T, opt func(*Options)) *harness {
 	t.Cleanup(h.srv.Close)
 	jar, _ := cookiejar.New(nil)
 	h.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	h.rp = idv.RelyingParty{ID: "rp_" + idv.NewID(), Name: "Test Service", APIKeyHash: idv.HashToken(idv.NewID()), APIKeyHint: "idv_sk_te",
+		ReturnURLs: []string{"https://rp.example/back"}, CreatedAt: time.Now().UTC()}
+	if err := q.CreateRelyingParty(context.Background(), h.rp); err != nil {
+		t.Fatal(err)
+	}
+	h.startVerification(o.Documents != nil)
 	return h
+}
+
+// startVerification creates a verification of the harness's relying party
+// (with the document step when documents is set) and follows its link, as
+// the person would: the session is then bound to it.
+func (h *harness) startVerification(documents bool) {
+	h.t.Helper()
+	now := time.Now().UTC()
+	v := idv.Verification{ID: "vrf_" + idv.NewID(), RelyingPartyID: h.rp.ID, ClientReferenceID: "person-1",
+		ReturnURL: h.rp.ReturnURLs[0], CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if documents {
+		v.Steps = append(v.Steps, idv.StepRecord{Step: idv.StepDocument, MaxAttempts: ratelimit.IDVDocAuth.Max})
+	}
+	v.Steps = append(v.Steps, idv.StepRecord{Step: idv.StepIdentity, MaxAttempts: ratelimit.IDVResolution.Max},
+		idv.StepRecord{Step: idv.StepPhone, MaxAttempts: ratelimit.ProofAddress.Max})
+	token, hash := idv.NewToken(idv.LinkTokenPrefix)
+	got, _, _, err := h.queue.CreateVerificationWithLink(context.Background(), queue.NewVerification{Verification: v},
+		queue.NewLink{TokenHash: hash, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.vid, h.token = got.ID, token
+	if code, loc, _ := h.do("GET", "/start/"+token, nil); code != http.StatusSeeOther || loc != "/" {
+		h.t.Fatalf("link: %d %s", code, loc)
+	}
+}
+
+// newLink gives the person's verification a new link, as the relying party
+// does through the API, and returns its token.
+func (h *harness) newLink() string {
+	h.t.Helper()
+	token, hash := idv.NewToken(idv.LinkTokenPrefix)
+	if _, err := h.queue.CreateLink(context.Background(), h.vid, hash, time.Now(), time.Now().Add(time.Hour)); err != nil {
+		h.t.Fatal(err)
+	}
+	return token
+}
+
+// newPerson is the same person in a new browser: no cookie.
+func (h *harness) newPerson() {
+	jar, _ := cookiejar.New(nil)
+	h.client = &http.Client{Jar: jar, CheckRedirect: h.client.CheckRedirect}
+}
+
+// cookie is the session cookie's value.
+func (h *harness) cookie() string {
+	u, _ := url.Parse(h.srv.URL)
+	for _, c := range h.client.Jar.Cookies(u) {
+		if c.Name == h.sm.Cookie.Name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// verification reads the person's verification.
+func (h *harness) verification() idv.Verification {
+	h.t.Helper()
+	v, err := h.queue.Verification(context.Background(), h.vid)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return v
+}
+
+// recordingStore is the verification store the harness's server uses: the
+// real one, remembering the jobs its attempts enqueued (no worker runs
+// them), and failing BeginAttempt with beginErr when it is set.
+type recordingStore struct {
+	*queue.Queue
+	mu       sync.Mutex
+	jobs     []idv.Job
+	beginErr error
+}
+
+func (r *recordingStore) BeginAttempt(ctx context.Context, a idv.Attempt) (idv.StepRecord, error) {
+	r.mu.Lock()
+	err := r.beginErr
+	r.mu.Unlock()
+	if err != nil {
+		return idv.StepRecord{}, err
+	}
+	rec, err := r.Queue.BeginAttempt(ctx, a)
+	if err == nil {
+		a.Job.VerificationID = a.VerificationID
+		r.mu.Lock()
+		r.jobs = append(r.jobs, a.Job)
+		r.mu.Unlock()
+	}
+	return rec, err
+}
+
+func (r *recordingStore) Jobs() []idv.Job {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.jobs)
+}
+
+func (r *recordingStore) failBegin(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.beginErr = err
+}
+
+// finish ends the attempt of result id as its worker would: the outcome
+// recorded in the verification (with the identity read from the ID, sealed,
+// when a document passed), then the result stored.
+func (h *harness) finish(resultID string, res *idv.ProofingResult) {
+	h.t.Helper()
+	ctx := context.Background()
+	var job idv.Job
+	for _, j := range h.queue.Jobs() {
+		if j.ResultID == resultID {
+			job = j
+		}
+	}
+	if job.ResultID == "" {
+		h.t.Fatalf("no job for result %s", resultID)
+	}
+	rec := idv.OutcomeRecord{ResultID: job.ResultID, Kind: job.Kind, TraceID: job.TraceID, Outcome: res.Outcome,
+		FinishedAt: time.Now().UTC(), VerificationID: job.VerificationID}
+	if job.Kind == idv.JobDocument && res.Outcome == idv.OutcomeSuccess && res.Applicant != nil {
+		plain, _ := json.Marshal(res.Applicant)
+		rec.Identity, _ = fake.Sealer{}.Seal(ctx, plain, idv.VerificationAAD(job.VerificationID))
+	}
+	if err := h.queue.RecordOutcome(ctx, rec); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.results.Store(ctx, resultID, idv.AsyncResult{Status: idv.StatusDone, Result: res}); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func (h *harness) do(method, path string, form url.Values) (int, string, string) {
@@ -131,7 +288,7 @@ func (h *harness) attempt(outcome idv.Outcome) string {
 		h.t.Fatalf("submit: %d", code)
 	}
 	jobs := h.queue.Jobs()
-	_ = h.results.Store(context.Background(), jobs[len(jobs)-1].ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: outcome}})
+	h.finish(jobs[len(jobs)-1].ResultID, &idv.ProofingResult{Outcome: outcome})
 	_, loc, _ = h.do("GET", "/verify/verify_info", nil)
 	return loc
 }
@@ -210,10 +367,7 @@ func (h *harness) lastDocumentArgs() idv.DocumentArguments {
 func (h *harness) finishDocument(res idv.ProofingResult) {
 	h.t.Helper()
 	jobs := h.queue.Jobs()
-	j := jobs[len(jobs)-1]
-	if err := h.results.Store(context.Background(), j.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: &res}); err != nil {
-		h.t.Fatal(err)
-	}
+	h.finish(jobs[len(jobs)-1].ResultID, &res)
 }
 
 // postImages posts the capture form with files, as the page does when

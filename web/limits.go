@@ -1,8 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/idv-dev/idv/ratelimit"
 )
@@ -19,45 +21,54 @@ type limitCheck struct {
 	Count bool
 }
 
-// allow checks a submit against every limit, then counts it against those
-// it counts. When a limit is reached it sends the person to the
-// rate-limited page and reports false.
+// allow decides a submit against every limit. A limit this submit counts is
+// decided by the answer of its atomic increment (the count including this
+// submit), never by a read before it, so concurrent submits cannot all slip
+// under the limit; a limit counted later (on the result) is read. Limits
+// that are only read go first, so a submit they refuse counts nowhere. When
+// a limit is reached it sends the person to the rate-limited page and
+// reports false.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, st *step, checks []limitCheck) bool {
 	ctx := r.Context()
+	slices.SortStableFunc(checks, func(a, b limitCheck) int { return cmp.Compare(btoi(a.Count), btoi(b.Count)) })
 	for _, c := range checks {
-		at, err := s.limited(ctx, c.Limit, c.Target)
+		var at ratelimit.Attempts
+		var err error
+		over := false
+		if c.Count {
+			at, err = s.count(ctx, c.Limit, c.Target)
+			over = !at.Counted
+		} else {
+			at, err = s.limited(ctx, c.Limit, c.Target)
+			over = at.Limited
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return false
 		}
-		if at.Limited {
+		if over {
 			s.log.WarnContext(ctx, "rate limited", "limit", c.Limit.Name)
 			s.observe.RateLimited(c.Limit.Name)
 			s.redirectOutcome(w, r, "rate_limited", st)
 			return false
 		}
 	}
-	for _, c := range checks {
-		if !c.Count {
-			continue
-		}
-		if _, err := s.count(ctx, c.Limit, c.Target); err != nil {
-			s.fail(w, r, err)
-			return false
-		}
-	}
 	return true
 }
 
-// person is a random id for the person behind a session: the target of
-// per-person attempt limits (idv has no accounts).
-func (s *Server) person(ctx context.Context) string {
-	id := s.sessions.GetString(ctx, keyPerson)
-	if id == "" {
-		id = randomID()
-		s.sessions.Put(ctx, keyPerson, id)
+func btoi(b bool) int {
+	if b {
+		return 1
 	}
-	return id
+	return 0
+}
+
+// person is the target of per-person attempt limits: the relying party's
+// end user (its client_reference_id), so the limits follow the person
+// across verifications, sessions and "start over".
+func (s *Server) person(ctx context.Context) string {
+	v := verificationOf(ctx)
+	return "rp:" + v.RelyingPartyID + ":" + v.ClientReferenceID
 }
 
 // limited reports whether l is exhausted for target. Without a limiter
@@ -71,12 +82,13 @@ func (s *Server) limited(ctx context.Context, l ratelimit.Limit, target string) 
 
 func (s *Server) count(ctx context.Context, l ratelimit.Limit, target string) (ratelimit.Attempts, error) {
 	if s.limiter == nil {
-		return ratelimit.Attempts{Remaining: l.Max}, nil
+		return ratelimit.Attempts{Remaining: l.Max, Counted: true}, nil
 	}
 	return s.limiter.Increment(ctx, l, target)
 }
 
-// ssnTarget is the SSN limit's key: an HMAC, so no raw SSN becomes a key.
-func (s *Server) ssnTarget(ssn string) string {
-	return ratelimit.Fingerprint(s.fingerprintKey, ssn)
+// fingerprint is the key of a limit on a piece of PII (the SSN, the ID
+// number): an HMAC, so no raw value becomes a key.
+func (s *Server) fingerprint(value string) string {
+	return ratelimit.Fingerprint(s.fingerprintKey, value)
 }

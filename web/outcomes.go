@@ -75,13 +75,31 @@ func (s *Server) serveStepError(w http.ResponseWriter, r *http.Request) {
 // resultData is the result template's data.
 type resultData struct {
 	Verified bool
+	Status   idv.VerificationStatus
 	Continue string // the first step not yet passed
 	Summary  passedStep
+	// RPName and ReturnURL lead back to the relying party.
+	RPName    string
+	ReturnURL string
 }
 
-// serveResult is the last page: verified once every step of the flow passed.
+// serveResult is the last page: the verification's outcome, and the way
+// back to the relying party that asked for it.
 func (s *Server) serveResult(w http.ResponseWriter, r *http.Request) {
-	d := resultData{Verified: true}
+	v := verificationOf(r.Context())
+	d := resultData{Verified: v.Status == idv.VerificationVerified, Status: v.Status, ReturnURL: returnURL(v)}
+	if rp, err := s.verifications.RelyingParty(r.Context(), v.RelyingPartyID); err == nil {
+		d.RPName = rp.Name
+	}
+	if v.Status.Final() {
+		for _, st := range s.flow {
+			if p, ok, _ := s.attempts.Passed(r.Context(), st.Name); ok {
+				d.Summary.Stages = append(d.Summary.Stages, p.Stages...)
+			}
+		}
+		s.render(w, r, http.StatusOK, "result", page{Title: "Your result", Data: d})
+		return
+	}
 	for _, st := range s.flow {
 		p, ok, err := s.attempts.Passed(r.Context(), st.Name)
 		if err != nil {

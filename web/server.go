@@ -66,7 +66,16 @@ func (noObserver) RateLimited(string)        {}
 
 // Options are a Server's dependencies.
 type Options struct {
-	Queue    idv.Queue
+	// Verifications is the store of the verifications a person's session
+	// is bound to (required): every step reads and writes through it.
+	Verifications Verifications
+	// SelfServe, if set, lets a person start a verification without a
+	// relying party's link (`idv dev`): it creates one and returns its id.
+	// Production leaves it nil: flows start at a relying party.
+	SelfServe func(ctx context.Context) (string, error)
+	// Mounts are handlers served beside the pages without a session
+	// (pattern → handler): the relying parties' API, the JWKS, the demo.
+	Mounts   map[string]http.Handler
 	Results  idv.ResultStore
 	Sealer   idv.Sealer
 	Sessions *scs.SessionManager
@@ -109,6 +118,8 @@ type Server struct {
 	limiter        ratelimit.Limiter
 	fingerprintKey []byte
 	docs           *DocumentOptions
+	verifications  Verifications
+	selfServeStart func(context.Context) (string, error)
 	attempts       attempts
 	flow           []*step
 	observe        Observer
@@ -124,8 +135,8 @@ func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // New builds a Server; sessions must use a SealedCodec.
 func New(o Options) (*Server, error) {
-	if o.Queue == nil || o.Results == nil || o.Sealer == nil || o.Sessions == nil || o.Logger == nil {
-		return nil, fmt.Errorf("web: Queue, Results, Sealer, Sessions and Logger are required")
+	if o.Verifications == nil || o.Results == nil || o.Sealer == nil || o.Sessions == nil || o.Logger == nil {
+		return nil, fmt.Errorf("web: Verifications, Results, Sealer, Sessions and Logger are required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -144,8 +155,8 @@ func New(o Options) (*Server, error) {
 		log: o.Logger, cfg: o.Config, now: o.Now, health: o.Health,
 		draining: make(chan struct{}),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
-		attempts: sessionAttempts{sessions: o.Sessions, queue: o.Queue},
-		observe:  cmp.Or[Observer](o.Observer, noObserver{}),
+		verifications: o.Verifications, selfServeStart: o.SelfServe,
+		observe: cmp.Or[Observer](o.Observer, noObserver{}),
 	}
 	if d := o.Documents; d != nil {
 		if d.Objects == nil {
@@ -168,6 +179,7 @@ func New(o Options) (*Server, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
+	s.attempts = verificationAttempts{s}
 	s.flow = s.newFlow()
 	s.handler = s.routes(o)
 	return s, nil
@@ -181,12 +193,16 @@ func (s *Server) routes(o Options) http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.serveStart)
-	for _, st := range s.flow {
-		mux.HandleFunc("GET "+st.Path, s.show(st))
-		mux.HandleFunc("POST "+st.Path, s.submit(st))
+	mux.HandleFunc("GET /start/{token}", s.serveLink)
+	if s.selfServeStart != nil {
+		mux.HandleFunc("POST /start", s.selfServe)
 	}
-	mux.HandleFunc("GET /verify/errors/{reason}", s.serveStepError)
-	mux.HandleFunc("GET "+resultPath, s.serveResult)
+	for _, st := range s.flow {
+		mux.HandleFunc("GET "+st.Path, s.requireStep(st, s.show(st)))
+		mux.HandleFunc("POST "+st.Path, s.requireStep(st, s.submit(st)))
+	}
+	mux.HandleFunc("GET /verify/errors/{reason}", s.requireVerification(true, s.serveStepError))
+	mux.HandleFunc("GET "+resultPath, s.requireVerification(true, s.serveResult))
 	mux.HandleFunc("POST /verify/start_over", s.startOver)
 
 	// Operations endpoints and static files need no session: they keep
@@ -207,6 +223,9 @@ func (s *Server) routes(o Options) http.Handler {
 	s.sessions.ErrorFunc = s.sessionError
 	root := http.NewServeMux()
 	root.Handle("/api/", api)
+	for pattern, h := range o.Mounts {
+		root.Handle(pattern, h)
+	}
 	if o.Metrics != nil {
 		root.Handle("GET /metrics", o.Metrics)
 	}

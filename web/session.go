@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -127,8 +127,9 @@ func (c SealedCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 
 // Session keys. Values are strings or []byte only (encodeFlat).
 const (
-	keyPerson     = "person"      // random id of the person: the target of per-person limits
-	keyApplicant  = "applicant"   // JSON idv.Applicant: what the person typed or the ID said
+	// keyVerification (verification.go) is the verification's id. The
+	// session holds no PII: the identity lives, sealed, in the
+	// verification.
 	keyPtrPref    = "pointer:"    // pointer:<step> = "<capture session id>|<result id>" of the attempt in flight
 	keyPassedPref = "done:"       // done:<step> = JSON passedStep once the step passed
 	keyDocCapture = "doc_capture" // capture id whose upload URLs the open capture page holds
@@ -136,22 +137,9 @@ const (
 	keyDocNotes   = "doc_notes"   // JSON []string of the codes a passed document came with
 )
 
-// applicant is the person's PII as the session holds it.
-func (s *Server) applicant(ctx context.Context) idv.Applicant {
-	var a idv.Applicant
-	if b := s.sessions.GetBytes(ctx, keyApplicant); b != nil {
-		_ = json.Unmarshal(b, &a)
-	}
-	return a
-}
-
-func (s *Server) putApplicant(ctx context.Context, a idv.Applicant) error {
-	b, err := json.Marshal(a)
-	if err != nil {
-		return idv.WrapError(idv.EINTERNAL, "encode applicant", err)
-	}
-	s.sessions.Put(ctx, keyApplicant, b)
-	return nil
+// cutPointer splits a pointer into its capture session and result ids.
+func cutPointer(ptr string) (captureID, resultID string, ok bool) {
+	return strings.Cut(ptr, "|")
 }
 
 // readSession loads the person's session for next without ever saving it.

@@ -20,7 +20,7 @@ func TestSealedCodec(t *testing.T) {
 		values map[string]any
 	}{
 		{"empty", map[string]any{}},
-		{"strings and bytes", map[string]any{keyPerson: "abc", keyPtrPref + "phone": "cs|rid", keyPassedPref + "phone": []byte("{}"), keyApplicant: []byte(`{"first_name":"Jane"}`), "": ""}},
+		{"strings and bytes", map[string]any{keyVerification: "vrf_abc", keyPtrPref + "phone": "cs|rid", keyPassedPref + "phone": []byte("{}"), keyDocNotes: []byte(`["barcode_attention"]`), "": ""}},
 		{"long value", map[string]any{keyDocErrors: bytes.Repeat([]byte("x"), 70000)}},
 	}
 	for _, tc := range tests {
@@ -45,7 +45,7 @@ func TestSealedCodec(t *testing.T) {
 // cannot read.
 func TestSealedCodecRefusesOtherTypes(t *testing.T) {
 	t.Parallel()
-	if _, err := (SealedCodec{Sealer: fake.Sealer{}}).Encode(time.Now(), map[string]any{"n": 42, keyPerson: "abc"}); err == nil {
+	if _, err := (SealedCodec{Sealer: fake.Sealer{}}).Encode(time.Now(), map[string]any{"n": 42, keyVerification: "vrf_abc"}); err == nil {
 		t.Fatal("a session with an int value encoded")
 	}
 }

@@ -142,8 +142,9 @@ func (s *Server) putImages(ctx context.Context, captureID string, images map[idv
 }
 
 // documentDone keeps what a done document result means for later pages: on
-// a pass, the applicant read from the ID (pre-filling verify_info) and any
-// notes; on a failure, the codes the warning page explains.
+// a pass, any notes (the identity read from the ID is already bound to the
+// verification, by the job); on a failure, the codes the warning page
+// explains.
 func (s *Server) documentDone(ctx context.Context, res *idv.ProofingResult) (*idv.ProofingResult, error) {
 	codes := resultCodes(res)
 	s.sessions.Remove(ctx, keyDocErrors)
@@ -155,12 +156,6 @@ func (s *Server) documentDone(ctx context.Context, res *idv.ProofingResult) (*id
 		s.log.ErrorContext(ctx, "document result passed without document data")
 		return &idv.ProofingResult{Outcome: idv.OutcomeException, Stages: res.Stages, FinishedAt: res.FinishedAt}, nil
 	case res.Outcome == idv.OutcomeSuccess:
-		a := *res.Applicant
-		a.Normalize()
-		a.SSN, a.Phone = "", ""
-		if err := s.putApplicant(ctx, a); err != nil {
-			return nil, err
-		}
 		s.putCodes(ctx, keyDocNotes, codes)
 	case res.Outcome == idv.OutcomeFailure:
 		s.putCodes(ctx, keyDocErrors, codes)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 
@@ -20,7 +19,12 @@ func (s *Server) phoneStep() *step {
 		Missing: "Checking your phone number is taking longer than usual. Please try again.",
 		Limit:   ratelimit.ProofAddress,
 		form: func(w http.ResponseWriter, r *http.Request, flash string) {
-			s.renderPhone(w, r, http.StatusOK, phoneForm{Phone: s.applicant(r.Context()).Phone}, flash)
+			a, err := s.identity(r.Context(), verificationOf(r.Context()))
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			s.renderPhone(w, r, http.StatusOK, phoneForm{Phone: a.Phone}, flash)
 		},
 		read: s.readPhone,
 	}
@@ -40,14 +44,19 @@ func (s *Server) readPhone(w http.ResponseWriter, r *http.Request) (submission, 
 	if !s.parseForm(w, r) {
 		return submission{}, false
 	}
-	a, fe := parsePhone(r.PostForm, s.applicant(r.Context()))
+	prev, err := s.identity(r.Context(), verificationOf(r.Context()))
+	if err != nil {
+		s.fail(w, r, err)
+		return submission{}, false
+	}
+	a, fe := parsePhone(r.PostForm, prev)
 	if fe != nil {
 		s.renderPhone(w, r, http.StatusUnprocessableEntity, phoneForm{Errors: fe}, "")
 		return submission{}, false
 	}
 	return submission{
-		args: idv.AddressArguments{Applicant: a},
-		keep: func(ctx context.Context) error { return s.putApplicant(ctx, a) },
+		args:     idv.AddressArguments{Applicant: a},
+		identity: &a,
 	}, true
 }
 

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -48,7 +47,7 @@ func TestPhoneStep(t *testing.T) {
 			if _, _, body := h.do("GET", "/verify/phone", nil); !strings.Contains(body, "data-status-url=\"/verify/phone/status\"") {
 				t.Fatalf("wait page: %.300s", body)
 			}
-			_ = h.results.Store(context.Background(), last.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: tc.outcome}})
+			h.finish(last.ResultID, &idv.ProofingResult{Outcome: tc.outcome})
 			if _, loc, _ := h.do("GET", "/verify/phone", nil); loc != tc.want {
 				t.Fatalf("got %q, want %q", loc, tc.want)
 			}
@@ -67,7 +66,7 @@ func TestPhoneAttemptLimit(t *testing.T) {
 	for i := 0; i < ratelimit.ProofAddress.Max; i++ {
 		h.do("POST", "/verify/phone", url.Values{"phone": {"7035550100"}})
 		jobs := h.queue.Jobs()
-		_ = h.results.Store(context.Background(), jobs[len(jobs)-1].ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: idv.OutcomeTimedOut}})
+		h.finish(jobs[len(jobs)-1].ResultID, &idv.ProofingResult{Outcome: idv.OutcomeTimedOut})
 		h.do("GET", "/verify/phone", nil)
 	}
 	if _, loc, _ := h.do("POST", "/verify/phone", url.Values{"phone": {"7035550100"}}); loc != "/verify/errors/rate_limited?step=phone" {

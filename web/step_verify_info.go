@@ -20,7 +20,12 @@ func (s *Server) verifyInfoStep() *step {
 		Missing: "Checking your information is taking longer than usual. Please try again.",
 		Limit:   ratelimit.IDVResolution, CountOnResult: true,
 		form: func(w http.ResponseWriter, r *http.Request, flash string) {
-			f := verifyInfoForm{Applicant: s.prefill(r.Context())}
+			a, bound, err := s.prefill(r.Context())
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			f := verifyInfoForm{Applicant: a, Bound: bound}
 			if flash == "" {
 				f.Notes = documentMessages(s.sessionCodes(r.Context(), keyDocNotes))
 			}
@@ -37,36 +42,74 @@ type verifyInfoForm struct {
 	// Notes are things the document check found that the person should
 	// check in the form (e.g. the barcode could not be read).
 	Notes []string
+	// Bound: name, date of birth and the ID's number and state come from
+	// the ID (shown, not editable); a wrong reading is fixed with new
+	// photos, not by typing.
+	Bound bool
 }
 
 func (s *Server) renderVerifyInfo(w http.ResponseWriter, r *http.Request, code int, f verifyInfoForm, flash string) {
 	s.render(w, r, code, "verify_info", page{Title: "Verify your information", Flash: flash, Data: f})
 }
 
-// prefill is the applicant shown in the form: what the ID said or the person
-// typed before, without the SSN, which is always typed again.
-func (s *Server) prefill(ctx context.Context) idv.Applicant {
-	a := s.applicant(ctx)
+// prefill is the applicant shown in the form: the verification's identity
+// (what the ID said, and an address corrected before), without the SSN,
+// which is always typed again. bound is true when the verification has a
+// document step: then the ID's fields are not the form's to change.
+func (s *Server) prefill(ctx context.Context) (a idv.Applicant, bound bool, err error) {
+	v := verificationOf(ctx)
+	_, bound = v.Step(idv.StepDocument)
+	a, err = s.identity(ctx, v)
 	a.SSN = ""
-	return a
+	return a, bound, err
 }
 
-// readVerifyInfo reads the form; every valid submit counts against the SSN.
+// readVerifyInfo reads the form. With a document step, the identity that is
+// checked is the one read from the ID: the form adds the SSN and may
+// correct the address, and anything else it posts is ignored. Every valid
+// submit counts against the SSN and the ID number.
 func (s *Server) readVerifyInfo(w http.ResponseWriter, r *http.Request) (submission, bool) {
 	if !s.parseForm(w, r) {
 		return submission{}, false
 	}
-	a, fe := parseVerifyInfo(r.PostForm, s.applicant(r.Context()), s.now())
+	prev, bound, err := s.prefill(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return submission{}, false
+	}
+	if bound && prev.FirstName == "" {
+		// The document step passed without binding an identity: nothing
+		// to check against.
+		s.fail(w, r, idv.Errorf(idv.ECONFLICT, "Your ID has not been checked yet."))
+		return submission{}, false
+	}
+	a, fe := parseVerifyInfo(r.PostForm, prev, s.now())
+	if bound {
+		a = bindDocument(a, prev)
+		fe = a.ValidateIdentity(s.now())
+	}
 	if fe != nil {
 		a.SSN = ""
-		s.renderVerifyInfo(w, r, http.StatusUnprocessableEntity, verifyInfoForm{Applicant: a, Errors: fe}, "")
+		s.renderVerifyInfo(w, r, http.StatusUnprocessableEntity, verifyInfoForm{Applicant: a, Errors: fe, Bound: bound}, "")
 		return submission{}, false
 	}
 	return submission{
-		args:   idv.ResolutionArguments{Applicant: a},
-		limits: []limitCheck{{Limit: ratelimit.ProofSSN, Target: s.ssnTarget(a.SSN), Count: true}},
-		keep:   func(ctx context.Context) error { return s.putApplicant(ctx, a) },
+		args: idv.ResolutionArguments{Applicant: a},
+		limits: []limitCheck{
+			{Limit: ratelimit.ProofSSN, Target: s.fingerprint(a.SSN), Count: true},
+			{Limit: ratelimit.ProofIDNumber, Target: s.fingerprint(a.StateIDJurisdiction + ":" + a.StateIDNumber), Count: true},
+		},
+		identity: &a,
 	}, true
+}
+
+// bindDocument puts the fields the ID decides back over a posted applicant:
+// name, date of birth, the ID's number, state and expiry.
+func bindDocument(posted, doc idv.Applicant) idv.Applicant {
+	posted.FirstName, posted.LastName, posted.DOB = doc.FirstName, doc.LastName, doc.DOB
+	posted.StateIDNumber, posted.StateIDJurisdiction, posted.StateIDExpiration = doc.StateIDNumber, doc.StateIDJurisdiction, doc.StateIDExpiration
+	posted.Normalize()
+	return posted
 }
 
 // parseVerifyInfo reads the verify_info form (DESIGN.md 2a) over prev, the

@@ -54,18 +54,27 @@ func TestResolutionAttemptLimits(t *testing.T) {
 		loc := h.attempt(idv.OutcomeFailure)
 		want := "/verify/errors/warning?step=verify_info"
 		if i == ratelimit.IDVResolution.Max {
-			want = "/verify/errors/failure?step=verify_info"
+			// The last attempt failed: the verification failed, for good.
+			want = "/verify/result"
 		}
 		if loc != want {
 			t.Fatalf("failure %d went to %q, want %q", i, loc, want)
 		}
 	}
+	if v := h.verification(); v.Status != idv.VerificationFailed {
+		t.Fatalf("verification %s after the last failure", v.Status)
+	}
+	_, _, body := h.do("GET", "/verify/result", nil)
+	if !strings.Contains(body, "couldn't verify your identity") || !strings.Contains(body, "Continue to Test Service") ||
+		!strings.Contains(body, `href="https://rp.example/back?verification_id=`+h.vid+`"`) {
+		t.Fatalf("result page after failure: %.900s", body)
+	}
 	jobs := len(h.queue.Jobs())
-	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
+	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/result" {
 		t.Fatalf("after the limit: %q", loc)
 	}
 	if len(h.queue.Jobs()) != jobs {
-		t.Fatal("a rate-limited submit enqueued a job")
+		t.Fatal("a submit after the verification failed enqueued a job")
 	}
 }
 

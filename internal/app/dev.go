@@ -89,8 +89,13 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		return nil, err
 	}
 	health := c.Health(true, vc)
+	demo, err := ensureDemoRP(ctx, c.Queue, base)
+	if err != nil {
+		_ = stopWorkers(0)
+		return nil, err
+	}
 	srv, err := web.New(web.Options{
-		Queue: c.Queue, Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
+		Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
 		Sessions: sessionManager(cfg, memstore.New(), sealer),
 		Observer: c.Metrics, Metrics: c.Metrics.Handler(),
 		Limiter: memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),

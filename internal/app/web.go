@@ -40,13 +40,13 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	} else if err != nil {
 		vc = nil
 	}
-	var jobQueue idv.Queue = c.Queue
+	var verifications web.Verifications = c.Queue
 	if !cfg.Jobs.Async {
 		h, err := c.vendorHandlers(vc)
 		if err != nil {
 			return nil, err
 		}
-		jobQueue = queue.Inline{Queue: c.Queue, Handlers: h}
+		verifications = inlineVerifications{c.Queue, queue.Inline{Queue: c.Queue, Handlers: h}}
 		c.Log.Info("jobs run inline in web requests (jobs.async is false)")
 	}
 	admin, err := jobsAdmin(ctx, cfg, c.Queue)
@@ -55,7 +55,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	}
 	health := c.Health(cfg.Jobs.Async, vc)
 	srv, err := web.New(web.Options{
-		Queue: jobQueue, Results: c.Results, Sealer: c.Sealer, Logger: c.Log, Config: wcfg,
+		Verifications: verifications, Results: c.Results, Sealer: c.Sealer, Logger: c.Log, Config: wcfg,
 		Documents: documentOptions(cfg, c.Objects),
 		Observer:  c.Metrics, Metrics: c.Metrics.Handler(),
 		Sessions: sessionManager(cfg, goredisstore.NewWithPrefix(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
@@ -75,6 +75,17 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	}), nil
 }
 
+// inlineVerifications begins attempts inline (jobs.async false): the job
+// runs in the request that begins it.
+type inlineVerifications struct {
+	*queue.Queue
+	inline queue.Inline
+}
+
+func (v inlineVerifications) BeginAttempt(ctx context.Context, a idv.Attempt) (idv.StepRecord, error) {
+	return v.inline.BeginAttempt(ctx, a)
+}
+
 func webConfig(cfg config.Config) web.Config {
 	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll}
 }
@@ -87,7 +98,16 @@ func sessionManager(cfg config.Config, store scs.Store, sealer idv.Sealer) *scs.
 	sm.Codec = web.SealedCodec{Sealer: sealer}
 	sm.Lifetime = cfg.Web.SessionLifetime
 	sm.IdleTimeout = cfg.Web.SessionIdleTimeout
+	// A session cookie (no Max-Age): it ends with the browser, and the
+	// flow's session is bound to one verification anyway. Over HTTPS its
+	// name carries the __Host- prefix: Secure, no Domain, Path=/, so no
+	// other host or path can set or shadow it.
 	sm.Cookie.Name = "idv_session"
+	if cfg.Web.SecureCookies {
+		sm.Cookie.Name = "__Host-idv_session"
+	}
+	sm.Cookie.Persist = false
+	sm.Cookie.Path = "/"
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.Secure = cfg.Web.SecureCookies
 	sm.Cookie.SameSite = http.SameSiteLaxMode

@@ -54,11 +54,14 @@ func (m *Limiter) Increment(_ context.Context, l ratelimit.Limit, target string)
 		m.sweep(now)
 	}
 	c := m.live(k, now)
-	if c.count < l.Max {
+	counted := c.count < l.Max
+	if counted {
 		c = counter{count: c.count + 1, expires: now.Add(l.Window)}
 		m.counters[k] = c
 	}
-	return l.Attempts(c.count, c.expires), nil
+	at := l.Attempts(c.count, c.expires)
+	at.Counted = counted
+	return at, nil
 }
 
 // Status returns the count and window end without counting.

@@ -73,9 +73,10 @@ func testCountsToLimit(t *testing.T, f Fixture) {
 			target := idv.NewID()
 			for i := 1; i <= l.Max; i++ {
 				a := mustIncrement(t, f, l, target)
-				if a.Count != i || a.Remaining != l.Max-i || a.Limited != (i == l.Max) {
-					t.Fatalf("attempt %d: %+v, want count %d remaining %d limited %v", i, a, i, l.Max-i, i == l.Max)
+				if a.Count != i || a.Remaining != l.Max-i || a.Limited != (i == l.Max) || !a.Counted {
+					t.Fatalf("attempt %d: %+v, want count %d remaining %d limited %v, counted", i, a, i, l.Max-i, i == l.Max)
 				}
+				a.Counted = false // Status has no such answer
 				checkRemaining(t, f, a, l.Window)
 				if s := mustStatus(t, f, l, target); s != a {
 					t.Fatalf("Status = %+v after Increment returned %+v", s, a)
@@ -98,7 +99,7 @@ func testNoIncrementOnceLimited(t *testing.T, f Fixture) {
 	for range 3 {
 		a := mustIncrement(t, f, short, target)
 		if a != before {
-			t.Fatalf("Increment while limited = %+v, want unchanged %+v", a, before)
+			t.Fatalf("Increment while limited = %+v, want unchanged %+v and not counted", a, before)
 		}
 	}
 	if !before.Limited || before.Count != short.Max || before.Remaining != 0 {
@@ -222,10 +223,11 @@ func testConcurrent(t *testing.T, f Fixture) {
 	target := idv.NewID()
 	const racers = 40
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		seen = map[int]int{}
-		errs []error
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		seen     = map[int]int{}
+		admitted int
+		errs     []error
 	)
 	for range racers {
 		wg.Go(func() {
@@ -237,6 +239,9 @@ func testConcurrent(t *testing.T, f Fixture) {
 				return
 			}
 			seen[a.Count]++
+			if a.Counted {
+				admitted++
+			}
 		})
 	}
 	wg.Wait()
@@ -250,6 +255,9 @@ func testConcurrent(t *testing.T, f Fixture) {
 	}
 	if seen[l.Max] != racers-l.Max+1 {
 		t.Errorf("count %d returned %d times, want %d", l.Max, seen[l.Max], racers-l.Max+1)
+	}
+	if admitted != l.Max {
+		t.Errorf("%d increments admitted, want %d", admitted, l.Max)
 	}
 	if s := mustStatus(t, f, l, target); s.Count != l.Max || !s.Limited {
 		t.Errorf("Status = %+v, want limited at %d", s, l.Max)

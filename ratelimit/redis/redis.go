@@ -34,11 +34,13 @@ const DefaultPrefix = "idv:"
 // Returns {count, expiry as Unix ms (or -2 when there is no counter)}.
 var increment = goredis.NewScript(`
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local counted = 0
 if count < tonumber(ARGV[1]) then
   count = redis.call('INCR', KEYS[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  counted = 1
 end
-return {count, redis.call('PEXPIRETIME', KEYS[1])}
+return {count, redis.call('PEXPIRETIME', KEYS[1]), counted}
 `)
 
 // status reads a counter and its expiry in one step, the same shape as
@@ -99,10 +101,12 @@ func (r *Limiter) run(cmd *goredis.Cmd, l ratelimit.Limit) (ratelimit.Attempts, 
 	if err != nil {
 		return ratelimit.Attempts{}, unavailable(err)
 	}
-	if len(res) != 2 {
+	if len(res) < 2 {
 		return ratelimit.Attempts{}, idv.Errorf(idv.EINTERNAL, "rate limit script returned %d values", len(res))
 	}
-	return l.Attempts(int(res[0]), expiry(res[1])), nil
+	at := l.Attempts(int(res[0]), expiry(res[1]))
+	at.Counted = len(res) > 2 && res[2] == 1
+	return at, nil
 }
 
 // expiry converts PEXPIRETIME's answer; -1 (no expiry) and -2 (no key) give
