@@ -60,7 +60,8 @@ type Options struct {
 	RelyingParties idv.RelyingPartyStore
 	// Sealer seals each verification's metadata under idv.MetadataAAD.
 	Sealer idv.Sealer
-	// Objects holds the document images that cancel and redact delete.
+	// Objects holds the document images that cancel and redact delete
+	// (nil: the document step is off).
 	Objects  idv.ObjectStore
 	Receipts ReceiptSigner
 	Limiter  ratelimit.Limiter
@@ -102,8 +103,8 @@ func New(o Options) (*Handler, error) {
 	switch {
 	case o.Verifications == nil || o.RelyingParties == nil:
 		return nil, idv.Errorf(idv.EINVALID, "api: the verification and relying-party stores are required")
-	case o.Sealer == nil || o.Objects == nil || o.Receipts == nil || o.Limiter == nil:
-		return nil, idv.Errorf(idv.EINVALID, "api: a sealer, an object store, a receipt signer and a limiter are required")
+	case o.Sealer == nil || o.Receipts == nil || o.Limiter == nil:
+		return nil, idv.Errorf(idv.EINVALID, "api: a sealer, a receipt signer and a limiter are required")
 	}
 	u, err := url.Parse(o.PublicURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -51,6 +51,36 @@ type Config struct {
 	Objects Objects `yaml:"objects"`
 	// Log is where log lines go.
 	Log Log `yaml:"log"`
+	// Verifications is the relying parties' side: links, lifetimes,
+	// receipts and webhooks.
+	Verifications Verifications `yaml:"verifications"`
+}
+
+// Verifications configures what relying parties see.
+type Verifications struct {
+	// PublicURL is the origin people and relying parties reach idv at
+	// (https://idv.example.gov): the base of the person's links and the
+	// receipts' issuer. Empty: http://web.addr (development only).
+	PublicURL string `yaml:"public_url"`
+	// Lifetime is how long a verification may stay unfinished before it
+	// expires.
+	Lifetime time.Duration `yaml:"lifetime"`
+	// LinkLifetime is how long a person's single-use link works.
+	LinkLifetime time.Duration `yaml:"link_lifetime"`
+	// WebhookWorkers is how many webhook deliveries one worker process
+	// makes at once.
+	WebhookWorkers int `yaml:"webhook_workers"`
+	// WebhooksAllowInsecure lets webhooks go to http URLs and non-public
+	// addresses: tests and `idv dev` only, never production.
+	WebhooksAllowInsecure bool `yaml:"webhooks_allow_insecure"`
+}
+
+// EffectivePublicURL is PublicURL, or http://web.addr when it is empty.
+func (c Config) EffectivePublicURL() string {
+	if c.Verifications.PublicURL != "" {
+		return strings.TrimRight(c.Verifications.PublicURL, "/")
+	}
+	return "http://" + c.Web.Addr
 }
 
 // Web configures `idv web`.
@@ -292,9 +322,10 @@ func Defaults() Config {
 			PhoneSecondary: Vendor{Timeout: time.Second},
 			Document:       Vendor{Timeout: 45 * time.Second},
 		},
-		DocAuth: DocAuth{Enabled: true, PresignedUploads: true},
-		Objects: Objects{Region: "us-east-1"},
-		Log:     Log{Level: "info"},
+		DocAuth:       DocAuth{Enabled: true, PresignedUploads: true},
+		Objects:       Objects{Region: "us-east-1"},
+		Log:           Log{Level: "info"},
+		Verifications: Verifications{Lifetime: 24 * time.Hour, LinkLifetime: time.Hour, WebhookWorkers: 10},
 	}
 }
 
@@ -498,6 +529,18 @@ func (c Config) Validate(role Role) error {
 	}
 	if role&RoleWorker != 0 {
 		checkAddr("worker.addr", c.Worker.Addr)
+	}
+	if role&(RoleWeb|RoleWorker|RoleDev) != 0 {
+		v := c.Verifications
+		checkURL("verifications.public_url", v.PublicURL, false)
+		positive("verifications.lifetime", v.Lifetime)
+		positive("verifications.link_lifetime", v.LinkLifetime)
+		if v.LinkLifetime > v.Lifetime {
+			bad("verifications.link_lifetime", "must not be longer than verifications.lifetime (%s), got %s", v.Lifetime, v.LinkLifetime)
+		}
+		if v.WebhookWorkers < 1 || v.WebhookWorkers > 10000 {
+			bad("verifications.webhook_workers", "must be between 1 and 10000, got %d", v.WebhookWorkers)
+		}
 	}
 	if c.DocAuth.Enabled {
 		if role&(RoleWeb|RoleWorker) != 0 && role&RoleDev == 0 && c.Objects.Bucket == "" {

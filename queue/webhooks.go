@@ -16,8 +16,9 @@ import (
 const WebhookQueue = "webhooks"
 
 // WebhookMaxAttempts bounds the deliveries of one event; with the
-// sender's backoff they span about three days.
-const WebhookMaxAttempts = 20
+// sender's backoff (webhook.NextRetry) they span over three days. It is
+// webhook.MaxAttempts (internal/app's tests check that they agree).
+const WebhookMaxAttempts = 11
 
 // deliveryArgs is the job that delivers one webhook event. The event row
 // (idv_webhook_events) holds everything else; no PII is in either.

@@ -70,6 +70,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, set := os.LookupEnv("IDV_DOC_AUTH_ALLOW_TEST_FILES"); !set && f.configPath == "" {
 		cfg.DocAuth.AllowTestFiles = true
 	}
+	// The demo app's webhook endpoint is on this loopback server.
+	if _, set := os.LookupEnv("IDV_VERIFICATIONS_WEBHOOKS_ALLOW_INSECURE"); !set && f.configPath == "" {
+		cfg.Verifications.WebhooksAllowInsecure = true
+	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return err
 	}

@@ -94,11 +94,17 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		_ = stopWorkers(0)
 		return nil, err
 	}
+	limiter := memlimit.New(time.Now)
+	mounts, err := c.relyingPartyMounts(ctx, limiter)
+	if err != nil {
+		_ = stopWorkers(0)
+		return nil, err
+	}
 	srv, err := web.New(web.Options{
-		Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
+		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
 		Sessions: sessionManager(cfg, memstore.New(), sealer),
 		Observer: c.Metrics, Metrics: c.Metrics.Handler(),
-		Limiter: memlimit.New(time.Now), FingerprintKey: devFingerprintKey(cfg),
+		Limiter: limiter, FingerprintKey: devFingerprintKey(cfg),
 		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
 	})
 	if err != nil {

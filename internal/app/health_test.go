@@ -12,7 +12,9 @@ import (
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/internal/app"
 	"github.com/idv-dev/idv/internal/testenv"
+	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/telemetry"
+	"github.com/idv-dev/idv/webhook"
 )
 
 // TestRolesAnswerHealthy starts every serving role as its command does and
@@ -146,3 +148,10 @@ func waitFor(ctx context.Context, url string, want int) int {
 }
 
 func quiet() *slog.Logger { return telemetry.NewLogger(io.Discard, slog.LevelInfo) }
+
+// The queue stops retrying a webhook event when the sender's schedule ends.
+func TestWebhookAttemptsAgree(t *testing.T) {
+	if queue.WebhookMaxAttempts != webhook.MaxAttempts {
+		t.Fatalf("queue.WebhookMaxAttempts %d, webhook.MaxAttempts %d", queue.WebhookMaxAttempts, webhook.MaxAttempts)
+	}
+}

@@ -107,7 +107,13 @@ func (c *Components) startWorkers(ctx context.Context, vc *vendors.Clients) (sto
 	if err != nil {
 		return nil, err
 	}
-	workers, err := c.Queue.StartWorkers(ctx, c.WorkerConfig(h))
+	wc := c.WorkerConfig(h)
+	d, err := c.webhookDeliverer()
+	if err != nil {
+		return nil, err
+	}
+	wc.Webhooks, wc.WebhookWorkers = d, c.Config.Verifications.WebhookWorkers
+	workers, err := c.Queue.StartWorkers(ctx, wc)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/queue"
-	redislimit "github.com/idv-dev/idv/ratelimit/redis"
 	"github.com/idv-dev/idv/web"
 )
 
@@ -54,12 +53,17 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 		return nil, err
 	}
 	health := c.Health(cfg.Jobs.Async, vc)
+	mounts, err := c.relyingPartyMounts(ctx, c.redisLimiter())
+	if err != nil {
+		return nil, err
+	}
 	srv, err := web.New(web.Options{
+		Mounts:        mounts,
 		Verifications: verifications, Results: c.Results, Sealer: c.Sealer, Logger: c.Log, Config: wcfg,
 		Documents: documentOptions(cfg, c.Objects),
 		Observer:  c.Metrics, Metrics: c.Metrics.Handler(),
 		Sessions: sessionManager(cfg, goredisstore.NewWithPrefix(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
-		Limiter:  redislimit.New(c.Redis, cfg.Redis.Prefix), FingerprintKey: fingerprintKey(cfg),
+		Limiter:  c.redisLimiter(), FingerprintKey: fingerprintKey(cfg),
 		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
 		Admin: admin,
 	})
