@@ -125,13 +125,16 @@ func runVendors(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("keys", "Create the key file if missing, or with 'rotate' add a new key that seals from now on\n(old keys keep opening what they sealed). Usage: idv keys [--config FILE] [rotate]", stdout, false, "")
+	f := newFlags("keys", "Create the key file if missing, or with 'rotate' add a new key that seals from now on\n(old keys keep opening what they sealed); with 'rotate-signing', make a new receipt signing key current\n(the old one stays in the JWKS). Usage: idv keys [--config FILE] [rotate|rotate-signing]", stdout, false, "")
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
 	cfg, err := config.Load(f.configPath, os.Environ())
 	if err != nil {
 		return err
+	}
+	if f.fs.Arg(0) == "rotate-signing" {
+		return rotateSigning(ctx, cfg, stdout, stderr)
 	}
 	if cfg.Keys.KMSKeyID != "" {
 		return fmt.Errorf("keys.kms_key_id is set: the wrapping keys live in AWS KMS, rotate them there (docs/operations.md, Keys); idv keys manages only keys.file")

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/internal/app"
+)
+
+// The operators' commands of the relying parties' side: idv rp, idv keys
+// rotate-signing (in runKeys) and idv webhooks.
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runRP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := `Manage relying parties: the services that ask idv to verify people.
+
+  idv rp create --name NAME --return-url URL [--return-url URL...] [--webhook-url URL] [--outputs name,dob,...]
+  idv rp list
+  idv rp rotate-key RP_ID
+  idv rp disable RP_ID
+
+create and rotate-key print a secret once: store it at once, it is not shown again.`
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, usage)
+		if len(args) == 0 {
+			return fmt.Errorf("no rp action given")
+		}
+		return flag.ErrHelp
+	}
+	action, args := args[0], args[1:]
+	f := newFlags("rp "+action, usage, stdout, false, "")
+	var name, webhookURL, outputs string
+	var returnURLs stringList
+	var insecure bool
+	if action == "create" {
+		f.fs.StringVar(&name, "name", "", "the service's `NAME`, shown to people (\"Continue to NAME\")")
+		f.fs.Var(&returnURLs, "return-url", "a `URL` people may be sent back to, matched exactly (repeat for more)")
+		f.fs.StringVar(&webhookURL, "webhook-url", "", "the `URL` that receives webhook events (https, public)")
+		f.fs.StringVar(&outputs, "outputs", "", "comma-separated verified attributes the service may read: name, dob, address, id_document, phone")
+		f.fs.BoolVar(&insecure, "insecure", false, "allow http URLs (tests and development only)")
+	}
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(f.configPath, osEnviron())
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(config.RoleMigrate); err != nil {
+		return err
+	}
+	log, closeLog, err := logger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	a, err := app.OpenAdmin(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	switch action {
+	case "create":
+		var outs []string
+		if outputs != "" {
+			outs = strings.Split(outputs, ",")
+		}
+		c, err := a.CreateRelyingParty(ctx, app.NewRelyingParty{Name: name, ReturnURLs: returnURLs, WebhookURL: webhookURL, Outputs: outs, Insecure: insecure})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "relying party %s created (%s)\napi_key: %s\n", c.RelyingParty.ID, c.RelyingParty.Name, c.APIKey)
+		if c.WebhookSecret != "" {
+			fmt.Fprintf(stdout, "webhook_secret: %s\n", c.WebhookSecret)
+		}
+		fmt.Fprintln(stdout, "Store these now: they are not shown again.")
+	case "list":
+		rps, err := a.Queue.RelyingParties(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tKEY\tWEBHOOK\tCREATED\tSTATE")
+		for _, rp := range rps {
+			state := "enabled"
+			if rp.Disabled() {
+				state = "disabled " + rp.DisabledAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\n", rp.ID, rp.Name, rp.APIKeyHint, cmpOrDash(rp.WebhookURL), rp.CreatedAt.Format(time.RFC3339), state)
+		}
+		return tw.Flush()
+	case "rotate-key":
+		id, err := oneArg(f.fs)
+		if err != nil {
+			return err
+		}
+		key, err := a.RotateRelyingPartyKey(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "relying party %s: new api_key: %s\nThe old key no longer works. Store this one now: it is not shown again.\n", id, key)
+	case "disable":
+		id, err := oneArg(f.fs)
+		if err != nil {
+			return err
+		}
+		if err := a.Queue.DisableRelyingParty(ctx, id, time.Now().UTC()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "relying party %s disabled: its key no longer works\n", id)
+	default:
+		return fmt.Errorf("unknown rp action %q (want create, list, rotate-key or disable)", action)
+	}
+	return nil
+}
+
+func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := "Deliver a webhook event again, with the same webhook-id.\n\n  idv webhooks replay EVENT_ID"
+	if len(args) == 0 || args[0] != "replay" {
+		fmt.Fprintln(stdout, usage)
+		return fmt.Errorf("want: idv webhooks replay EVENT_ID")
+	}
+	f := newFlags("webhooks replay", usage, stdout, false, "")
+	if err := f.fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	id, err := oneArg(f.fs)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(f.configPath, osEnviron())
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(config.RoleMigrate); err != nil {
+		return err
+	}
+	log, closeLog, err := logger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	q, err := app.OpenQueue(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	if err := q.ReplayWebhook(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "webhook event %s queued for delivery again\n", id)
+	return nil
+}
+
+func oneArg(fs *flag.FlagSet) (string, error) {
+	if fs.NArg() != 1 {
+		return "", fmt.Errorf("want exactly one id, got %d arguments", fs.NArg())
+	}
+	return fs.Arg(0), nil
+}
+
+func cmpOrDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// rotateSigning is `idv keys rotate-signing`.
+func rotateSigning(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	if err := cfg.Validate(config.RoleMigrate); err != nil {
+		return err
+	}
+	log, closeLog, err := logger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	a, err := app.OpenAdmin(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	kid, err := a.RotateSigning(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "receipt signing key %s is current; the previous key stays published in the JWKS\n", kid)
+	return nil
+}
+
+func osEnviron() []string { return os.Environ() }
