@@ -41,6 +41,8 @@ var domainTypes = map[string]reflect.Type{
 	"Error":               reflect.TypeFor[Error](),
 	"Job":                 reflect.TypeFor[Job](),
 	"JobInfo":             reflect.TypeFor[JobInfo](),
+	"JobRun":              reflect.TypeFor[JobRun](),
+	"NopObserver":         reflect.TypeFor[NopObserver](),
 	"OutcomeRecord":       reflect.TypeFor[OutcomeRecord](),
 	"ProofingResult":      reflect.TypeFor[ProofingResult](),
 	"ResolutionArguments": reflect.TypeFor[ResolutionArguments](),

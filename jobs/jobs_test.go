@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,25 +90,27 @@ func TestResolutionJob(t *testing.T) {
 		wantDiscard bool
 		wantOutcome idv.Outcome
 		wantCalls   int
+		// wantReported is the outcome reported to the observer.
+		wantReported string
 	}{
 		{"success", func(t *testing.T) idv.Job { return newJob(t, now.Add(-time.Second), canary) },
-			idv.VendorResult{Success: true}, false, false, idv.OutcomeSuccess, 2},
+			idv.VendorResult{Success: true}, false, false, idv.OutcomeSuccess, 2, "success"},
 		{"vendor timeout is a result", func(t *testing.T) idv.Job { return newJob(t, now.Add(-time.Second), canary) },
-			idv.VendorResult{TimedOut: true}, false, false, idv.OutcomeTimedOut, 1},
+			idv.VendorResult{TimedOut: true}, false, false, idv.OutcomeTimedOut, 1, "timed_out"},
 		{"vendor exception is a result", func(t *testing.T) idv.Job { return newJob(t, now.Add(-time.Second), canary) },
-			idv.VendorResult{Exception: "connection failed"}, false, false, idv.OutcomeException, 1},
+			idv.VendorResult{Exception: "connection failed"}, false, false, idv.OutcomeException, 1, "exception"},
 		{"stale job discarded without vendor calls", func(t *testing.T) idv.Job { return newJob(t, now.Add(-301*time.Second), canary) },
-			idv.VendorResult{Success: true}, true, true, "", 0},
+			idv.VendorResult{Success: true}, true, true, "", 0, "stale_discarded"},
 		{"arguments bound to another result id", func(t *testing.T) idv.Job {
 			j := newJob(t, now, canary)
 			j.ResultID = idv.NewID()
 			return j
-		}, idv.VendorResult{Success: true}, true, true, "", 0},
+		}, idv.VendorResult{Success: true}, true, true, "", 0, "arguments_unreadable"},
 		{"truncated arguments", func(t *testing.T) idv.Job {
 			j := newJob(t, now, canary)
 			j.EncryptedArguments = j.EncryptedArguments[:3]
 			return j
-		}, idv.VendorResult{Success: true}, true, true, "", 0},
+		}, idv.VendorResult{Success: true}, true, true, "", 0, "arguments_unreadable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,8 +118,9 @@ func TestResolutionJob(t *testing.T) {
 			logger, logs := testenv.Logger(t)
 			store := newResults(t)
 			p := &fixedProofer{res: tc.resolution}
+			obs := &fake.Observer{}
 			h := &Resolution{
-				Runner:     &Runner{Sealer: fake.Sealer{}, Results: store, Logger: logger, Now: func() time.Time { return now }},
+				Runner:     &Runner{Sealer: fake.Sealer{}, Results: store, Logger: logger, Now: func() time.Time { return now }, Observer: obs},
 				Resolution: p, StateID: p,
 			}
 			job := tc.job(t)
@@ -127,6 +131,19 @@ func TestResolutionJob(t *testing.T) {
 			}
 			if p.calls != tc.wantCalls {
 				t.Fatalf("vendor calls = %d, want %d", p.calls, tc.wantCalls)
+			}
+			want := []fake.FinishedJob{{Kind: idv.JobResolution, Outcome: tc.wantReported, Queued: now.Sub(job.EnqueuedAt)}}
+			if got := obs.Finished(); !slices.Equal(got, want) {
+				t.Errorf("finished jobs reported %+v, want %+v", got, want)
+			}
+			calls := obs.VendorCalls()
+			if len(calls) != tc.wantCalls {
+				t.Errorf("vendor calls reported %+v, want %d", calls, tc.wantCalls)
+			}
+			for _, c := range calls {
+				if c.Outcome != tc.wantOutcome {
+					t.Errorf("vendor call reported %+v, want outcome %s", c, tc.wantOutcome)
+				}
 			}
 			r, lerr := store.Load(ctx, job.ResultID)
 			if tc.wantOutcome == "" {

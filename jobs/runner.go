@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,11 +25,12 @@ type Runner struct {
 	Now        func() time.Time // default time.Now
 	// Outcomes, if set, keeps the PII-free record of every finished attempt.
 	Outcomes idv.OutcomeRecorder
-	// Observe, if set, is called once per job with its outcome (for metrics).
-	Observe func(kind idv.JobKind, outcome string, queued, ran time.Duration)
-	// ObserveVendor, if set, is called once per vendor call (stage).
-	ObserveVendor func(vendor string, outcome idv.Outcome, took time.Duration)
+	// Observer, if set, hears of every finished job (JobFinished) and every
+	// vendor call of its result (VendorCalled).
+	Observer idv.Observer
 }
+
+func (r *Runner) observer() idv.Observer { return cmp.Or[idv.Observer](r.Observer, idv.NopObserver{}) }
 
 func (r *Runner) now() time.Time {
 	if r.Now != nil {
@@ -75,9 +77,7 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 		r.Logger.LogAttrs(ctx, level, "job finished", attrs...)
-		if r.Observe != nil {
-			r.Observe(job.Kind, outcome, queued, ran)
-		}
+		r.observer().JobFinished(job.Kind, outcome, queued, ran)
 	}()
 
 	limit := r.StaleAfter
@@ -110,10 +110,8 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 	}
 	res.FinishedAt = r.now()
 	outcome = string(res.Outcome)
-	if r.ObserveVendor != nil {
-		for _, st := range res.Stages {
-			r.ObserveVendor(st.Result.Vendor, st.Result.Outcome(), time.Duration(st.Result.DurationMS)*time.Millisecond)
-		}
+	for _, st := range res.Stages {
+		r.observer().VendorCalled(st.Result.Vendor, st.Result.Outcome(), time.Duration(st.Result.DurationMS)*time.Millisecond)
 	}
 	rec := idv.OutcomeRecord{ResultID: job.ResultID, Kind: job.Kind, TraceID: job.TraceID, Outcome: res.Outcome,
 		Stages: res.Stages, FailedAttributes: res.FailedAttributes, FinishedAt: res.FinishedAt, VerificationID: job.VerificationID}

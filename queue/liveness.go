@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/idv-dev/idv"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -82,19 +83,19 @@ type lostJob struct {
 
 // liveness is one worker process's heartbeat and sweep loop.
 type liveness struct {
-	b       livenessBackend
-	id      string
-	timeout time.Duration
-	log     *slog.Logger
-	rescued func(kind, state string) // may be nil
-	cancel  context.CancelFunc
-	done    chan struct{}
+	b        livenessBackend
+	id       string
+	timeout  time.Duration
+	log      *slog.Logger
+	observer idv.Observer // hears of each rescued job
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // startLiveness records a first heartbeat, so that this process's jobs are
 // never taken for lost ones, and then keeps beating and sweeping until stop.
 // It returns nil, nil when the backend has no liveness rescue or it is off.
-func startLiveness(ctx context.Context, b backend, id string, timeout time.Duration, log *slog.Logger, rescued func(kind, state string)) (*liveness, error) {
+func startLiveness(ctx context.Context, b backend, id string, timeout time.Duration, log *slog.Logger, observer idv.Observer) (*liveness, error) {
 	lb, ok := b.(livenessBackend)
 	if !ok || timeout <= 0 {
 		return nil, nil
@@ -103,7 +104,7 @@ func startLiveness(ctx context.Context, b backend, id string, timeout time.Durat
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &liveness{b: lb, id: id, timeout: timeout, log: log, rescued: rescued, cancel: cancel, done: make(chan struct{})}
+	l := &liveness{b: lb, id: id, timeout: timeout, log: log, observer: observer, cancel: cancel, done: make(chan struct{})}
 	go l.run(lctx, time.Now())
 	return l, nil
 }
@@ -165,9 +166,7 @@ func (l *liveness) sweep(ctx context.Context) {
 		for _, j := range jobs {
 			l.log.WarnContext(ctx, "job of a lost worker rescued", "job_id", j.id, "kind", j.kind, "queue", j.queue,
 				"attempt", j.attempt, "lost_worker_id", j.client, "state", j.state, "rescued_by", l.id)
-			if l.rescued != nil {
-				l.rescued(j.kind, j.state)
-			}
+			l.observer.JobRescued(j.kind, j.state)
 		}
 		if len(jobs) < rescueBatch {
 			return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
 )
 
 // testHeartbeatTimeout is short so the tests run in seconds; RescueAfter is
@@ -135,15 +136,10 @@ func TestLostWorkersJobsAreRescued(t *testing.T) {
 	}
 	reruns := make(chan idv.JobInfo, 10)
 	started := time.Now()
-	var rescuedMu sync.Mutex
-	rescued := map[string]int{}
+	obs := &fake.Observer{}
 	startWorkers(t, env.open(t, Config{}), WorkerConfig{
 		ID: "live", HeartbeatTimeout: testHeartbeatTimeout, RescueAfter: testRescueAfter,
-		OnRescue: func(kind, state string) {
-			rescuedMu.Lock()
-			defer rescuedMu.Unlock()
-			rescued[kind+"/"+state]++
-		},
+		Observer: obs,
 		Handlers: map[idv.JobKind]idv.JobHandler{idv.JobResolution: handlerFunc(func(ctx context.Context, job idv.Job) error {
 			info, _ := idv.JobInfoFrom(ctx)
 			reruns <- info
@@ -178,10 +174,20 @@ func TestLostWorkersJobsAreRescued(t *testing.T) {
 		t.Errorf("job %d (attempt %d) ran, but it was discarded or cancelled", info.ID, info.Attempt)
 	default:
 	}
-	rescuedMu.Lock()
-	defer rescuedMu.Unlock()
-	if want := map[string]int{"resolution_proofing/available": 2, "resolution_proofing/discarded": 1, "resolution_proofing/cancelled": 1}; !maps.Equal(rescued, want) {
-		t.Errorf("OnRescue saw %v, want %v", rescued, want)
+	// The sweep reports a batch once it is committed: the re-runs may
+	// overtake the report, so wait for it.
+	wantRescues := map[fake.Rescue]int{
+		{Kind: "resolution_proofing", State: "available"}: 2,
+		{Kind: "resolution_proofing", State: "discarded"}: 1,
+		{Kind: "resolution_proofing", State: "cancelled"}: 1,
+	}
+	eventually(t, 10*time.Second, "four rescues were not reported", func() bool { return len(obs.Rescues()) >= 4 })
+	rescued := map[fake.Rescue]int{}
+	for _, r := range obs.Rescues() {
+		rescued[r]++
+	}
+	if !maps.Equal(rescued, wantRescues) {
+		t.Errorf("rescues reported %v, want %v", rescued, wantRescues)
 	}
 }
 

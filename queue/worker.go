@@ -110,10 +110,6 @@ type WorkerConfig struct {
 	// negative turns the liveness rescue off. Ignored on SQLite. Default
 	// 10 s.
 	HeartbeatTimeout time.Duration
-	// OnRescue, if set, is called for each job of a lost worker this
-	// process rescued, with the job's kind and its new state (available,
-	// discarded or cancelled), for metrics.
-	OnRescue func(kind, state string)
 	// Retention is how long completed job rows are kept. Default 1 h.
 	Retention time.Duration
 	// FailedRetention is how long cancelled and discarded job rows are
@@ -140,8 +136,10 @@ type WorkerConfig struct {
 	// schema); it must be unique. Default: host name, process id and a
 	// random suffix.
 	ID string
-	// Observer, if set, hears of every finished run (for metrics).
-	Observer Observer
+	// Observer, if set, hears of every run of a job (JobRan) and of every
+	// job of a lost worker this process rescued (JobRescued), on the
+	// worker's goroutine.
+	Observer idv.Observer
 	// Webhooks, if set, delivers relying parties' webhook events from the
 	// "webhooks" queue, WebhookWorkers at once (default 10).
 	Webhooks       WebhookDeliverer
@@ -149,30 +147,6 @@ type WorkerConfig struct {
 	// ExpireEvery is how often the elected leader expires unfinished
 	// verifications past their lifetime. Default 1 min; negative: never.
 	ExpireEvery time.Duration
-}
-
-// Observer hears of job runs. JobFinished is called on the worker's
-// goroutine, so it must be quick.
-type Observer interface {
-	JobFinished(ctx context.Context, r JobReport)
-}
-
-// JobReport describes one finished run of a job.
-type JobReport struct {
-	Kind    idv.JobKind
-	JobID   int64
-	Queue   string
-	Attempt int
-	// Queued is how long the job waited for this run: from when it became
-	// available (enqueue, or the end of its retry delay) to its start.
-	Queued time.Duration
-	// Ran is how long the handler took.
-	Ran time.Duration
-	// Err is what the handler returned (or a panic, as an error); nil on
-	// success.
-	Err error
-	// Final is true when no further run will follow.
-	Final bool
 }
 
 func (c WorkerConfig) withDefaults(pollInterval time.Duration) WorkerConfig {
@@ -194,6 +168,7 @@ func (c WorkerConfig) withDefaults(pollInterval time.Duration) WorkerConfig {
 		c.RescueAfter = c.longestTimeout() + rescueMargin
 	}
 	c.HeartbeatTimeout = cmp.Or(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	c.Observer = cmp.Or[idv.Observer](c.Observer, idv.NopObserver{})
 	c.RetryDelay = cmp.Or(c.RetryDelay, DefaultRetryDelay)
 	c.Retention = cmp.Or(c.Retention, DefaultRetention)
 	c.FailedRetention = cmp.Or(c.FailedRetention, DefaultFailedRetention)
@@ -351,7 +326,7 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 	}
 	// The first heartbeat precedes the first fetch, so no sweeper ever sees
 	// a job of this process without one.
-	live, err := startLiveness(ctx, q.b, cfg.ID, cfg.HeartbeatTimeout, q.cfg.Logger, cfg.OnRescue)
+	live, err := startLiveness(ctx, q.b, cfg.ID, cfg.HeartbeatTimeout, q.cfg.Logger, cfg.Observer)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -396,7 +371,7 @@ type kindWorker struct {
 	handler  idv.JobHandler
 	timeout  time.Duration
 	cfg      Config
-	observer Observer
+	observer idv.Observer
 }
 
 func (w *kindWorker) Timeout(*river.Job[jobArgs]) time.Duration { return w.timeout }
@@ -420,17 +395,15 @@ func (w *kindWorker) Work(ctx context.Context, j *river.Job[jobArgs]) (err error
 			err = fmt.Errorf("job handler panicked (%T)", r)
 			final = true
 		}
-		if w.observer != nil {
-			var queued time.Duration
-			if j.AttemptedAt != nil {
-				queued = max(j.AttemptedAt.Sub(j.ScheduledAt), 0)
-			}
-			w.observer.JobFinished(ctx, JobReport{
-				Kind: j.Args.JobKind, JobID: j.ID, Queue: j.Queue, Attempt: j.Attempt,
-				Queued: queued, Ran: time.Since(start), Err: err,
-				Final: err == nil || final || j.Attempt >= j.MaxAttempts,
-			})
+		var queued time.Duration
+		if j.AttemptedAt != nil {
+			queued = max(j.AttemptedAt.Sub(j.ScheduledAt), 0)
 		}
+		w.observer.JobRan(idv.JobRun{
+			Kind: j.Args.JobKind, Queue: j.Queue, Attempt: j.Attempt, Code: idv.ErrorCode(err),
+			Final:  err == nil || final || j.Attempt >= j.MaxAttempts,
+			Queued: queued, Ran: time.Since(start),
+		})
 		if final {
 			err = river.JobCancel(err)
 		}

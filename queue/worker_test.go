@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/fake"
 	"github.com/idv-dev/idv/internal/testenv"
 )
 
@@ -206,10 +208,6 @@ func TestStopTimeoutHandsJobBack(t *testing.T) {
 	}
 }
 
-type observerFunc func(JobReport)
-
-func (f observerFunc) JobFinished(_ context.Context, r JobReport) { f(r) }
-
 // A failed run is retried after RetryDelay, up to MaxAttempts; discards and
 // panics are final; River's log and river_job.errors never see the sealed
 // arguments or a panic's value.
@@ -219,10 +217,10 @@ func TestRetriesDiscardsAndPanics(t *testing.T) {
 	logger, logs := testenv.Logger(t)
 	q := env.open(t, Config{Logger: logger, MaxAttempts: 2})
 	const canary = "PANIC-VALUE-123-45-6789"
-	reports := make(chan JobReport, 10)
+	obs := &fake.Observer{}
 	startWorkers(t, q, WorkerConfig{
 		RetryDelay: 50 * time.Millisecond,
-		Observer:   observerFunc(func(r JobReport) { reports <- r }),
+		Observer:   obs,
 		Handlers: map[idv.JobKind]idv.JobHandler{
 			idv.JobResolution: handlerFunc(func(ctx context.Context, job idv.Job) error {
 				info, _ := idv.JobInfoFrom(ctx)
@@ -266,18 +264,29 @@ func TestRetriesDiscardsAndPanics(t *testing.T) {
 		return true
 	})
 
+	// A run is reported before River records its end, so every run is in.
+	runs := obs.Runs()
+	if len(runs) != 6 { // flaky 2, broken 2, discard 1, panic 1
+		t.Errorf("%d runs reported, want 6: %+v", len(runs), runs)
+	}
 	var finals int
-	for range 6 { // flaky 2, broken 2, discard 1, panic 1
-		r := receive(t, reports, 5*time.Second, "observer not called")
+	codes := map[string]int{}
+	for _, r := range runs {
 		if r.Final {
 			finals++
 		}
-		if r.Kind != idv.JobResolution || r.JobID == 0 || r.Attempt < 1 || r.Ran <= 0 {
-			t.Errorf("report %+v", r)
+		codes[r.Code]++
+		if r.Kind != idv.JobResolution || r.Queue != idv.JobResolution.Queue() || r.Attempt < 1 || r.Attempt > 2 || r.Ran <= 0 {
+			t.Errorf("run %+v", r)
 		}
 	}
 	if finals != 4 {
-		t.Errorf("%d final reports, want 4", finals)
+		t.Errorf("%d final runs, want 4", finals)
+	}
+	// flaky's second run succeeded; flaky's first, broken's two and the
+	// panic are internal; the discard is invalid (idv.ErrDiscardJob).
+	if want := map[string]int{"": 1, idv.EINTERNAL: 4, idv.EINVALID: 1}; !maps.Equal(codes, want) {
+		t.Errorf("runs' error codes %v, want %v", codes, want)
 	}
 
 	var errs string

@@ -5,13 +5,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/idv-dev/idv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are idv's Prometheus metrics. Labels are kinds, outcomes, steps
-// and limit names: never an id or a value a person typed.
+// Metrics are idv's Prometheus metrics, and the idv.Observer every role
+// reports to. Labels are kinds, outcomes, steps and limit names: never an id
+// or a value a person typed.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -54,20 +56,35 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// ObserveJob records one finished job (jobs.Runner.Observe).
-func (m *Metrics) ObserveJob(kind, outcome string, queued, ran time.Duration) {
-	m.jobsFinished.WithLabelValues(kind, outcome).Inc()
-	m.jobRun.WithLabelValues(kind).Observe(ran.Seconds())
-	m.jobQueued.WithLabelValues(kind).Observe(queued.Seconds())
+var _ idv.Observer = (*Metrics)(nil)
+
+// JobFinished counts one finished job and its queued and run times.
+func (m *Metrics) JobFinished(kind idv.JobKind, outcome string, queued, ran time.Duration) {
+	m.jobsFinished.WithLabelValues(string(kind), outcome).Inc()
+	m.jobRun.WithLabelValues(string(kind)).Observe(ran.Seconds())
+	m.jobQueued.WithLabelValues(string(kind)).Observe(queued.Seconds())
 }
 
-// ObserveVendor records one vendor call (jobs.Runner.ObserveVendor).
-func (m *Metrics) ObserveVendor(vendor, outcome string, took time.Duration) {
-	m.vendor.WithLabelValues(vendor, outcome).Observe(took.Seconds())
+// VendorCalled records one vendor call's duration.
+func (m *Metrics) VendorCalled(vendor string, outcome idv.Outcome, took time.Duration) {
+	m.vendor.WithLabelValues(vendor, string(outcome)).Observe(took.Seconds())
 }
 
-// JobRescued records one job of a lost worker rescued (queue.WorkerConfig.OnRescue).
+// JobRan is not measured: the job metrics come from JobFinished, which knows
+// what a run meant, and time the same runs.
+func (m *Metrics) JobRan(idv.JobRun) {}
+
+// JobRescued counts one job of a lost worker rescued.
 func (m *Metrics) JobRescued(kind, state string) { m.rescued.WithLabelValues(kind, state).Inc() }
+
+// ResultRead counts one done result read by the web tier.
+func (m *Metrics) ResultRead(step, outcome string) { m.read.WithLabelValues(step, outcome).Inc() }
+
+// ResultMissing counts one attempt whose result did not arrive in time.
+func (m *Metrics) ResultMissing(step string) { m.missing.WithLabelValues(step).Inc() }
+
+// RateLimited counts one submit refused by the limit named limit.
+func (m *Metrics) RateLimited(limit string) { m.limited.WithLabelValues(limit).Inc() }
 
 // QueueDepth registers a gauge of jobs per queue and state, read from
 // depth at scrape time.
@@ -102,8 +119,3 @@ func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
-
-// ResultMissing, ResultRead and RateLimited implement web.Observer.
-func (m *Metrics) ResultMissing(step string)       { m.missing.WithLabelValues(step).Inc() }
-func (m *Metrics) ResultRead(step, outcome string) { m.read.WithLabelValues(step, outcome).Inc() }
-func (m *Metrics) RateLimited(limit string)        { m.limited.WithLabelValues(limit).Inc() }

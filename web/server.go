@@ -50,20 +50,6 @@ type Config struct {
 	ConnectSrc []string
 }
 
-// Observer learns what the web tier sees, for metrics. Arguments are step,
-// outcome and limit names only.
-type Observer interface {
-	ResultMissing(step string)
-	ResultRead(step, outcome string)
-	RateLimited(limit string)
-}
-
-type noObserver struct{}
-
-func (noObserver) ResultMissing(string)      {}
-func (noObserver) ResultRead(string, string) {}
-func (noObserver) RateLimited(string)        {}
-
 // Options are a Server's dependencies.
 type Options struct {
 	// Verifications is the store of the verifications a person's session
@@ -91,8 +77,9 @@ type Options struct {
 	// JobsHealth are the checks behind /api/health/jobs: the queue is
 	// reachable and workers are alive (nil: answered 503 "not configured").
 	JobsHealth map[string]func(context.Context) error
-	// Observer, if set, is told of results read, missing and rate limits.
-	Observer Observer
+	// Observer, if set, is told of results read (ResultRead), missing
+	// (ResultMissing) and rate limits (RateLimited).
+	Observer idv.Observer
 	// Metrics, if set, is served at /metrics.
 	Metrics http.Handler
 	// Outbound checks the route to the vendors through the egress proxy,
@@ -122,7 +109,7 @@ type Server struct {
 	selfServeStart func(context.Context) (string, error)
 	attempts       attempts
 	flow           []*step
-	observe        Observer
+	observe        idv.Observer
 	pages          map[string]*template.Template
 	handler        http.Handler
 	draining       chan struct{}
@@ -156,7 +143,7 @@ func New(o Options) (*Server, error) {
 		draining: make(chan struct{}),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
 		verifications: o.Verifications, selfServeStart: o.SelfServe,
-		observe: cmp.Or[Observer](o.Observer, noObserver{}),
+		observe: cmp.Or[idv.Observer](o.Observer, idv.NopObserver{}),
 	}
 	if d := o.Documents; d != nil {
 		if d.Objects == nil {

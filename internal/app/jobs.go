@@ -66,14 +66,8 @@ func VendorProofers(cfg config.Config, vc *vendors.Clients) (Proofers, error) {
 // line). Document jobs are handled when c.Objects is set (doc_auth on),
 // which then needs a document vendor.
 func (c *Components) Handlers(p Proofers) (map[idv.JobKind]idv.JobHandler, error) {
-	m := c.Metrics
 	runner := &jobs.Runner{Sealer: c.Sealer, Results: c.Results, Logger: c.Log, StaleAfter: c.Config.Jobs.StaleAfter,
-		Observe: func(kind idv.JobKind, outcome string, queued, ran time.Duration) {
-			m.ObserveJob(string(kind), outcome, queued, ran)
-		},
-		ObserveVendor: func(vendor string, outcome idv.Outcome, took time.Duration) {
-			m.ObserveVendor(vendor, string(outcome), took)
-		}}
+		Observer: c.Metrics}
 	if c.Queue != nil {
 		runner.Outcomes = c.Queue
 	}
@@ -128,7 +122,7 @@ func (c *Components) startWorkers(ctx context.Context, vc *vendors.Clients) (sto
 }
 
 // WorkerConfig is the worker settings of jobs.* for the kinds h handles,
-// with each kind's timeout, rescued jobs counted in c's metrics.
+// with each kind's timeout, runs and rescued jobs reported to c's metrics.
 func (c *Components) WorkerConfig(h map[idv.JobKind]idv.JobHandler) queue.WorkerConfig {
 	j := c.Config.Jobs
 	counts, timeouts := map[idv.JobKind]int{}, map[idv.JobKind]time.Duration{}
@@ -148,7 +142,7 @@ func (c *Components) WorkerConfig(h map[idv.JobKind]idv.JobHandler) queue.Worker
 		HeartbeatTimeout:    heartbeatTimeout(j.HeartbeatTimeout),
 		Retention:           j.Retention,
 		FetchPollInterval:   j.FetchPollInterval,
-		OnRescue:            c.Metrics.JobRescued,
+		Observer:            c.Metrics,
 	}
 }
 

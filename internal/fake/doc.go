@@ -12,6 +12,8 @@
 //     job.
 //   - Queue records the capture sessions and jobs the web tier submits, for
 //     the step tests that then read what was enqueued.
+//   - Observer records every event idv reports for metrics (idv.Observer),
+//     for the tests of what the workers, job handlers and web tier report.
 //
 // For a result store, use the real in-memory adapter, results/memory, with
 // Sealer. For a logger whose output a test reads, use testenv.Logger.

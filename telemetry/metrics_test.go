@@ -1,0 +1,63 @@
+package telemetry
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idv-dev/idv"
+)
+
+// Each event becomes the series the alert rules (deploy/alerts.yml) and the
+// dashboards read, under the same names and labels.
+func TestEventsBecomeTheirSeries(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	var o idv.Observer = m
+	o.JobFinished(idv.JobResolution, "success", 2*time.Second, 3*time.Second)
+	o.VendorCalled("state_id", idv.OutcomeTimedOut, 1500*time.Millisecond)
+	o.JobRescued("address_proofing", "available")
+	o.ResultRead("verify_info", "failure")
+	o.ResultMissing("phone")
+	o.RateLimited("ssn")
+	o.RateLimited("ssn")
+
+	got := scrape(m)
+	for _, want := range []string{
+		`idv_jobs_finished_total{kind="resolution_proofing",outcome="success"} 1`,
+		`idv_job_run_seconds_sum{kind="resolution_proofing"} 3`,
+		`idv_job_run_seconds_count{kind="resolution_proofing"} 1`,
+		`idv_job_queued_seconds_sum{kind="resolution_proofing"} 2`,
+		`idv_job_queued_seconds_count{kind="resolution_proofing"} 1`,
+		`idv_vendor_request_seconds_sum{outcome="timed_out",vendor="state_id"} 1.5`,
+		`idv_vendor_request_seconds_count{outcome="timed_out",vendor="state_id"} 1`,
+		`idv_jobs_rescued_total{kind="address_proofing",state="available"} 1`,
+		`idv_results_read_total{outcome="failure",step="verify_info"} 1`,
+		`idv_result_missing_total{step="phone"} 1`,
+		`idv_rate_limited_total{limit="ssn"} 2`,
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// A queue's run is no series of its own: the job series count each run once,
+// from JobFinished.
+func TestJobRanIsNotCounted(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.JobRan(idv.JobRun{Kind: idv.JobResolution, Queue: "resolution_proofing", Attempt: 1, Final: true})
+	if got := scrape(m); strings.Contains(got, "\nidv_") {
+		t.Errorf("a run made idv series:\n%s", got)
+	}
+}
+
+func scrape(m *Metrics) string {
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	return string(body)
+}
