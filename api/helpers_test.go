@@ -38,6 +38,7 @@ type env struct {
 	clock   *testenv.Clock
 	objects *local.Store
 	logs    *logBuffer
+	sealer  *seal.Envelope
 	spec    *openapi3.T
 	router  routers.Router
 }
@@ -68,7 +69,7 @@ func newEnv(t *testing.T, opts ...func(*api.Options)) *env {
 		t.Fatal(err)
 	}
 	client, prefix := testenv.Redis(t)
-	e := &env{t: t, q: q, db: testenv.Pool(t, url), clock: testenv.NewClock(), objects: objects, logs: logs}
+	e := &env{t: t, q: q, db: testenv.Pool(t, url), clock: testenv.NewClock(), objects: objects, logs: logs, sealer: sealer}
 	o := api.Options{
 		Verifications: q, RelyingParties: q, Sealer: sealer, Objects: objects, Receipts: fakeReceipts{},
 		Limiter: redislimit.New(client, prefix), PublicURL: "https://idv.example/", Now: e.clock.Now, Logger: logger,

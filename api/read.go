@@ -27,6 +27,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, rp idv.RelyingPart
 			return err
 		}
 	}
+	if out.Outputs, err = h.outputs(r.Context(), rp, v); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -28,6 +28,7 @@ type verificationView struct {
 	URL               string                 `json:"url,omitempty"`
 	LinkExpiresAt     *time.Time             `json:"link_expires_at,omitempty"`
 	Receipt           string                 `json:"receipt,omitempty"`
+	Outputs           *outputsView           `json:"outputs,omitempty"`
 }
 
 type stepView struct {
