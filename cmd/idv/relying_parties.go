@@ -54,23 +54,15 @@ create and rotate-key print a secret once: store it at once, it is not shown aga
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(f.configPath, osEnviron())
+	cfg, err := config.Load(f.configPath, os.Environ())
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(config.RoleMigrate); err != nil {
-		return err
-	}
-	log, closeLog, err := logger(cfg, stderr)
+	a, done, err := openAdmin(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	a, err := app.OpenAdmin(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	defer done()
 	switch action {
 	case "create":
 		var outs []string
@@ -140,24 +132,16 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(f.configPath, osEnviron())
+	cfg, err := config.Load(f.configPath, os.Environ())
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(config.RoleMigrate); err != nil {
-		return err
-	}
-	log, closeLog, err := logger(cfg, stderr)
+	a, done, err := openAdmin(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	q, err := app.OpenQueue(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	if err := q.ReplayWebhook(ctx, id); err != nil {
+	defer done()
+	if err := a.Queue.ReplayWebhook(ctx, id); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "webhook event %s queued for delivery again\n", id)
@@ -180,19 +164,11 @@ func cmpOrDash(s string) string {
 
 // rotateSigning is `idv keys rotate-signing`.
 func rotateSigning(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
-	if err := cfg.Validate(config.RoleMigrate); err != nil {
-		return err
-	}
-	log, closeLog, err := logger(cfg, stderr)
+	a, done, err := openAdmin(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	a, err := app.OpenAdmin(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	defer done()
 	kid, err := a.RotateSigning(ctx)
 	if err != nil {
 		return err
@@ -201,4 +177,20 @@ func rotateSigning(ctx context.Context, cfg config.Config, stdout, stderr io.Wri
 	return nil
 }
 
-func osEnviron() []string { return os.Environ() }
+// openAdmin validates cfg for an operator command, opens its log (to
+// stderr, so stdout carries only the command's answer), the database and
+// the sealer; done closes them.
+func openAdmin(ctx context.Context, cfg config.Config, stderr io.Writer) (a *app.Admin, done func(), err error) {
+	if err := cfg.Validate(config.RoleMigrate); err != nil {
+		return nil, nil, err
+	}
+	log, closeLog, err := logger(cfg, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a, err = app.OpenAdmin(ctx, cfg, log); err != nil {
+		closeLog()
+		return nil, nil, err
+	}
+	return a, func() { a.Close(); closeLog() }, nil
+}

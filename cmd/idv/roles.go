@@ -17,27 +17,20 @@ import (
 // start the role from internal/app, which opens and assembles everything.
 
 func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("web", "Serve the pages, the waiting page's status endpoint, enqueue and /api/health.", stdout, true, "default web.addr, 127.0.0.1:8080")
-	cfg, log, closeLog, err := f.setup(args, config.RoleWeb, func(c *config.Config) *string { return &c.Web.Addr }, stdout)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
-	c, err := app.Open(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	r, err := app.StartWeb(ctx, c)
-	if err != nil {
-		return err
-	}
-	return r.Wait()
+	f := newFlags("web", "Serve the pages, the waiting page's status endpoint, enqueue, the relying parties' API and /api/health.", stdout, true, "default web.addr, 127.0.0.1:8080")
+	return runProduction(ctx, f, args, config.RoleWeb, func(c *config.Config) *string { return &c.Web.Addr }, app.StartWeb, stdout)
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("worker", "Claim and run proofing jobs. Serves /api/health and /api/health/jobs on --addr.", stdout, true, "health server; default worker.addr, 127.0.0.1:9090")
-	cfg, log, closeLog, err := f.setup(args, config.RoleWorker, func(c *config.Config) *string { return &c.Worker.Addr }, stdout)
+	f := newFlags("worker", "Claim and run proofing jobs and webhook deliveries. Serves /api/health and /api/health/jobs on --addr.", stdout, true, "health server; default worker.addr, 127.0.0.1:9090")
+	return runProduction(ctx, f, args, config.RoleWorker, func(c *config.Config) *string { return &c.Worker.Addr }, app.StartWorker, stdout)
+}
+
+// runProduction is a production role: flags, configuration, the
+// components, then the role until ctx ends.
+func runProduction(ctx context.Context, f *commonFlags, args []string, role config.Role, addr func(*config.Config) *string,
+	start func(context.Context, *app.Components) (*app.Role, error), stdout io.Writer) error {
+	cfg, log, closeLog, err := f.setup(args, role, addr, stdout)
 	if err != nil {
 		return err
 	}
@@ -47,7 +40,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer c.Close()
-	r, err := app.StartWorker(ctx, c)
+	r, err := start(ctx, c)
 	if err != nil {
 		return err
 	}
