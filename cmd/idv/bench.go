@@ -17,20 +17,23 @@ deleted afterwards), print a table and write JSON. Everything else (web tier, wo
 simulators, S3 for B4) runs in this process on loopback. Targets are reported, not asserted.
 
   B1 worker throughput: resolution jobs/s through River and the real job code (sealed
-     arguments, a zero-latency in-process vendor, Redis result writes), beside River's own
-     rate with a no-op handler, same database, same run.
+     arguments, a zero-latency in-process vendor, Redis result writes), beside two River
+     no-op baselines in the same run: as River's own benchmark runs it (the headline ratio),
+     and through idv's queue package with idv's worker count.
   B2 added latency: open-loop arrivals through the HTTP flow (POST verify_info, long-poll the
      status as the page does) with simulated vendor latency: result visible - submit - vendor
      latency (counted twice: resolution, then state ID).
-  B3 poll capacity: status checks/s on /verify/verify_info/status for finished attempts.
+  B3 poll capacity: status checks/s on /verify/verify_info/status for finished attempts,
+     beside plain Redis GETs of the result's size from as many connections.
   B4 image path: document jobs with two encrypted images through S3: decrypt rate and overhead.`, stdout, false, "")
 	fs := f.fs
 	fs.StringVar(&o.Only, "only", "", "comma-separated `LIST` of benchmarks to run (default all), e.g. B1,B3")
 	fs.StringVar(&o.JSONPath, "json", "", "write results to `FILE` (default bench-<timestamp>.json)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to `FILE`")
 	fs.StringVar(&o.LogPath, "log", "", "write the service log lines to `FILE` (default: formatted, then discarded)")
-	fs.IntVar(&o.B1Jobs, "b1-jobs", o.B1Jobs, "B1: `N` jobs per run (idv and River no-op)")
+	fs.IntVar(&o.B1Jobs, "b1-jobs", o.B1Jobs, "B1: `N` jobs per run (idv and River no-op through the queue package)")
 	fs.IntVar(&o.B1Workers, "b1-workers", o.B1Workers, "B1: concurrent workers (River MaxWorkers), the same for both runs")
+	fs.IntVar(&o.B1RiverBench.Jobs, "b1-river-bench-jobs", o.B1RiverBench.Jobs, "B1: `N` no-op jobs of the baseline run as River's benchmark runs it (burn-down)")
 	fs.IntVar(&o.B1Submitters, "b1-submitters", o.B1Submitters, "B1: concurrent submitters filling the queue before the workers start")
 	fs.IntVar(&o.B2Rate, "b2-rate", o.B2Rate, "B2: arrivals per second")
 	fs.DurationVar(&o.B2Duration, "b2-duration", o.B2Duration, "B2: how long arrivals go on")

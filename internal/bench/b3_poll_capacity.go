@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/internal/testenv/flow"
@@ -23,6 +26,12 @@ import (
 // poll) until the result is written or web.long_poll passes, so its rate is
 // set by the job, not by the endpoint; B2 measures how soon such a waiter
 // sees the result.
+//
+// Beside it, in the same run: plain Redis GETs of a value the size of the
+// sealed result a check reads, from this process with one connection per
+// poller (RunRedisGet). Every check needs at least two such GETs (session
+// and result) plus HTTP, two AES-GCM opens and a JSON answer, so the ratio
+// says how much of what Redis alone gives this process the endpoint keeps.
 
 func benchPollCapacity(ctx context.Context, env *env, o Settings) (*Result, error) {
 	res := &Result{Params: map[string]any{
@@ -124,7 +133,6 @@ func benchPollCapacity(ctx context.Context, env *env, o Settings) (*Result, erro
 	}
 	res.metric("answers other than done", float64(notDone), "")
 	res.metric("errors", float64(nerr), "")
-	res.Target = &Target{Text: "at least 10000 status checks/s", Met: rate >= 10000 && nerr == 0 && notDone == 0}
 	res.note("the clients run in the same process as the server, on the same CPUs; in-progress attempts are not measured for rate (a check then long-polls; B2 covers it)")
 	if firstErr != nil {
 		res.note("first error: %v", firstErr)
@@ -132,5 +140,87 @@ func benchPollCapacity(ctx context.Context, env *env, o Settings) (*Result, erro
 	if nerr > 0 || notDone > 0 {
 		return res, fmt.Errorf("%d errors and %d answers other than done", nerr, notDone)
 	}
+
+	// The baseline: plain GETs of a value the size of the sealed result
+	// each check read, from this process with as many connections as there
+	// were pollers, for as long. The stack is stopped first, so the
+	// baseline has the CPUs the pollers and the server shared.
+	sizes, err := valueSizes(ctx, env.redis, st.prefix+"result:*")
+	if err != nil || len(sizes) == 0 {
+		return res, fmt.Errorf("measuring the stored results: %d found: %v", len(sizes), err)
+	}
+	sessionSizes, _ := valueSizes(ctx, env.redis, st.prefix+"session:*")
+	st.close()
+	size := sizes[len(sizes)/2]
+	gets, err := b3RedisGets(ctx, env, o, size)
+	if err != nil {
+		return res, err
+	}
+	res.baseline(Baseline{
+		Name: "redis_get",
+		What: fmt.Sprintf("plain Redis GETs of one %d-byte value (the median size of the sealed done results the checks read: %s bytes) "+
+			"from %d goroutines of this process sharing one client with a pool of %d connections, for as long as the pollers ran (in runs of about a tenth of it, after one to warm up); "+
+			"a check reads the session (%s bytes) and the result, two GETs",
+			size, sizeRange(sizes), o.B3Clients, o.B3Clients, sizeRange(sessionSizes)),
+		Params: map[string]any{"value_bytes": size, "conns": o.B3Clients, "gets": gets.Ops, "seconds": math.Round(gets.Elapsed.Seconds()*10) / 10},
+		Value:  gets.PerSecond, Unit: "GETs/s", Goal: 0.25,
+	}, rate)
+	res.Target = &Target{Text: "status checks/s >= 0.25 x plain Redis GETs/s of the result's size (redis_get)",
+		Met: rate >= 0.25*gets.PerSecond && nerr == 0 && notDone == 0}
 	return res, nil
+}
+
+// b3RedisGets runs the GET baseline on a client of its own with a pool of
+// one connection per poller, for at least B3's duration: a first short run
+// warms the connections and is left out, then runs of about a tenth of the
+// duration each (sized from the last run's rate) are summed.
+func b3RedisGets(ctx context.Context, env *env, o Settings, size int) (RedisGetResult, error) {
+	rc := goredis.NewClient(&goredis.Options{
+		Addr: env.cfg.Redis.Addr, Password: env.cfg.Redis.Password, DB: env.cfg.Redis.DB,
+		PoolSize: o.B3Clients, MinIdleConns: o.B3Clients,
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+	})
+	defer rc.Close()
+	ro := RedisGetOptions{Prefix: env.redisPrefix("b3-redis-get"), ValueSize: size, Conns: o.B3Clients, Ops: 50 * o.B3Clients}
+	last, err := RunRedisGet(ctx, rc, ro)
+	if err != nil {
+		return last, err
+	}
+	var total RedisGetResult
+	for total.Elapsed < o.B3Duration {
+		ro.Ops = max(10*o.B3Clients, int(last.PerSecond*o.B3Duration.Seconds()/10))
+		if last, err = RunRedisGet(ctx, rc, ro); err != nil {
+			return total, err
+		}
+		total.Ops += last.Ops
+		total.Elapsed += last.Elapsed
+	}
+	total.PerSecond = float64(total.Ops) / total.Elapsed.Seconds()
+	return total, nil
+}
+
+// valueSizes returns the sorted lengths of the values under the keys that
+// match pattern.
+func valueSizes(ctx context.Context, rc *goredis.Client, pattern string) ([]int, error) {
+	var sizes []int
+	iter := rc.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		n, err := rc.StrLen(ctx, iter.Val()).Result()
+		if err != nil {
+			return nil, err
+		}
+		sizes = append(sizes, int(n))
+	}
+	slices.Sort(sizes)
+	return sizes, iter.Err()
+}
+
+func sizeRange(sizes []int) string {
+	switch {
+	case len(sizes) == 0:
+		return "unknown"
+	case sizes[0] == sizes[len(sizes)-1]:
+		return fmt.Sprint(sizes[0])
+	}
+	return fmt.Sprintf("%d to %d", sizes[0], sizes[len(sizes)-1])
 }

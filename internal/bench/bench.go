@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/queue"
 )
 
 // Settings are the sizes of every benchmark and where the results go; the
@@ -31,6 +32,11 @@ type Settings struct {
 	Command    string // the command line, for the report
 
 	B1Jobs, B1Workers, B1Submitters int
+	// B1RiverBench is B1's second baseline: River working no-op jobs as
+	// River's own benchmark runs it (queue.RunNoopBaseline), in a schema of
+	// its own. Only the job count has a flag (tests run it tiny); the rest
+	// are River's benchmark settings.
+	B1RiverBench queue.NoopBaselineOptions
 
 	B2Rate     int
 	B2Duration time.Duration
@@ -50,6 +56,13 @@ type Settings struct {
 func DefaultSettings() Settings {
 	return Settings{
 		B1Jobs: 10000, B1Workers: 100, B1Submitters: 8,
+		B1RiverBench: queue.NoopBaselineOptions{
+			Jobs:              queue.DefaultBaselineJobs,              // 100,000, inserted before the client starts (burn-down)
+			Workers:           queue.DefaultBaselineWorkers,           // 2,000
+			FetchCooldown:     queue.DefaultBaselineFetchCooldown,     // 2 ms
+			FetchPollInterval: queue.DefaultBaselineFetchPollInterval, // 20 ms
+			InsertBatch:       queue.DefaultBaselineInsertBatch,
+		},
 		B2Rate: 200, B2Duration: 10 * time.Second, B2Latency: 250 * time.Millisecond, B2Workers: 200,
 		B3Duration: 10 * time.Second, B3Clients: 32, B3Sessions: 32,
 		B4Jobs: 50, B4ImageSize: 2 << 20, B4Workers: 5,
@@ -152,6 +165,7 @@ func (o Settings) Validate() error {
 		{"--b1-jobs must be 1 to 1000000", o.B1Jobs >= 1 && o.B1Jobs <= 1_000_000},
 		{"--b1-workers must be 1 to 10000", o.B1Workers >= 1 && o.B1Workers <= 10000},
 		{"--b1-submitters must be 1 to 256", o.B1Submitters >= 1 && o.B1Submitters <= 256},
+		{"--b1-river-bench-jobs must be 1 to 1000000", o.B1RiverBench.Jobs >= 1 && o.B1RiverBench.Jobs <= 1_000_000},
 		{"--b2-rate must be 1 to 5000", o.B2Rate >= 1 && o.B2Rate <= 5000},
 		{"--b2-duration must be 100ms to 10m", o.B2Duration >= 100*time.Millisecond && o.B2Duration <= 10*time.Minute},
 		{"--b2-latency must be 0 to 10s", o.B2Latency >= 0 && o.B2Latency <= 10*time.Second},

@@ -40,10 +40,13 @@ type Result struct {
 	Title   string         `json:"title"`
 	Params  map[string]any `json:"params"`
 	Metrics []Metric       `json:"metrics"`
-	Target  *Target        `json:"target,omitempty"`
-	Notes   []string       `json:"notes,omitempty"`
-	Error   string         `json:"error,omitempty"`
-	Seconds float64        `json:"seconds"`
+	// Baselines are references measured in the same run, on the same
+	// machine and servers, that the headline rate is compared with.
+	Baselines []Baseline `json:"baselines,omitempty"`
+	Target    *Target    `json:"target,omitempty"`
+	Notes     []string   `json:"notes,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Seconds   float64    `json:"seconds"`
 	// LoadAverage is the machine's 1, 5 and 15 minute load averages before
 	// and after the benchmark, as a sign of other work on the machine.
 	LoadAverage [2]string `json:"load_average"`
@@ -56,6 +59,22 @@ type Metric struct {
 	Unit  string  `json:"unit"`
 }
 
+// Baseline is a reference measured in the same run, and the benchmark's
+// headline rate over it. A baseline run with worse settings than its own
+// best would flatter idv, so each says how it was run.
+type Baseline struct {
+	Name   string         `json:"name"` // short and stable: river_bench, river_via_queue, redis_get
+	What   string         `json:"what"`
+	Params map[string]any `json:"params"`
+	Value  float64        `json:"value"`
+	Unit   string         `json:"unit"`
+	// Ratio is the benchmark's headline rate divided by Value.
+	Ratio float64 `json:"ratio"`
+	// Goal is the least Ratio DESIGN.md section 6 asks for; absent when
+	// the baseline is shown for context only.
+	Goal float64 `json:"goal,omitempty"`
+}
+
 // Target is the bar of the issue and whether this run met it.
 type Target struct {
 	Text string `json:"text"`
@@ -63,10 +82,20 @@ type Target struct {
 }
 
 func (r *Result) metric(name string, value float64, unit string) {
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		value = 0
+	r.Metrics = append(r.Metrics, Metric{Name: name, Value: finite(value), Unit: unit})
+}
+
+// baseline records b with the ratio headline / b.Value.
+func (r *Result) baseline(b Baseline, headline float64) {
+	b.Value, b.Ratio = finite(b.Value), finite(headline/b.Value)
+	r.Baselines = append(r.Baselines, b)
+}
+
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
 	}
-	r.Metrics = append(r.Metrics, Metric{Name: name, Value: value, Unit: unit})
+	return v
 }
 
 func (r *Result) note(format string, args ...any) {
@@ -105,6 +134,14 @@ func printTable(w io.Writer, r *Report) {
 		for _, m := range res.Metrics {
 			fmt.Fprintf(tw, "\t%s\t%s\t%s\n", m.Name, formatValue(m.Value), m.Unit)
 		}
+		for _, b := range res.Baselines {
+			fmt.Fprintf(tw, "\tbaseline %s\t%s\t%s\n", b.Name, formatValue(b.Value), b.Unit)
+			goal := "context only"
+			if b.Goal > 0 {
+				goal = fmt.Sprintf("goal >= %g", b.Goal)
+			}
+			fmt.Fprintf(tw, "\tratio to %s\t%.2f\t%s\n", b.Name, b.Ratio, goal)
+		}
 		if res.Target != nil {
 			met := "MISSED"
 			if res.Target.Met {
@@ -119,6 +156,9 @@ func printTable(w io.Writer, r *Report) {
 	_ = tw.Flush()
 	for _, res := range r.Results {
 		fmt.Fprintf(w, "%s: load average before %s, after %s\n", res.ID, res.LoadAverage[0], res.LoadAverage[1])
+		for _, b := range res.Baselines {
+			fmt.Fprintf(w, "%s: baseline %s: %s\n", res.ID, b.Name, b.What)
+		}
 		for _, n := range res.Notes {
 			fmt.Fprintf(w, "%s: %s\n", res.ID, n)
 		}

@@ -19,6 +19,7 @@ import (
 type stack struct {
 	base   string // http://127.0.0.1:port of the web tier
 	schema string
+	prefix string // the roles' Redis key prefix (redis.prefix)
 	stops  []func()
 }
 
@@ -34,7 +35,7 @@ func startStack(ctx context.Context, env *env, part string, latency time.Duratio
 	cfg := env.cfg
 	cfg.Redis.Prefix = env.redisPrefix(part)
 	cfg.DatabaseSchema = env.schema(part)
-	st.schema = cfg.DatabaseSchema
+	st.schema, st.prefix = cfg.DatabaseSchema, cfg.Redis.Prefix
 	cfg.Web.Addr, cfg.Worker.Addr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Web.SecureCookies = false // plain HTTP on loopback
 	cfg.Web.AdminUser = ""

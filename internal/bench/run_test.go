@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/internal/testenv"
+)
+
+// tinySettings are sizes that run every benchmark and baseline in seconds.
+func tinySettings(jsonPath string) Settings {
+	o := DefaultSettings()
+	o.JSONPath, o.Command = jsonPath, "idv bench (test)"
+	o.B1Jobs, o.B1Workers, o.B1Submitters = 20, 4, 2
+	o.B1RiverBench.Jobs, o.B1RiverBench.Workers = 50, 10
+	o.B2Rate, o.B2Duration, o.B2Latency, o.B2Workers = 20, 500*time.Millisecond, 10*time.Millisecond, 10
+	o.B3Duration, o.B3Clients, o.B3Sessions = 300*time.Millisecond, 2, 2
+	o.B4Jobs, o.B4ImageSize, o.B4Workers = 2, 65536, 2
+	return o
+}
+
+// TestRunAtTinySizes runs every benchmark and its baselines at a tiny size
+// against the real PostgreSQL, Redis and versitygw, and checks the JSON it
+// writes and that it cleans up after itself. It asserts nothing about
+// speed.
+func TestRunAtTinySizes(t *testing.T) {
+	t.Parallel()
+	rc, prefix := testenv.Redis(t)
+	cfg := config.Defaults()
+	cfg.DatabaseURL, cfg.Redis.Addr, cfg.Redis.Prefix = testenv.DatabaseURL(), testenv.RedisAddr(), prefix
+	jsonPath := filepath.Join(t.TempDir(), "bench.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := Run(ctx, cfg, tinySettings(jsonPath), &stdout, &stderr); err != nil {
+		t.Fatalf("Run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	for _, s := range []string{"B1", "B2", "B3", "B4", "target", "baseline river_bench", "ratio to river_via_queue", "baseline redis_get"} {
+		if !strings.Contains(stdout.String(), s) {
+			t.Errorf("table does not mention %q:\n%s", s, stdout.String())
+		}
+	}
+
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report Report
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&report); err != nil {
+		t.Fatalf("JSON does not decode: %v\n%s", err, b)
+	}
+	if report.RunID == "" || report.Machine.CPUs < 1 || report.StartedAt.IsZero() || report.Command != "idv bench (test)" {
+		t.Errorf("report header incomplete: %+v", report)
+	}
+	// Each benchmark's headline metrics and baselines, by name.
+	wantMetrics := map[string][]string{
+		"B1": {"idv resolution jobs", "idv job run p50"},
+		"B2": {"added latency p50", "added latency p90", "added latency p99", "job pickup (enqueue to start) p99"},
+		"B3": {"status checks (done)", "latency p99"},
+		"B4": {"decrypt rate in jobs", "beyond the transfer p50"},
+	}
+	wantBaselines := map[string][]string{
+		"B1": {"river_bench", "river_via_queue"},
+		"B3": {"redis_get"},
+	}
+	var ids []string
+	for _, r := range report.Results {
+		ids = append(ids, r.ID)
+		if r.Error != "" || r.Target == nil || r.Target.Text == "" || len(r.Params) == 0 || r.LoadAverage[0] == "" {
+			t.Errorf("%s: incomplete result: %+v", r.ID, r)
+		}
+		for _, name := range wantMetrics[r.ID] {
+			i := slices.IndexFunc(r.Metrics, func(m Metric) bool { return m.Name == name })
+			if i < 0 {
+				t.Errorf("%s: no metric %q", r.ID, name)
+			} else if r.Metrics[i].Value < 0 {
+				t.Errorf("%s: %s = %v", r.ID, name, r.Metrics[i].Value)
+			}
+		}
+		var names []string
+		for _, bl := range r.Baselines {
+			names = append(names, bl.Name)
+			if bl.What == "" || len(bl.Params) == 0 || bl.Unit == "" || bl.Value <= 0 || bl.Ratio <= 0 {
+				t.Errorf("%s: baseline %s incomplete or not positive: %+v", r.ID, bl.Name, bl)
+			}
+		}
+		if !slices.Equal(names, wantBaselines[r.ID]) {
+			t.Errorf("%s: baselines %v, want %v", r.ID, names, wantBaselines[r.ID])
+		}
+	}
+	if !slices.Equal(ids, []string{"B1", "B2", "B3", "B4"}) {
+		t.Errorf("results for %v, want B1-B4 in order", ids)
+	}
+	// The headline baselines carry DESIGN.md's goals; the other is context.
+	goals := map[string]float64{}
+	for _, r := range report.Results {
+		for _, bl := range r.Baselines {
+			goals[bl.Name] = bl.Goal
+		}
+	}
+	if goals["river_bench"] != 0.5 || goals["redis_get"] != 0.25 || goals["river_via_queue"] != 0 {
+		t.Errorf("goals = %v, want river_bench 0.5, redis_get 0.25, river_via_queue none", goals)
+	}
+
+	// Nothing left behind: schemas dropped (the baseline's too), Redis keys
+	// deleted (the GET baseline's too).
+	conn, err := pgx.Connect(ctx, testenv.DatabaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var schemas int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1`, "idv_bench_"+report.RunID+"%").Scan(&schemas); err != nil {
+		t.Fatal(err)
+	}
+	if schemas != 0 {
+		t.Errorf("%d schemas of the run left behind", schemas)
+	}
+	if keys, err := rc.Keys(ctx, prefix+"*").Result(); err != nil || len(keys) > 0 {
+		t.Errorf("Redis keys left behind: %q (%v)", keys, err)
+	}
+}
+
+func TestSettingsRefuseUnboundedSizes(t *testing.T) {
+	t.Parallel()
+	for name, change := range map[string]func(*Settings){
+		"no B1 jobs":              func(o *Settings) { o.B1Jobs = 0 },
+		"no river benchmark jobs": func(o *Settings) { o.B1RiverBench.Jobs = 0 },
+		"too many river jobs":     func(o *Settings) { o.B1RiverBench.Jobs = 2_000_000 },
+		"B3 past the result TTL":  func(o *Settings) { o.B3Duration = 2 * time.Minute },
+		"unknown benchmark":       func(o *Settings) { o.Only = "B9" },
+	} {
+		o := DefaultSettings()
+		change(&o)
+		if err := o.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted %+v", name, o)
+		}
+	}
+	if err := DefaultSettings().Validate(); err != nil {
+		t.Errorf("DefaultSettings: %v", err)
+	}
+}
