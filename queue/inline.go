@@ -29,7 +29,7 @@ func (i Inline) Submit(ctx context.Context, cs idv.CaptureSession, job idv.Job) 
 	if !ok {
 		return idv.Errorf(idv.EINVALID, "no inline handler for job kind %q", job.Kind)
 	}
-	if err := i.Queue.b.record(ctx, cs); err != nil {
+	if err := i.Queue.record(ctx, cs); err != nil {
 		if i.Queue.b.isUniqueViolation(err) {
 			return idv.WrapError(idv.ECONFLICT, "capture session already exists", err)
 		}

@@ -86,51 +86,8 @@ type postgres struct {
 	client  *river.Client[pgx.Tx]
 }
 
-func (p *postgres) submit(ctx context.Context, cs idv.CaptureSession, args jobArgs, opts *river.InsertOpts) error {
-	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		res, err := p.client.InsertTx(ctx, tx, args, opts)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO `+p.prefix+`idv_capture_sessions
-			(id, result_id, kind, requested_at, job_id) VALUES ($1, $2, $3, $4, $5)`,
-			cs.ID, cs.ResultID, string(cs.Kind), cs.RequestedAt, res.Job.ID)
-		return err
-	})
-}
-
 func (p *postgres) cancelJob(ctx context.Context, id int64) error {
 	_, err := p.client.JobCancel(ctx, id)
-	return err
-}
-
-func (p *postgres) record(ctx context.Context, cs idv.CaptureSession) error {
-	_, err := p.pool.Exec(ctx, `INSERT INTO `+p.prefix+`idv_capture_sessions
-		(id, result_id, kind, requested_at) VALUES ($1, $2, $3, $4)`,
-		cs.ID, cs.ResultID, string(cs.Kind), cs.RequestedAt)
-	return err
-}
-
-func (p *postgres) captureSession(ctx context.Context, id string) (idv.CaptureSession, error) {
-	var cs idv.CaptureSession
-	var kind string
-	err := p.pool.QueryRow(ctx, `SELECT id, result_id, kind, requested_at FROM `+p.prefix+`idv_capture_sessions WHERE id = $1`, id).
-		Scan(&cs.ID, &cs.ResultID, &kind, &cs.RequestedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return cs, errNoRows
-	}
-	cs.Kind = idv.JobKind(kind)
-	cs.RequestedAt = cs.RequestedAt.UTC()
-	return cs, err
-}
-
-func (p *postgres) pruneCaptureSessions(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := p.pool.Exec(ctx, `DELETE FROM `+p.prefix+`idv_capture_sessions WHERE requested_at < $1`, before)
-	return tag.RowsAffected(), err
-}
-
-func (p *postgres) ping(ctx context.Context) error {
-	_, err := p.pool.Exec(ctx, `SELECT 1 FROM `+p.prefix+`idv_capture_sessions LIMIT 1`)
 	return err
 }
 

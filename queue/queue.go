@@ -67,17 +67,8 @@ var _ idv.Queue = (*Queue)(nil)
 // backend is what differs between PostgreSQL and SQLite. Its methods return
 // raw driver errors; Queue gives them idv codes.
 type backend interface {
-	// submit inserts the job and then the capture session row (with the
-	// job's id) in one transaction.
-	submit(ctx context.Context, cs idv.CaptureSession, args jobArgs, opts *river.InsertOpts) error
-	// captureSession returns errNoRows when there is no such row.
-	captureSession(ctx context.Context, id string) (idv.CaptureSession, error)
 	// cancelJob cancels a job that has not finished (a no-op otherwise).
 	cancelJob(ctx context.Context, id int64) error
-	// record inserts a capture session whose job runs inline (no job row).
-	record(ctx context.Context, cs idv.CaptureSession) error
-	pruneCaptureSessions(ctx context.Context, before time.Time) (int64, error)
-	ping(ctx context.Context) error
 	jobCounts(ctx context.Context) ([]stateCount, error)
 	// leader returns errNoRows when no worker holds a live leadership.
 	leader(ctx context.Context) (string, error)
@@ -117,7 +108,7 @@ func (q *Queue) Submit(ctx context.Context, cs idv.CaptureSession, job idv.Job) 
 		return err
 	}
 	opts := &river.InsertOpts{Queue: job.Kind.Queue(), MaxAttempts: q.cfg.MaxAttempts}
-	err := q.b.submit(ctx, cs, argsFromJob(job), opts)
+	err := q.submit(ctx, cs, argsFromJob(job), opts)
 	switch {
 	case err == nil:
 		return nil
@@ -180,7 +171,7 @@ func validateSubmit(cs idv.CaptureSession, job idv.Job) error {
 
 // CaptureSession returns the attempt with the given id, or idv.ErrNotFound.
 func (q *Queue) CaptureSession(ctx context.Context, id string) (idv.CaptureSession, error) {
-	cs, err := q.b.captureSession(ctx, id)
+	cs, err := q.captureSession(ctx, id)
 	switch {
 	case errors.Is(err, errNoRows):
 		return idv.CaptureSession{}, idv.ErrNotFound
@@ -195,7 +186,7 @@ func (q *Queue) CaptureSession(ctx context.Context, id string) (idv.CaptureSessi
 // WorkerConfig.CaptureSessionRetention); it is exported for `idv migrate`
 // style maintenance and tests.
 func (q *Queue) PruneCaptureSessions(ctx context.Context, before time.Time) (int64, error) {
-	n, err := q.b.pruneCaptureSessions(ctx, before)
+	n, err := q.pruneCaptureSessions(ctx, before)
 	if err != nil {
 		return 0, unavailable(err)
 	}
@@ -205,7 +196,7 @@ func (q *Queue) PruneCaptureSessions(ctx context.Context, before time.Time) (int
 // Ping checks that the database answers and that the schema is migrated
 // (it reads idv's table), for health checks.
 func (q *Queue) Ping(ctx context.Context) error {
-	if err := q.b.ping(ctx); err != nil {
+	if err := q.ping(ctx); err != nil {
 		return unavailable(err)
 	}
 	return nil

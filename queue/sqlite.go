@@ -71,67 +71,8 @@ type sqliteDB struct {
 
 func sqliteTime(t time.Time) string { return t.UTC().Format(sqliteTimeLayout) }
 
-func (s *sqliteDB) submit(ctx context.Context, cs idv.CaptureSession, args jobArgs, opts *river.InsertOpts) error {
-	// Everything below uses tx: the pool's only connection is tx's until it
-	// ends, so a statement on s.db here would wait forever.
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	res, err := s.client.InsertTx(ctx, tx, args, opts)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO idv_capture_sessions
-		(id, result_id, kind, requested_at, job_id) VALUES (?, ?, ?, ?, ?)`,
-		cs.ID, cs.ResultID, string(cs.Kind), sqliteTime(cs.RequestedAt), res.Job.ID); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
 func (s *sqliteDB) cancelJob(ctx context.Context, id int64) error {
 	_, err := s.client.JobCancel(ctx, id)
-	return err
-}
-
-func (s *sqliteDB) record(ctx context.Context, cs idv.CaptureSession) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO idv_capture_sessions
-		(id, result_id, kind, requested_at) VALUES (?, ?, ?, ?)`,
-		cs.ID, cs.ResultID, string(cs.Kind), sqliteTime(cs.RequestedAt))
-	return err
-}
-
-func (s *sqliteDB) captureSession(ctx context.Context, id string) (idv.CaptureSession, error) {
-	var cs idv.CaptureSession
-	var kind, requested string
-	err := s.db.QueryRowContext(ctx, `SELECT id, result_id, kind, requested_at FROM idv_capture_sessions WHERE id = ?`, id).
-		Scan(&cs.ID, &cs.ResultID, &kind, &requested)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return cs, errNoRows
-	case err != nil:
-		return cs, err
-	}
-	cs.Kind = idv.JobKind(kind)
-	cs.RequestedAt, err = time.ParseInLocation(sqliteTimeLayout, requested, time.UTC)
-	if err != nil {
-		return cs, fmt.Errorf("capture session %q: bad requested_at: %w", id, err)
-	}
-	return cs, nil
-}
-
-func (s *sqliteDB) pruneCaptureSessions(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM idv_capture_sessions WHERE requested_at < ?`, sqliteTime(before))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func (s *sqliteDB) ping(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `SELECT 1 FROM idv_capture_sessions LIMIT 1`)
 	return err
 }
 
