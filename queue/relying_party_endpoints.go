@@ -2,7 +2,11 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 )
+
+// A relying party's endpoints change after it is created: `idv dev` points
+// its demo relying party at whatever address this run serves.
 
 // SetRelyingPartyWebhook sets where a relying party receives its webhook
 // events and the secret they are signed with, sealed by the caller under
@@ -15,4 +19,11 @@ func (q *Queue) SetRelyingPartyWebhook(ctx context.Context, id, url string, seal
 	}
 	return q.updateRelyingParty(ctx, `UPDATE {p}idv_relying_parties SET webhook_url = $2, webhook_secret = $3 WHERE id = $1`,
 		id, url, sealedSecret)
+}
+
+// SetRelyingPartyReturnURLs replaces the return URLs a relying party may
+// send the person back to (matched exactly; checked by the caller).
+func (q *Queue) SetRelyingPartyReturnURLs(ctx context.Context, id string, urls []string) error {
+	b, _ := json.Marshal(nonNil(urls))
+	return q.updateRelyingParty(ctx, `UPDATE {p}idv_relying_parties SET return_urls = $2 WHERE id = $1`, id, string(b))
 }

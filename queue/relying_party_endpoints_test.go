@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/idv-dev/idv"
@@ -33,6 +34,24 @@ func TestSetRelyingPartyWebhook(t *testing.T) {
 			t.Fatalf("after clearing: %v %q %q", err, got.WebhookURL, got.WebhookSecret)
 		}
 		if err := q.SetRelyingPartyWebhook(ctx(t), "rp_none", "https://rp.example/h", []byte("s")); idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("unknown relying party: %v", err)
+		}
+	})
+}
+
+func TestSetRelyingPartyReturnURLs(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, q *Queue) {
+		rp := testRP(t, q, false)
+		urls := []string{"http://127.0.0.1:9000/demo/return", "https://rp.example/back2"}
+		if err := q.SetRelyingPartyReturnURLs(ctx(t), rp.ID, urls); err != nil {
+			t.Fatal(err)
+		}
+		got, err := q.RelyingParty(ctx(t), rp.ID)
+		if err != nil || !slices.Equal(got.ReturnURLs, urls) || got.AllowsReturnURL(rp.ReturnURLs[0]) {
+			t.Fatalf("after set: %v %q", err, got.ReturnURLs)
+		}
+		if err := q.SetRelyingPartyReturnURLs(ctx(t), "rp_none", urls); idv.ErrorCode(err) != idv.ENOTFOUND {
 			t.Fatalf("unknown relying party: %v", err)
 		}
 	})
