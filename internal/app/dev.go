@@ -61,6 +61,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	}
 	c.onClose(c.Queue.Close)
 	c.Metrics.QueueDepth(queueDepth(c.Queue))
+	c.storeGauges()
 
 	// The web listener comes first: the local object store's upload URLs
 	// point at it.
