@@ -128,6 +128,38 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 }
 
+// With document capture on (as `idv dev` runs by default) the demo asks
+// for every step: its person starts at the document.
+func TestDemoAsksForEveryStep(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	base := startDevWith(t, ctx, true)
+	p := flow.New(base, nil)
+	start, err := p.Do(ctx, "GET", "/demo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := keyRE.FindSubmatch(start.Body)
+	if key == nil {
+		t.Fatalf("demo page: %d", start.Code)
+	}
+	created, err := p.Do(ctx, "POST", "/demo/verify", url.Values{"idempotency_key": {string(key[1])}})
+	link, ok := strings.CutPrefix(created.Location, base)
+	if err != nil || !ok {
+		t.Fatalf("verify: %v %d to %q", err, created.Code, created.Location)
+	}
+	for _, path := range []string{link, "/"} {
+		if _, err := p.Do(ctx, "GET", path, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := p.Do(ctx, "GET", "/", nil)
+	if err != nil || !strings.Contains(string(r.Body), `href="/verify/document_capture"`) {
+		t.Fatalf("start page after the link: %v %d %.600s", err, r.Code, r.Body)
+	}
+}
+
 // A webhook that idv did not sign is refused and not shown.
 func TestDemoRefusesUnsignedWebhooks(t *testing.T) {
 	t.Parallel()
@@ -173,11 +205,16 @@ func TestDemoRefusesUnsignedWebhooks(t *testing.T) {
 // and returns its URL; it stops when the test ends.
 func startDev(t *testing.T, ctx context.Context) string {
 	t.Helper()
+	return startDevWith(t, ctx, false)
+}
+
+func startDevWith(t *testing.T, ctx context.Context, documents bool) string {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Defaults()
 	cfg.Web.Addr, cfg.Web.SecureCookies = "127.0.0.1:0", false
 	cfg.Keys.File = filepath.Join(dir, "keys.json")
-	cfg.DocAuth.Enabled = false
+	cfg.DocAuth.Enabled = documents
 	cfg.Verifications.WebhooksAllowInsecure = true // the demo's endpoint is on loopback, as in `idv dev`
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r, err := app.StartDev(rctx, cfg, telemetry.NewLogger(io.Discard, slog.LevelInfo), dir)
