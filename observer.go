@@ -37,7 +37,19 @@ type Observer interface {
 	ResultMissing(step string)
 	// RateLimited: the attempt limit named limit refused a submit.
 	RateLimited(limit string)
+	// WebhookDelivered: the queue's worker made one delivery attempt of a
+	// webhook event, with its outcome: delivered, failed (tried again
+	// later) or gave_up (no further attempt: the last one failed, or the
+	// relying party takes no webhooks or its destination is refused).
+	WebhookDelivered(outcome string)
 }
+
+// Webhook delivery outcomes (Observer.WebhookDelivered).
+const (
+	WebhookDelivered = "delivered"
+	WebhookFailed    = "failed"
+	WebhookGaveUp    = "gave_up"
+)
 
 // JobRun describes one run of a job as the queue's worker saw it.
 type JobRun struct {
@@ -70,3 +82,4 @@ func (NopObserver) JobRescued(string, string)                                 {}
 func (NopObserver) ResultRead(string, string)                                 {}
 func (NopObserver) ResultMissing(string)                                      {}
 func (NopObserver) RateLimited(string)                                        {}
+func (NopObserver) WebhookDelivered(string)                                   {}

@@ -97,8 +97,9 @@ const orderWait = 5 * time.Second
 
 type deliveryWorker struct {
 	river.WorkerDefaults[deliveryArgs]
-	q *Queue
-	d WebhookDeliverer
+	q        *Queue
+	d        WebhookDeliverer
+	observer idv.Observer // hears each attempt's outcome
 }
 
 func (w *deliveryWorker) NextRetry(j *river.Job[deliveryArgs]) time.Time {
@@ -121,7 +122,16 @@ func (w *deliveryWorker) Work(ctx context.Context, j *river.Job[deliveryArgs]) e
 	}
 	at, derr := w.d.Deliver(ctx, ev, j.Attempt)
 	if errors.Is(derr, ErrNoWebhook) {
+		w.observer.WebhookDelivered(idv.WebhookGaveUp)
 		return river.JobCancel(derr)
+	}
+	switch {
+	case derr == nil:
+		w.observer.WebhookDelivered(idv.WebhookDelivered)
+	case j.Attempt >= j.MaxAttempts:
+		w.observer.WebhookDelivered(idv.WebhookGaveUp)
+	default:
+		w.observer.WebhookDelivered(idv.WebhookFailed)
 	}
 	if derr != nil && at.Error == "" {
 		at.Error = derr.Error()

@@ -284,7 +284,7 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 	river.AddWorker(workers, &pruneWorker{q: q})
 	river.AddWorker(workers, &expireWorker{q: q})
 	if cfg.Webhooks != nil {
-		river.AddWorker(workers, &deliveryWorker{q: q, d: cfg.Webhooks})
+		river.AddWorker(workers, &deliveryWorker{q: q, d: cfg.Webhooks, observer: cfg.Observer})
 		queues[WebhookQueue] = river.QueueConfig{MaxWorkers: cmp.Or(cfg.WebhookWorkers, 10)}
 	}
 	var periodic []*river.PeriodicJob

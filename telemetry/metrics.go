@@ -25,6 +25,7 @@ type Metrics struct {
 	read         *prometheus.CounterVec   // step, outcome
 	limited      *prometheus.CounterVec   // limit
 	rescued      *prometheus.CounterVec   // kind, state
+	webhooks     *prometheus.CounterVec   // outcome
 }
 
 // NewMetrics registers the metrics (and Go runtime and process metrics) in a
@@ -51,8 +52,10 @@ func NewMetrics() *Metrics {
 			Help: "Submits refused by an attempt limit, by limit."}, []string{"limit"}),
 		rescued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_jobs_rescued_total",
 			Help: "Jobs of lost workers (no heartbeat) this worker made available again, discarded or cancelled, by kind and new state."}, []string{"kind", "state"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_webhook_deliveries_total",
+			Help: "Webhook delivery attempts this worker made, by outcome (delivered, failed: tried again later, gave_up: no further attempt)."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited, m.rescued)
+	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited, m.rescued, m.webhooks)
 	return m
 }
 
@@ -85,6 +88,9 @@ func (m *Metrics) ResultMissing(step string) { m.missing.WithLabelValues(step).I
 
 // RateLimited counts one submit refused by the limit named limit.
 func (m *Metrics) RateLimited(limit string) { m.limited.WithLabelValues(limit).Inc() }
+
+// WebhookDelivered counts one webhook delivery attempt by its outcome.
+func (m *Metrics) WebhookDelivered(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
 
 // QueueDepth registers a gauge of jobs per queue and state, read from
 // depth at scrape time.

@@ -23,6 +23,8 @@ func TestEventsBecomeTheirSeries(t *testing.T) {
 	o.ResultMissing("phone")
 	o.RateLimited("ssn")
 	o.RateLimited("ssn")
+	o.WebhookDelivered(idv.WebhookFailed)
+	o.WebhookDelivered(idv.WebhookDelivered)
 
 	got := scrape(m)
 	for _, want := range []string{
@@ -37,6 +39,8 @@ func TestEventsBecomeTheirSeries(t *testing.T) {
 		`idv_results_read_total{outcome="failure",step="verify_info"} 1`,
 		`idv_result_missing_total{step="phone"} 1`,
 		`idv_rate_limited_total{limit="ssn"} 2`,
+		`idv_webhook_deliveries_total{outcome="failed"} 1`,
+		`idv_webhook_deliveries_total{outcome="delivered"} 1`,
 	} {
 		if !strings.Contains(got, want+"\n") {
 			t.Errorf("metrics lack %s", want)

@@ -2,45 +2,80 @@ package app
 
 import (
 	"context"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/demo"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/ratelimit"
+	"github.com/idv-dev/idv/webhook"
 )
 
 // DemoRPID is the relying party `idv dev` creates for its demo app and its
 // self-serve start.
 const DemoRPID = "rp_demo"
 
-// demoRP is `idv dev`'s relying party and this run's API key for it.
+// demoRP is `idv dev`'s relying party, with this run's API key and webhook
+// secret for it.
 type demoRP struct {
-	rp  idv.RelyingParty
-	key string
+	rp            idv.RelyingParty
+	key           string
+	webhookSecret string
 }
 
-// ensureDemoRP creates the demo relying party on first run, and gives it a
-// new API key on every run (the key lives in this process only).
-func ensureDemoRP(ctx context.Context, q *queue.Queue, base string) (demoRP, error) {
+// ensureDemoRP creates the demo relying party on first run and, on every
+// run, gives it a new API key and a new webhook secret (they live in this
+// process only; the secret is sealed at rest like any relying party's) and
+// points its return URL and webhook at the demo app on base, this run's
+// address.
+func ensureDemoRP(ctx context.Context, q *queue.Queue, sealer idv.Sealer, base string) (demoRP, error) {
 	key, hash := idv.NewToken(idv.APIKeyPrefix)
 	hint := key[:len(idv.APIKeyPrefix)+4]
+	returnURLs := []string{base + demo.ReturnPath}
 	rp, err := q.RelyingParty(ctx, DemoRPID)
 	switch idv.ErrorCode(err) {
 	case "":
 		if err := q.RotateRelyingPartyKey(ctx, DemoRPID, hash, hint); err != nil {
 			return demoRP{}, err
 		}
+		if !slices.Equal(rp.ReturnURLs, returnURLs) {
+			if err := q.SetRelyingPartyReturnURLs(ctx, DemoRPID, returnURLs); err != nil {
+				return demoRP{}, err
+			}
+			rp.ReturnURLs = returnURLs
+		}
 	case idv.ENOTFOUND:
 		rp = idv.RelyingParty{ID: DemoRPID, Name: "idv demo", APIKeyHash: hash, APIKeyHint: hint,
-			ReturnURLs: []string{base + "/demo/return"}, Outputs: idv.KnownOutputs, CreatedAt: time.Now().UTC()}
+			ReturnURLs: returnURLs, Outputs: idv.KnownOutputs, CreatedAt: time.Now().UTC()}
 		if err := q.CreateRelyingParty(ctx, rp); err != nil {
 			return demoRP{}, err
 		}
 	default:
 		return demoRP{}, err
 	}
-	return demoRP{rp: rp, key: key}, nil
+	secret := webhook.GenerateSecret()
+	sealed, err := sealer.Seal(ctx, []byte(secret), idv.WebhookSecretAAD(DemoRPID))
+	if err != nil {
+		return demoRP{}, err
+	}
+	rp.WebhookURL, rp.WebhookSecret = base+demo.WebhookPath, sealed
+	if err := q.SetRelyingPartyWebhook(ctx, DemoRPID, rp.WebhookURL, sealed); err != nil {
+		return demoRP{}, err
+	}
+	return demoRP{rp: rp, key: key, webhookSecret: secret}, nil
+}
+
+// app is the demo relying party for this run, calling the API at base.
+func (d demoRP) app(cfg config.Config, base string, log *slog.Logger) (*demo.App, error) {
+	var steps []string // the API's default: every step
+	if !cfg.DocAuth.Enabled {
+		steps = []string{string(idv.StepIdentity), string(idv.StepPhone)}
+	}
+	return demo.New(demo.Options{API: base, Issuer: cfg.EffectivePublicURL(), RelyingPartyID: d.rp.ID,
+		APIKey: d.key, WebhookSecret: d.webhookSecret, Steps: steps, Logger: log})
 }
 
 // selfServe starts a verification of the demo relying party for a person

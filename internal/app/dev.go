@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"time"
 
@@ -60,6 +61,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	}
 	c.onClose(c.Queue.Close)
 	c.Metrics.QueueDepth(queueDepth(c.Queue))
+	c.storeGauges()
 
 	// The web listener comes first: the local object store's upload URLs
 	// point at it.
@@ -69,6 +71,12 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	}
 	c.onClose(func() { _ = ln.Close() }) // a no-op once served
 	base := "http://" + ln.Addr().String()
+	// Links, receipts' iss and the demo use this run's address unless a
+	// public URL is configured (web.addr may name port 0).
+	if cfg.Verifications.PublicURL == "" {
+		cfg.Verifications.PublicURL = base
+		c.Config = cfg
+	}
 	var docs *web.DocumentOptions
 	if cfg.DocAuth.Enabled {
 		objects, err := openLocalObjects(cmp.Or(cfg.Objects.Dir, filepath.Join(dataDir, "objects")), base)
@@ -89,7 +97,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		return nil, err
 	}
 	health := c.Health(true, vc)
-	demo, err := ensureDemoRP(ctx, c.Queue, base)
+	demo, err := ensureDemoRP(ctx, c.Queue, sealer, base)
 	if err != nil {
 		_ = stopWorkers(0)
 		return nil, err
@@ -100,6 +108,12 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		_ = stopWorkers(0)
 		return nil, err
 	}
+	demoApp, err := demo.app(cfg, base, log)
+	if err != nil {
+		_ = stopWorkers(0)
+		return nil, err
+	}
+	maps.Copy(mounts, demoApp.Mounts())
 	srv, err := web.New(web.Options{
 		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
 		Sessions: sessionManager(cfg, memstore.New(), sealer),

@@ -13,6 +13,7 @@ import (
 func StartWorker(ctx context.Context, c *Components) (*Role, error) {
 	cfg, log := c.Config, c.Log
 	c.Metrics.QueueDepth(queueDepth(c.Queue))
+	c.storeGauges()
 	vc, err := VendorClients(cfg)
 	if err != nil {
 		return nil, err

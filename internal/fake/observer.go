@@ -19,6 +19,7 @@ type Observer struct {
 	reads    []ResultRead
 	missing  []string
 	limited  []string
+	webhooks []string
 }
 
 var _ idv.Observer = (*Observer)(nil)
@@ -70,6 +71,7 @@ func (o *Observer) JobRescued(kind, state string)   { record(o, &o.rescues, Resc
 func (o *Observer) ResultRead(step, outcome string) { record(o, &o.reads, ResultRead{step, outcome}) }
 func (o *Observer) ResultMissing(step string)       { record(o, &o.missing, step) }
 func (o *Observer) RateLimited(limit string)        { record(o, &o.limited, limit) }
+func (o *Observer) WebhookDelivered(outcome string) { record(o, &o.webhooks, outcome) }
 
 // The events recorded so far, oldest first.
 
@@ -80,3 +82,4 @@ func (o *Observer) Rescues() []Rescue         { return recorded(o, &o.rescues) }
 func (o *Observer) Reads() []ResultRead       { return recorded(o, &o.reads) }
 func (o *Observer) Missing() []string         { return recorded(o, &o.missing) }
 func (o *Observer) Limited() []string         { return recorded(o, &o.limited) }
+func (o *Observer) WebhookOutcomes() []string { return recorded(o, &o.webhooks) }
