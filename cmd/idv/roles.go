@@ -85,7 +85,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "\n  idv is running: open %s/ in a browser (Ctrl-C stops it)\n\n", r.URL)
+	fmt.Fprintf(stderr, "\n  idv is running: open %s/demo in a browser to see a relying party use it, or %s/ to verify\n  yourself (Ctrl-C stops it)\n\n", r.URL, r.URL)
 	return r.Wait()
 }
 
