@@ -121,7 +121,6 @@ func benchAddedLatency(ctx context.Context, env *env, o Settings) (*Result, erro
 			added = append(added, s.seen)
 			submits = append(submits, s.submit)
 			if s.next == resultPath { // identity was the verification's only step: verified
-
 				counts["success"]++
 			} else {
 				counts["other outcome"]++
