@@ -184,15 +184,15 @@ func b2Person(ctx context.Context, p *flow.Person, i int, at time.Time, vendor t
 		return s
 	}
 	s.ok = true
-	s.next, s.err = nextPage(ctx, p)
+	s.next, s.err = nextPage(ctx, p, verifyInfoPath)
 	return s
 }
 
-// nextPage loads the step page after the result, as the waiting page does,
+// nextPage loads the step page at path after the result, as the waiting page does,
 // and returns where it sends the person (on success, the next step or, after
 // the verification's last step, the result page).
-func nextPage(ctx context.Context, p *flow.Person) (string, error) {
-	waiting, loc, err := p.Page(ctx, verifyInfoPath)
+func nextPage(ctx context.Context, p *flow.Person, path string) (string, error) {
+	waiting, loc, err := p.Page(ctx, path)
 	if err == nil && waiting {
 		err = errors.New("result page still waiting after the status said done")
 	}
