@@ -123,7 +123,7 @@ func benchAddedLatency(ctx context.Context, env *env, o Settings) (*Result, erro
 			if s.next == resultPath { // identity was the verification's only step: verified
 				counts["success"]++
 			} else {
-				counts["other outcome"]++
+				counts["sent to "+s.next]++
 			}
 		}
 	}
