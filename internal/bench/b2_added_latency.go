@@ -120,7 +120,10 @@ func benchAddedLatency(ctx context.Context, env *env, o Settings) (*Result, erro
 		default:
 			added = append(added, s.seen)
 			submits = append(submits, s.submit)
-			if s.next == resultPath { // identity was the verification's only step: verified
+			// identity was the verification's only step: verified. The
+			// page may name the next step (phone), which a verification
+			// without it passes over to the result page.
+			if s.next == resultPath || s.next == phonePath {
 				counts["success"]++
 			} else {
 				counts["sent to "+s.next]++
