@@ -73,6 +73,9 @@ type Verifications struct {
 	// WebhooksAllowInsecure lets webhooks go to http URLs and non-public
 	// addresses: tests and `idv dev` only, never production.
 	WebhooksAllowInsecure bool `yaml:"webhooks_allow_insecure"`
+	// APIRequestsPerMinute bounds each relying party's requests to the
+	// API per minute (a fixed window); over it, the API answers 429.
+	APIRequestsPerMinute int `yaml:"api_requests_per_minute"`
 }
 
 // EffectivePublicURL is PublicURL, or http://web.addr when it is empty.
@@ -325,7 +328,7 @@ func Defaults() Config {
 		DocAuth:       DocAuth{Enabled: true, PresignedUploads: true},
 		Objects:       Objects{Region: "us-east-1"},
 		Log:           Log{Level: "info"},
-		Verifications: Verifications{Lifetime: 24 * time.Hour, LinkLifetime: time.Hour, WebhookWorkers: 10},
+		Verifications: Verifications{Lifetime: 24 * time.Hour, LinkLifetime: time.Hour, WebhookWorkers: 10, APIRequestsPerMinute: 600},
 	}
 }
 
@@ -540,6 +543,9 @@ func (c Config) Validate(role Role) error {
 		}
 		if v.WebhookWorkers < 1 || v.WebhookWorkers > 10000 {
 			bad("verifications.webhook_workers", "must be between 1 and 10000, got %d", v.WebhookWorkers)
+		}
+		if v.APIRequestsPerMinute < 1 || v.APIRequestsPerMinute > 10_000_000 {
+			bad("verifications.api_requests_per_minute", "must be between 1 and 10000000, got %d", v.APIRequestsPerMinute)
 		}
 	}
 	if c.DocAuth.Enabled {

@@ -25,9 +25,12 @@ simulators, S3 for B4) runs in this process on loopback. Targets are reported, n
      latency (counted twice: resolution, then state ID).
   B3 poll capacity: status checks/s on /verify/verify_info/status for finished attempts,
      beside plain Redis GETs of the result's size from as many connections.
-  B4 image path: document jobs with two encrypted images through S3: decrypt rate and overhead.`, stdout, false, "")
+  B4 image path: document jobs with two encrypted images through S3: decrypt rate and overhead.
+  B5 relying-party latency: verifications created per second through the API over HTTP, then
+     people walking them (identity, phone) with zero-latency vendors while a loopback receiver
+     checks each webhook's signature: webhook received - state change, and - the last submit.`, stdout, false, "")
 	fs := f.fs
-	fs.StringVar(&o.Only, "only", "", "comma-separated `LIST` of benchmarks to run (default all), e.g. B1,B3")
+	fs.StringVar(&o.Only, "only", "", "comma-separated `LIST` of benchmarks to run (default all), e.g. B1,B3,B5")
 	fs.StringVar(&o.JSONPath, "json", "", "write results to `FILE` (default bench-<timestamp>.json)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to `FILE`")
 	fs.StringVar(&o.LogPath, "log", "", "write the service log lines to `FILE` (default: formatted, then discarded)")
@@ -45,6 +48,11 @@ simulators, S3 for B4) runs in this process on loopback. Targets are reported, n
 	fs.IntVar(&o.B4Jobs, "b4-jobs", o.B4Jobs, "B4: document jobs")
 	fs.IntVar(&o.B4ImageSize, "b4-image-bytes", o.B4ImageSize, "B4: size of each of the two images")
 	fs.IntVar(&o.B4Workers, "b4-workers", o.B4Workers, "B4: document workers")
+	fs.IntVar(&o.B5Creates, "b5-creates", o.B5Creates, "B5: `N` verifications created through the API (the people walk the first of them)")
+	fs.IntVar(&o.B5APIClients, "b5-api-clients", o.B5APIClients, "B5: concurrent API clients creating verifications")
+	fs.IntVar(&o.B5Rate, "b5-rate", o.B5Rate, "B5: people arriving per second")
+	fs.DurationVar(&o.B5Duration, "b5-duration", o.B5Duration, "B5: how long people arrive")
+	fs.BoolVar(&o.B5Phone, "b5-phone", o.B5Phone, "B5: people walk the phone step after identity")
 	cfg, err := f.load(args)
 	if err != nil {
 		return err

@@ -72,7 +72,7 @@ func TestBenchFlagsRefuseUnboundedSizes(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
 		{"--b1-jobs", "0"}, {"--b1-river-bench-jobs", "0"}, {"--b2-rate", "100000"}, {"--b2-duration", "1h"}, {"--b3-duration", "2m"},
-		{"--b4-image-bytes", "20000000"}, {"--only", "B9"},
+		{"--b4-image-bytes", "20000000"}, {"--only", "B9"}, {"--b5-creates", "0"}, {"--b5-creates", "10", "--b5-rate", "50"},
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), append([]string{"bench", "--json", filepath.Join(t.TempDir(), "x.json")}, args...), &out, &out)

@@ -45,11 +45,22 @@ func (c *Components) relyingPartyMounts(ctx context.Context, limiter ratelimit.L
 		Verifications: c.Queue, RelyingParties: c.Queue, Sealer: c.Sealer, Objects: c.Objects,
 		Receipts: receipts{signer}, Limiter: limiter, PublicURL: cfg.EffectivePublicURL(), Logger: c.Log,
 		LinkLifetime: cfg.Verifications.LinkLifetime, VerificationLifetime: cfg.Verifications.Lifetime,
+		RequestLimit: apiRequestLimit(cfg.Verifications.APIRequestsPerMinute),
 	})
 	if err != nil {
 		return nil, err
 	}
 	return map[string]http.Handler{"/v1/": h, "GET " + receipt.JWKSPath: signer.JWKSHandler()}, nil
+}
+
+// apiRequestLimit is ratelimit.APIRequests with perMinute requests per
+// minute (verifications.api_requests_per_minute; 0 keeps its default).
+func apiRequestLimit(perMinute int) ratelimit.Limit {
+	l := ratelimit.APIRequests
+	if perMinute > 0 {
+		l.Max = perMinute
+	}
+	return l
 }
 
 // redisLimiter is production's API request limiter.

@@ -1,4 +1,5 @@
-// Package bench is `idv bench`: the benchmarks of DESIGN.md section 6.
+// Package bench is `idv bench`: the benchmarks of DESIGN.md section 6
+// and, as B5, what a relying party sees (issue 10).
 // Everything runs in this process against the configured PostgreSQL (in
 // schemas of its own, dropped afterwards) and Redis (under a key prefix of
 // its own, deleted afterwards); the roles under test are started from
@@ -50,6 +51,15 @@ type Settings struct {
 	B4Jobs      int
 	B4ImageSize int
 	B4Workers   int
+
+	// B5: B5Creates verifications created through the API by B5APIClients
+	// concurrent clients; then B5Rate people a second for B5Duration walk
+	// the first of them (identity, and phone with B5Phone).
+	B5Creates    int
+	B5APIClients int
+	B5Rate       int
+	B5Duration   time.Duration
+	B5Phone      bool
 }
 
 // DefaultSettings are the sizes docs/benchmarks.md reports.
@@ -66,10 +76,11 @@ func DefaultSettings() Settings {
 		B2Rate: 200, B2Duration: 10 * time.Second, B2Latency: 250 * time.Millisecond, B2Workers: 200,
 		B3Duration: 10 * time.Second, B3Clients: 32, B3Sessions: 32,
 		B4Jobs: 50, B4ImageSize: 2 << 20, B4Workers: 5,
+		B5Creates: 2000, B5APIClients: 16, B5Rate: 50, B5Duration: 10 * time.Second, B5Phone: true,
 	}
 }
 
-// benchmark is one of B1-B4.
+// benchmark is one of B1-B5.
 type benchmark struct {
 	id, title string
 	run       func(ctx context.Context, env *env, o Settings) (*Result, error)
@@ -80,6 +91,7 @@ var benchmarks = []benchmark{
 	{"B2", "added latency", benchAddedLatency},
 	{"B3", "poll capacity", benchPollCapacity},
 	{"B4", "image path", benchImagePath},
+	{"B5", "relying-party latency", benchRelyingPartyLatency},
 }
 
 // Run runs the selected benchmarks against cfg's PostgreSQL and Redis,
@@ -176,6 +188,11 @@ func (o Settings) Validate() error {
 		{"--b4-jobs must be 1 to 10000", o.B4Jobs >= 1 && o.B4Jobs <= 10000},
 		{"--b4-image-bytes must be 1 to 10 MiB less the GCM tag", o.B4ImageSize >= 1 && o.B4ImageSize <= 10<<20-16},
 		{"--b4-workers must be 1 to 1000", o.B4Workers >= 1 && o.B4Workers <= 1000},
+		{"--b5-creates must be 1 to 100000", o.B5Creates >= 1 && o.B5Creates <= 100_000},
+		{"--b5-api-clients must be 1 to 1000", o.B5APIClients >= 1 && o.B5APIClients <= 1000},
+		{"--b5-rate must be 1 to 5000", o.B5Rate >= 1 && o.B5Rate <= 5000},
+		{"--b5-duration must be 100ms to 10m", o.B5Duration >= 100*time.Millisecond && o.B5Duration <= 10*time.Minute},
+		{"--b5-rate x --b5-duration must give 1 to --b5-creates people", b5People(o) >= 1 && b5People(o) <= o.B5Creates},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -186,6 +203,9 @@ func (o Settings) Validate() error {
 	return err
 }
 
+// b5People is how many people B5's arrivals bring.
+func b5People(o Settings) int { return int(float64(o.B5Rate) * o.B5Duration.Seconds()) }
+
 func selectBenchmarks(only string) ([]benchmark, error) {
 	if strings.TrimSpace(only) == "" {
 		return benchmarks, nil
@@ -195,7 +215,7 @@ func selectBenchmarks(only string) ([]benchmark, error) {
 		id = strings.ToUpper(strings.TrimSpace(id))
 		i := slices.IndexFunc(benchmarks, func(b benchmark) bool { return b.id == id })
 		if i < 0 {
-			return nil, fmt.Errorf("--only: unknown benchmark %q (want B1, B2, B3 or B4)", id)
+			return nil, fmt.Errorf("--only: unknown benchmark %q (want B1, B2, B3, B4 or B5)", id)
 		}
 		if !slices.ContainsFunc(out, func(b benchmark) bool { return b.id == id }) {
 			out = append(out, benchmarks[i])

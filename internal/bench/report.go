@@ -68,7 +68,10 @@ type Baseline struct {
 	Params map[string]any `json:"params"`
 	Value  float64        `json:"value"`
 	Unit   string         `json:"unit"`
-	// Ratio is the benchmark's headline rate divided by Value.
+	// Of names the metric compared with this baseline; empty, it is the
+	// benchmark's headline rate.
+	Of string `json:"of,omitempty"`
+	// Ratio is the compared rate (Of, or the headline) divided by Value.
 	Ratio float64 `json:"ratio"`
 	// Goal is the least Ratio DESIGN.md section 6 asks for; absent when
 	// the baseline is shown for context only.
@@ -85,9 +88,10 @@ func (r *Result) metric(name string, value float64, unit string) {
 	r.Metrics = append(r.Metrics, Metric{Name: name, Value: finite(value), Unit: unit})
 }
 
-// baseline records b with the ratio headline / b.Value.
-func (r *Result) baseline(b Baseline, headline float64) {
-	b.Value, b.Ratio = finite(b.Value), finite(headline/b.Value)
+// baseline records b with the ratio rate / b.Value, where rate is the
+// headline or, when b.Of is set, that metric's value.
+func (r *Result) baseline(b Baseline, rate float64) {
+	b.Value, b.Ratio = finite(b.Value), finite(rate/b.Value)
 	r.Baselines = append(r.Baselines, b)
 }
 
@@ -138,9 +142,16 @@ func printTable(w io.Writer, r *Report) {
 			fmt.Fprintf(tw, "\tbaseline %s\t%s\t%s\n", b.Name, formatValue(b.Value), b.Unit)
 			goal := "context only"
 			if b.Goal > 0 {
-				goal = fmt.Sprintf("goal >= %g", b.Goal)
+				goal = fmt.Sprintf("goal >= %g: met", b.Goal)
+				if b.Ratio < b.Goal {
+					goal = fmt.Sprintf("goal >= %g: MISSED", b.Goal)
+				}
 			}
-			fmt.Fprintf(tw, "\tratio to %s\t%.2f\t%s\n", b.Name, b.Ratio, goal)
+			of := ""
+			if b.Of != "" {
+				of = " (" + b.Of + ")"
+			}
+			fmt.Fprintf(tw, "\tratio to %s%s\t%.2f\t%s\n", b.Name, of, b.Ratio, goal)
 		}
 		if res.Target != nil {
 			met := "MISSED"

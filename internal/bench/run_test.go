@@ -26,6 +26,7 @@ func tinySettings(jsonPath string) Settings {
 	o.B2Rate, o.B2Duration, o.B2Latency, o.B2Workers = 20, 500*time.Millisecond, 10*time.Millisecond, 10
 	o.B3Duration, o.B3Clients, o.B3Sessions = 300*time.Millisecond, 2, 2
 	o.B4Jobs, o.B4ImageSize, o.B4Workers = 2, 65536, 2
+	o.B5Creates, o.B5APIClients, o.B5Rate, o.B5Duration = 6, 2, 10, 400*time.Millisecond
 	return o
 }
 
@@ -45,7 +46,8 @@ func TestRunAtTinySizes(t *testing.T) {
 	if err := Run(ctx, cfg, tinySettings(jsonPath), &stdout, &stderr); err != nil {
 		t.Fatalf("Run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
-	for _, s := range []string{"B1", "B2", "B3", "B4", "target", "baseline river_bench", "ratio to river_via_queue", "baseline redis_get"} {
+	for _, s := range []string{"B1", "B2", "B3", "B4", "B5", "target", "baseline river_bench", "ratio to river_via_queue", "baseline redis_get",
+		"ratio to idv_unbound (idv bound jobs"} {
 		if !strings.Contains(stdout.String(), s) {
 			t.Errorf("table does not mention %q:\n%s", s, stdout.String())
 		}
@@ -66,13 +68,15 @@ func TestRunAtTinySizes(t *testing.T) {
 	}
 	// Each benchmark's headline metrics and baselines, by name.
 	wantMetrics := map[string][]string{
-		"B1": {"idv resolution jobs", "idv job run p50"},
+		"B1": {"idv resolution jobs", "idv job run p50", "idv bound jobs (relying party, webhooks on)", "idv bound job run p50"},
 		"B2": {"added latency p50", "added latency p90", "added latency p99", "job pickup (enqueue to start) p99"},
 		"B3": {"status checks (done)", "latency p99"},
 		"B4": {"decrypt rate in jobs", "beyond the transfer p50"},
+		"B5": {"verifications created through the API", "webhook received - state change p50", "webhook received - state change p99",
+			"verified: webhook received - submit p50", "verified: webhook received - submit p99", "delivery job pickup (state change to job start) p99"},
 	}
 	wantBaselines := map[string][]string{
-		"B1": {"river_bench", "river_via_queue"},
+		"B1": {"river_bench", "river_via_queue", "idv_unbound"},
 		"B3": {"redis_get"},
 	}
 	var ids []string
@@ -100,8 +104,21 @@ func TestRunAtTinySizes(t *testing.T) {
 			t.Errorf("%s: baselines %v, want %v", r.ID, names, wantBaselines[r.ID])
 		}
 	}
-	if !slices.Equal(ids, []string{"B1", "B2", "B3", "B4"}) {
-		t.Errorf("results for %v, want B1-B4 in order", ids)
+	if !slices.Equal(ids, []string{"B1", "B2", "B3", "B4", "B5"}) {
+		t.Errorf("results for %v, want B1-B5 in order", ids)
+	}
+	// B5's people were all verified and their relying party got each
+	// verification.verified webhook, with a valid signature, once.
+	if i := slices.IndexFunc(report.Results, func(r *Result) bool { return r.ID == "B5" }); i >= 0 {
+		got := map[string]float64{}
+		for _, m := range report.Results[i].Metrics {
+			got[m.Name] = m.Value
+		}
+		people := got["people"]
+		if people < 1 || got["verified (result page reached)"] != people || got["verification.verified webhooks received"] != people ||
+			got["webhooks received (all events)"] != 4*people || got["bad signatures"] != 0 || got["duplicate deliveries"] != 0 {
+			t.Errorf("B5: people %v, metrics %v: want every person verified, their verification.verified webhook received and 4 events each", people, got)
+		}
 	}
 	// The headline baselines carry DESIGN.md's goals; the other is context.
 	goals := map[string]float64{}
@@ -110,8 +127,16 @@ func TestRunAtTinySizes(t *testing.T) {
 			goals[bl.Name] = bl.Goal
 		}
 	}
-	if goals["river_bench"] != 0.5 || goals["redis_get"] != 0.25 || goals["river_via_queue"] != 0 {
-		t.Errorf("goals = %v, want river_bench 0.5, redis_get 0.25, river_via_queue none", goals)
+	if goals["river_bench"] != 0.5 || goals["redis_get"] != 0.25 || goals["river_via_queue"] != 0 || goals["idv_unbound"] != 0.8 {
+		t.Errorf("goals = %v, want river_bench 0.5, redis_get 0.25, river_via_queue none, idv_unbound 0.8", goals)
+	}
+	// The bound run is compared with the unbound one, not the headline.
+	for _, r := range report.Results {
+		for _, bl := range r.Baselines {
+			if want := map[string]string{"idv_unbound": "idv bound jobs (relying party, webhooks on)"}[bl.Name]; bl.Of != want {
+				t.Errorf("%s: baseline %s compares %q, want %q", r.ID, bl.Name, bl.Of, want)
+			}
+		}
 	}
 
 	// Nothing left behind: schemas dropped (the baseline's too), Redis keys
@@ -141,6 +166,8 @@ func TestSettingsRefuseUnboundedSizes(t *testing.T) {
 		"too many river jobs":     func(o *Settings) { o.B1RiverBench.Jobs = 2_000_000 },
 		"B3 past the result TTL":  func(o *Settings) { o.B3Duration = 2 * time.Minute },
 		"unknown benchmark":       func(o *Settings) { o.Only = "B9" },
+		"B5 people past creates":  func(o *Settings) { o.B5Creates = 10 },
+		"B5 no API clients":       func(o *Settings) { o.B5APIClients = 0 },
 	} {
 		o := DefaultSettings()
 		change(&o)

@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/internal/app"
+	"github.com/idv-dev/idv/queue"
 )
 
 // stack is the production shape in one process, for B2 and B3, started
@@ -20,12 +22,17 @@ type stack struct {
 	base   string // http://127.0.0.1:port of the web tier
 	schema string
 	prefix string // the roles' Redis key prefix (redis.prefix)
-	stops  []func()
+	cfg    config.Config
+	// queue is the web role's store, for the benchmark's setup
+	// (relying parties, verifications) outside the measured windows.
+	queue *queue.Queue
+	stops []func()
 }
 
 // startStack starts it on a fresh schema and Redis prefix named part, with
-// the simulators answering after latency and workers resolution workers.
-func startStack(ctx context.Context, env *env, part string, latency time.Duration, workers int) (st *stack, err error) {
+// the simulators answering after latency and workers resolution workers;
+// tune, if set, changes the roles' configuration last.
+func startStack(ctx context.Context, env *env, part string, latency time.Duration, workers int, tune func(*config.Config)) (st *stack, err error) {
 	st = &stack{}
 	defer func() {
 		if err != nil {
@@ -49,6 +56,10 @@ func startStack(ctx context.Context, env *env, part string, latency time.Duratio
 		_, _ = rand.Read(k)
 		cfg.Keys.FingerprintKey = base64.StdEncoding.EncodeToString(k)
 	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	st.cfg = cfg
 	log := env.log
 
 	// Each role lives until close, not until the benchmark's deadline, and
@@ -83,7 +94,7 @@ func startStack(ctx context.Context, env *env, part string, latency time.Duratio
 		if err != nil {
 			return st, err
 		}
-		st.base = r.URL // the web role's, which starts last
+		st.base, st.queue = r.URL, c.Queue // the web role's, which starts last
 	}
 	return st, nil
 }
@@ -96,7 +107,12 @@ func (st *stack) close() {
 	st.stops = nil
 }
 
-const verifyInfoPath = "/verify/verify_info"
+// The pages the benchmarks' people use.
+const (
+	verifyInfoPath = "/verify/verify_info"
+	phonePath      = "/verify/phone"
+	resultPath     = "/verify/result"
+)
 
 // personForm is the verify_info form of person i.
 func personForm(i int) url.Values {
