@@ -113,7 +113,7 @@ func (q *Queue) BeginAttempt(ctx context.Context, a idv.Attempt) (idv.StepRecord
 	}
 	var rec idv.StepRecord
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
-		v, err := loadVerification(ctx, tx, verificationID, true)
+		v, hook, err := lockVerification(ctx, tx, verificationID)
 		if err != nil {
 			return err
 		}
@@ -149,11 +149,11 @@ func (q *Queue) BeginAttempt(ctx context.Context, a idv.Attempt) (idv.StepRecord
 				return err
 			}
 		}
-		if v, err = loadVerification(ctx, tx, verificationID, false); err != nil {
-			return err
-		}
-		rec, _ = v.Step(step)
-		return q.settle(ctx, tx, v, cs.RequestedAt)
+		i := slices.IndexFunc(v.Steps, func(r idv.StepRecord) bool { return r.Step == step })
+		v.Steps[i].Attempts++
+		v.Steps[i].Status, v.Steps[i].InFlight, v.Steps[i].InFlightSince = idv.StepProcessing, cs.ResultID, cs.RequestedAt
+		rec = v.Steps[i]
+		return moveTo(ctx, tx, v, idv.DeriveStatus(v.Status, v.Steps), hook, cs.RequestedAt)
 	})
 	if err != nil {
 		return idv.StepRecord{}, storeError(err, "verification")
@@ -184,51 +184,55 @@ func (q *Queue) finishAttempt(ctx context.Context, verificationID string, step i
 	return v, nil
 }
 
+// finishIn is on the job path: its statements join the transaction that
+// records the outcome row, so it keeps them few — one locking read of the
+// verification with its steps and its relying party's webhook URL, the
+// step's update, one update of the verification, and when the status
+// moves, the event and its delivery job. The new state is computed here,
+// from the locked rows, not read back.
 func (q *Queue) finishIn(ctx context.Context, tx sqlTx, verificationID string, step idv.StepName, resultID string, outcome idv.Outcome, identity []byte, now time.Time) (idv.Verification, error) {
-	v, err := loadVerification(ctx, tx, verificationID, true)
+	v, hook, err := lockVerification(ctx, tx, verificationID)
 	if err != nil {
 		return v, err
 	}
-	rec, ok := v.Step(step)
-	if !ok || rec.InFlight != resultID || resultID == "" {
+	i := slices.IndexFunc(v.Steps, func(r idv.StepRecord) bool { return r.Step == step })
+	if i < 0 || v.Steps[i].InFlight != resultID || resultID == "" || v.Status.Final() {
 		return v, nil // not the attempt in flight: a late or repeated result
 	}
-	rec = idv.FinishStep(rec, outcome)
+	rec := idv.FinishStep(v.Steps[i], outcome)
+	v.Steps[i] = rec
 	if _, err := tx.exec(ctx, `UPDATE {p}idv_verification_steps
 		SET status = $3, attempts = $4, attempt_result_id = NULL, attempt_started_at = NULL, last_outcome = $5
 		WHERE verification_id = $1 AND step = $2`,
 		verificationID, string(step), string(rec.Status), rec.Attempts, string(rec.LastOutcome)); err != nil {
 		return v, err
 	}
-	lastErr := idv.LastErrorCode(step, outcome)
+	v.LastError = idv.LastErrorCode(step, outcome)
 	if outcome == "" {
-		lastErr = string(step) + "_missing"
+		v.LastError = string(step) + "_missing"
 	}
-	if identity != nil && rec.Status == idv.StepPassed && !v.Status.Final() {
-		if _, err := tx.exec(ctx, `UPDATE {p}idv_verifications SET identity = $2 WHERE id = $1`, verificationID, identity); err != nil {
-			return v, err
-		}
+	if identity != nil && rec.Status == idv.StepPassed {
+		v.Identity = identity
 	}
-	if _, err := tx.exec(ctx, `UPDATE {p}idv_verifications SET last_error = $2, updated_at = $3 WHERE id = $1`,
-		verificationID, lastErr, now); err != nil {
+	prev := v.Status
+	v.Status, v.UpdatedAt = idv.DeriveStatus(v.Status, v.Steps), now
+	if v.Status.Final() {
+		v.FinishedAt = now
+	}
+	if _, err := tx.exec(ctx, `UPDATE {p}idv_verifications SET status = $2, last_error = $3, identity = $4, updated_at = $5, finished_at = $6
+		WHERE id = $1`, v.ID, string(v.Status), v.LastError, v.Identity, now, nullTime(v.FinishedAt)); err != nil {
 		return v, err
 	}
-	if v, err = loadVerification(ctx, tx, verificationID, false); err != nil {
-		return v, err
+	if v.Status == prev {
+		return v, nil
 	}
-	return v, q.settle(ctx, tx, v, now)
+	return v, writeEvent(ctx, tx, v, v.Status, hook, now)
 }
 
-// settle moves a non-final verification to the status its steps give it
-// and, when the status changes, writes the event (and its delivery job when
-// the relying party takes webhooks) in the same transaction.
-func (q *Queue) settle(ctx context.Context, tx sqlTx, v idv.Verification, now time.Time) error {
-	next := idv.DeriveStatus(v.Status, v.Steps)
-	return q.moveTo(ctx, tx, v, next, now)
-}
-
-// moveTo changes v's status to next unless v is final or already there.
-func (q *Queue) moveTo(ctx context.Context, tx sqlTx, v idv.Verification, next idv.VerificationStatus, now time.Time) error {
+// moveTo changes v's status to next unless v is final or already there,
+// and then writes the event (and its delivery job when the relying party
+// takes webhooks at hook) in the same transaction.
+func moveTo(ctx context.Context, tx sqlTx, v idv.Verification, next idv.VerificationStatus, hook string, now time.Time) error {
 	if v.Status.Final() || next == v.Status {
 		return nil
 	}
@@ -238,7 +242,7 @@ func (q *Queue) moveTo(ctx context.Context, tx sqlTx, v idv.Verification, next i
 	if err != nil || n == 0 {
 		return err
 	}
-	return q.writeEvent(ctx, tx, v, next, now)
+	return writeEvent(ctx, tx, v, next, hook, now)
 }
 
 func finishedAt(s idv.VerificationStatus, now time.Time) time.Time {
@@ -249,19 +253,15 @@ func finishedAt(s idv.VerificationStatus, now time.Time) time.Time {
 }
 
 // writeEvent inserts the outbox row of a status change and, when the
-// relying party has a webhook URL, its delivery job.
-func (q *Queue) writeEvent(ctx context.Context, tx sqlTx, v idv.Verification, status idv.VerificationStatus, now time.Time) error {
+// relying party has a webhook URL (hook), its delivery job.
+func writeEvent(ctx context.Context, tx sqlTx, v idv.Verification, status idv.VerificationStatus, hook string, now time.Time) error {
 	ev := idv.VerificationEvent{ID: "evt_" + idv.NewID(), Type: idv.EventType(status), VerificationID: v.ID,
 		RelyingPartyID: v.RelyingPartyID, Status: status, CreatedAt: now}
 	if _, err := tx.exec(ctx, `INSERT INTO {p}idv_webhook_events (id, verification_id, relying_party_id, type, status, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)`, ev.ID, ev.VerificationID, ev.RelyingPartyID, ev.Type, string(ev.Status), ev.CreatedAt); err != nil {
 		return err
 	}
-	var hook dbString
-	if err := tx.queryRow(ctx, `SELECT webhook_url FROM {p}idv_relying_parties WHERE id = $1`, v.RelyingPartyID).Scan(&hook); err != nil {
-		return err
-	}
-	if hook.string == "" {
+	if hook == "" {
 		return nil
 	}
 	_, err := tx.insertJob(ctx, deliveryArgs{EventID: ev.ID, VerificationID: v.ID}, &river.InsertOpts{
@@ -279,7 +279,8 @@ func (q *Queue) CancelVerification(ctx context.Context, id string, now time.Time
 	var captures []string
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
 		var err error
-		if v, err = loadVerification(ctx, tx, id, true); err != nil {
+		var hook string
+		if v, hook, err = lockVerification(ctx, tx, id); err != nil {
 			return err
 		}
 		switch {
@@ -297,7 +298,7 @@ func (q *Queue) CancelVerification(ctx context.Context, id string, now time.Time
 			WHERE verification_id = $1`, id); err != nil {
 			return err
 		}
-		if err := q.moveTo(ctx, tx, v, idv.VerificationCanceled, now); err != nil {
+		if err := moveTo(ctx, tx, v, idv.VerificationCanceled, hook, now); err != nil {
 			return err
 		}
 		v, err = loadVerification(ctx, tx, id, false)
@@ -359,7 +360,7 @@ func (q *Queue) ExpireVerifications(ctx context.Context, now time.Time, limit in
 	moved := 0
 	for _, id := range ids {
 		err := q.b.inTx(ctx, func(tx sqlTx) error {
-			v, err := loadVerification(ctx, tx, id, true)
+			v, hook, err := lockVerification(ctx, tx, id)
 			if err != nil || v.Status.Final() || !v.ExpiresAt.Before(now) {
 				return err
 			}
@@ -368,13 +369,61 @@ func (q *Queue) ExpireVerifications(ctx context.Context, now time.Time, limit in
 				return err
 			}
 			moved++
-			return q.moveTo(ctx, tx, v, idv.VerificationExpired, now)
+			return moveTo(ctx, tx, v, idv.VerificationExpired, hook, now)
 		})
 		if err != nil {
 			return moved, unavailable(err)
 		}
 	}
 	return moved, nil
+}
+
+// lockVerification reads a verification with its steps and its relying
+// party's webhook URL in one statement, locking the verification's row
+// until tx ends (SQLite's transactions already exclude each other).
+func lockVerification(ctx context.Context, tx sqlTx, id string) (v idv.Verification, hook string, err error) {
+	rows, err := tx.query(ctx, `SELECT `+verificationColumns+`, rp.webhook_url, s.step, s.status, s.attempts, s.max_attempts,
+		s.attempt_result_id, s.attempt_started_at, s.last_outcome
+		FROM {p}idv_verifications v
+		JOIN {p}idv_relying_parties rp ON rp.id = v.relying_party_id
+		LEFT JOIN {p}idv_verification_steps s ON s.verification_id = v.id
+		WHERE v.id = $1 ORDER BY s.position`+tx.forUpdate(), id)
+	if err != nil {
+		return v, "", err
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		var status, stepName, stepStatus, outcome dbString
+		var r idv.StepRecord
+		var attempts, maxAttempts *int64
+		var inFlight dbString
+		var created, updated, expires, finished, redacted, since dbTime
+		var hookURL dbString
+		if err := rows.Scan(&v.ID, &v.RelyingPartyID, &v.ClientReferenceID, &status, &v.ReturnURL, &v.LastError,
+			&v.Identity, &v.Metadata, &created, &updated, &expires, &finished, &redacted,
+			&hookURL, &stepName, &stepStatus, &attempts, &maxAttempts, &inFlight, &since, &outcome); err != nil {
+			return v, "", err
+		}
+		found, hook = true, hookURL.string
+		v.Status = idv.VerificationStatus(status.string)
+		v.CreatedAt, v.UpdatedAt, v.ExpiresAt, v.FinishedAt, v.RedactedAt = created.Time, updated.Time, expires.Time, finished.Time, redacted.Time
+		if stepName.string == "" {
+			continue
+		}
+		r.Step, r.Status, r.InFlight, r.InFlightSince, r.LastOutcome = idv.StepName(stepName.string), idv.StepStatus(stepStatus.string), inFlight.string, since.Time, idv.Outcome(outcome.string)
+		if attempts != nil && maxAttempts != nil {
+			r.Attempts, r.MaxAttempts = int(*attempts), int(*maxAttempts)
+		}
+		v.Steps = append(v.Steps, r)
+	}
+	if err := rows.Err(); err != nil {
+		return v, "", err
+	}
+	if !found {
+		return v, "", errNoRows
+	}
+	return v, hook, nil
 }
 
 // loadVerification reads a verification and its steps in flow order; with

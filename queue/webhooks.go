@@ -120,7 +120,16 @@ func (w *deliveryWorker) Work(ctx context.Context, j *river.Job[deliveryArgs]) e
 	case earlier:
 		return river.JobSnooze(orderWait)
 	}
-	at, derr := w.d.Deliver(ctx, ev, j.Attempt)
+	attempt, ok, err := w.q.claimEvent(ctx, ev.ID)
+	switch {
+	case err != nil:
+		return unavailable(err)
+	case !ok:
+		// Delivered, or being delivered right now by the job of the event
+		// before it (deliverHeld): look again later.
+		return river.JobSnooze(orderWait)
+	}
+	at, derr := w.d.Deliver(ctx, ev, attempt)
 	if errors.Is(derr, ErrNoWebhook) {
 		w.observer.WebhookDelivered(idv.WebhookGaveUp)
 		return river.JobCancel(derr)
@@ -136,10 +145,84 @@ func (w *deliveryWorker) Work(ctx context.Context, j *river.Job[deliveryArgs]) e
 	if derr != nil && at.Error == "" {
 		at.Error = derr.Error()
 	}
-	if err := w.q.recordDelivery(ctx, ev.ID, j.Attempt, at, derr == nil); err != nil {
+	if err := w.q.recordDelivery(ctx, ev.ID, attempt, at, derr == nil); err != nil {
 		return unavailable(err)
 	}
+	if derr == nil {
+		w.deliverHeld(ctx, ev)
+	}
 	return derr
+}
+
+// maxChained bounds the held events one job delivers after its own.
+const maxChained = 16
+
+// deliverHeld delivers, right after ev, the events of the same verification
+// that waited behind it (their own jobs snoozed, see orderWait), in order,
+// until one fails or none is left: so a relying party hears of a
+// verification's next change at once, not an orderWait later. A held
+// event's own job then finds it delivered. Failures here are left to those
+// jobs, with their retries.
+func (w *deliveryWorker) deliverHeld(ctx context.Context, after idv.VerificationEvent) {
+	for range maxChained {
+		ev, err := w.q.nextHeldEvent(ctx, after)
+		if err != nil {
+			return
+		}
+		attempt, ok, err := w.q.claimEvent(ctx, ev.ID)
+		if err != nil || !ok {
+			return
+		}
+		at, derr := w.d.Deliver(ctx, ev, attempt)
+		if derr != nil {
+			_ = w.q.recordDelivery(ctx, ev.ID, attempt, at, false)
+			return
+		}
+		w.observer.WebhookDelivered(idv.WebhookDelivered)
+		if err := w.q.recordDelivery(ctx, ev.ID, attempt, at, true); err != nil {
+			return
+		}
+		after = ev
+	}
+}
+
+// nextHeldEvent is the earliest undelivered event of after's verification
+// created after it; errNoRows when there is none.
+func (q *Queue) nextHeldEvent(ctx context.Context, after idv.VerificationEvent) (ev idv.VerificationEvent, err error) {
+	err = q.b.inTx(ctx, func(tx sqlTx) error {
+		var status string
+		var created dbTime
+		if err := tx.queryRow(ctx, `SELECT id, verification_id, relying_party_id, type, status, created_at
+			FROM {p}idv_webhook_events WHERE verification_id = $1 AND delivered_at IS NULL AND created_at > $2
+			ORDER BY created_at LIMIT 1`, after.VerificationID, after.CreatedAt).
+			Scan(&ev.ID, &ev.VerificationID, &ev.RelyingPartyID, &ev.Type, &status, &created); err != nil {
+			return err
+		}
+		ev.Status, ev.CreatedAt = idv.VerificationStatus(status), created.Time
+		return nil
+	})
+	return ev, err
+}
+
+// deliveryLease is how long a claimed event is left to its deliverer: past
+// the sender's timeout, so a deliverer that died leaves it to the next.
+const deliveryLease = 45 * time.Second
+
+// claimEvent takes an undelivered event for one delivery attempt, unless
+// another deliverer holds it: one guarded UPDATE, so the event's own job and
+// the job of the event before it (deliverHeld) never both send it. It
+// returns the attempt's number.
+func (q *Queue) claimEvent(ctx context.Context, id string) (attempt int, ok bool, err error) {
+	now := time.Now().UTC()
+	err = q.b.inTx(ctx, func(tx sqlTx) error {
+		return tx.queryRow(ctx, `UPDATE {p}idv_webhook_events SET attempts = attempts + 1, delivering_until = $2
+			WHERE id = $1 AND delivered_at IS NULL AND (delivering_until IS NULL OR delivering_until < $3)
+			RETURNING attempts`, id, now.Add(deliveryLease), now).Scan(&attempt)
+	})
+	if errors.Is(err, errNoRows) {
+		return 0, false, nil
+	}
+	return attempt, err == nil, err
 }
 
 // webhookEvent reads an event and whether it was delivered, and whether an
@@ -175,7 +258,7 @@ func (q *Queue) recordDelivery(ctx context.Context, eventID string, attempt int,
 			eventID, attempt, at.StatusCode, at.Latency.Milliseconds(), at.Error, now); err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, `UPDATE {p}idv_webhook_events SET attempts = attempts + 1,
+		_, err := tx.exec(ctx, `UPDATE {p}idv_webhook_events SET delivering_until = NULL,
 			delivered_at = CASE WHEN $2 THEN $3 ELSE delivered_at END WHERE id = $1`, eventID, ok, now)
 		return err
 	})
@@ -189,7 +272,7 @@ func (q *Queue) ReplayWebhook(ctx context.Context, eventID string) error {
 		if err := tx.queryRow(ctx, `SELECT verification_id FROM {p}idv_webhook_events WHERE id = $1`, eventID).Scan(&vid); err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, `UPDATE {p}idv_webhook_events SET delivered_at = NULL WHERE id = $1`, eventID); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE {p}idv_webhook_events SET delivered_at = NULL, delivering_until = NULL WHERE id = $1`, eventID); err != nil {
 			return err
 		}
 		_, err := tx.insertJob(ctx, deliveryArgs{EventID: eventID, VerificationID: vid}, nil)

@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS idv_webhook_events (
     status text NOT NULL,
     created_at timestamptz NOT NULL,
     delivered_at timestamptz,
+    delivering_until timestamptz,
     attempts integer NOT NULL DEFAULT 0
 );
 

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS idv_webhook_events (
     status text NOT NULL,
     created_at text NOT NULL,
     delivered_at text,
+    delivering_until text,
     attempts integer NOT NULL DEFAULT 0
 );
 
