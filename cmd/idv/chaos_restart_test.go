@@ -117,8 +117,9 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 	}
 	// inFlight submits n people's attempts and returns once they are
 	// enqueued (their jobs then run for a second or more); an outage will
-	// cut into them. Each may see their own outcome, a 503, an empty form (a
-	// lost session) or missing: never someone else's outcome.
+	// cut into them. Each may see their own outcome, a 503, an empty form,
+	// the start page (a lost session) or missing: never someone else's
+	// outcome.
 	var flights sync.WaitGroup
 	var flightMu sync.Mutex
 	seen := map[string]int{}
@@ -143,7 +144,7 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 				switch got {
 				case want:
 					seen[phase+": own outcome"]++
-				case seenUnavailable, seenForm, seenMissing:
+				case seenUnavailable, seenForm, seenLost, seenMissing:
 					seen[phase+": "+got]++
 				default:
 					t.Errorf("%s: a person in flight saw %q, want %q or no outcome", phase, got, want)

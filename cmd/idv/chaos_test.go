@@ -32,9 +32,12 @@ const (
 	pageTimeout   = "/verify/errors/timeout?step=verify_info"
 	pageResult    = "/verify/result"
 	// What a person sees instead of an outcome: no result within 60 s; an
-	// empty form (their session, kept in Redis, was lost); a 503 page.
+	// empty form (their attempt was lost); the start page (their session,
+	// kept in Redis, was lost, and with it the verification it was bound
+	// to); a 503 page.
 	seenMissing     = flow.Missing
 	seenForm        = flow.Form
+	seenLost        = flow.Lost
 	seenUnavailable = "unavailable"
 )
 

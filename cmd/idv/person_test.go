@@ -17,6 +17,9 @@ import (
 type person struct {
 	*flow.Person
 	t *testing.T
+	// verification is the id of the verification a relying party sent
+	// the person for (relyingParty.person).
+	verification string
 }
 
 // newPerson is a browser that has not been sent by anyone yet: its step
@@ -76,6 +79,7 @@ func (rp *relyingParty) tryPerson(t *testing.T) (*person, error) {
 		return nil, err
 	}
 	p := newPerson(t, rp.Base)
+	p.verification = v.ID
 	if _, err := p.Start(ctx, v.URL); err != nil {
 		return nil, err
 	}

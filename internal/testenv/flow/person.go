@@ -25,9 +25,12 @@ import (
 const (
 	// Missing is the "taking longer than usual" form: no result arrived.
 	Missing = "missing"
-	// Form is the step's empty form: the session holding the attempt is
-	// gone.
+	// Form is the step's empty form: the attempt is gone, the session is
+	// not.
 	Form = "form"
+	// Lost is a redirect to the start page: the session that held the
+	// verification is gone (a new session is bound to none).
+	Lost = "lost"
 )
 
 // statusInProgress is idv.StatusInProgress as the status endpoint says it.
@@ -193,13 +196,15 @@ func (p *Person) Wait(ctx context.Context, path string) (string, error) {
 
 // Outcome reads a step's page once its attempt ended and says where it
 // leads: the redirect's Location (an outcome page or the next step),
-// Missing or Form. Any other answer, the waiting page included, is an
-// error. Errors never quote a page: pages hold what the person typed.
+// Missing, Form or Lost. Any other answer, the waiting page included, is
+// an error. Errors never quote a page: pages hold what the person typed.
 func (p *Person) Outcome(ctx context.Context, path string) (string, error) {
 	r, err := p.Do(ctx, http.MethodGet, path, nil)
 	switch {
 	case err != nil:
 		return "", err
+	case r.Code == http.StatusSeeOther && r.Location == "/":
+		return Lost, nil
 	case r.Code == http.StatusSeeOther:
 		return r.Location, nil
 	case r.Code == http.StatusOK && strings.Contains(string(r.Body), "taking longer than usual"):
