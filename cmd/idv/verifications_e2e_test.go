@@ -108,6 +108,16 @@ func TestVerificationsEndToEnd(t *testing.T) {
 			if !d.SignedOK {
 				t.Errorf("delivery %s (%s) does not verify with the Standard Webhooks library", d.ID, d.Type)
 			}
+			// A thin event: ids and status, nothing about the person.
+			var body struct {
+				Type, Timestamp string
+				Data            map[string]any
+			}
+			dec := json.NewDecoder(bytes.NewReader(d.Body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&body); err != nil || len(body.Data) != 2 || body.Data["verification_id"] != v.ID || body.Data["status"] != d.EvtStatus {
+				t.Errorf("delivery %s: body is not a thin event (%v)", d.ID, err)
+			}
 		}
 		if log := pe.proxy.Log(t); !strings.Contains(log, "POST "+hooks.URL+"/idv-events") {
 			t.Error("webhooks did not go through the egress proxy")
@@ -183,11 +193,15 @@ func TestVerificationsEndToEnd(t *testing.T) {
 		if mine[0].Status != http.StatusServiceUnavailable || mine[0].ID != want[0] || mine[1].ID != want[0] || !bytes.Equal(mine[0].Body, mine[1].Body) {
 			t.Errorf("first requests: %v, want the first event refused then delivered again as itself", summary(mine[:2]))
 		}
+		// Each attempt is recorded (just after the receiver's answer).
 		var attempts, failed int
-		if err := db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status_code = 503) FROM idv_webhook_attempts a
-			JOIN idv_webhook_events e ON e.id = a.event_id WHERE e.verification_id = $1`, p.verification).Scan(&attempts, &failed); err != nil {
-			t.Fatal(err)
-		}
+		untilTrue(t, "every attempt recorded", func() bool {
+			if err := db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status_code = 503) FROM idv_webhook_attempts a
+				JOIN idv_webhook_events e ON e.id = a.event_id WHERE e.verification_id = $1`, p.verification).Scan(&attempts, &failed); err != nil {
+				t.Fatal(err)
+			}
+			return attempts >= len(events)+1
+		})
 		if attempts != len(events)+1 || failed != 1 {
 			t.Errorf("attempts recorded: %d (%d refused), want %d (1 refused)", attempts, failed, len(events)+1)
 		}
@@ -236,10 +250,14 @@ func TestVerificationsEndToEnd(t *testing.T) {
 		if !strings.Contains(survivor.out.String(), `"msg":"job of a lost worker rescued"`) {
 			t.Error("the surviving worker did not log the rescue")
 		}
-		var delivered bool
-		if err := db.QueryRow(ctx, `SELECT delivered_at IS NOT NULL FROM idv_webhook_events WHERE id = $1`, hung.ID).Scan(&delivered); err != nil || !delivered {
-			t.Errorf("event %s not marked delivered: %v", hung.ID, err)
-		}
+		// The worker records the delivery just after the receiver's answer.
+		untilTrue(t, "event "+hung.ID+" marked delivered", func() bool {
+			var delivered bool
+			if err := db.QueryRow(ctx, `SELECT delivered_at IS NOT NULL FROM idv_webhook_events WHERE id = $1`, hung.ID).Scan(&delivered); err != nil {
+				t.Fatal(err)
+			}
+			return delivered
+		})
 	})
 
 	// Every table (the new ones with rows), Redis, the logs of web (the
@@ -434,6 +452,17 @@ func checkReceipt(t *testing.T, base, token string) map[string]any {
 	return claims
 }
 
+// untilTrue polls cond (at most 30 s) until it holds.
+func untilTrue(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30 s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the database
+	}
+}
+
 // event is one row of idv_webhook_events.
 type event struct{ id, typ string }
 
@@ -441,24 +470,19 @@ type event struct{ id, typ string }
 // type last, and returns its events in the order they were written.
 func eventsOf(t *testing.T, db *pgx.Conn, verificationID, last string) []event {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	var evs []event
+	untilTrue(t, "the last event of "+verificationID+" is "+last, func() bool {
 		rows, err := db.Query(context.Background(), `SELECT id, type FROM idv_webhook_events WHERE verification_id = $1 ORDER BY created_at, id`, verificationID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event, error) {
+		if evs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (event, error) {
 			var e event
 			return e, r.Scan(&e.id, &e.typ)
-		})
-		if err != nil {
+		}); err != nil {
 			t.Fatal(err)
 		}
-		if len(evs) > 0 && evs[len(evs)-1].typ == last {
-			return evs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("events of %s: %+v, want the last one %s", verificationID, evs, last)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the outbox table
-	}
+		return len(evs) > 0 && evs[len(evs)-1].typ == last
+	})
+	return evs
 }
