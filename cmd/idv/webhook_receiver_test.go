@@ -118,7 +118,7 @@ func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-h.release:
 		}
-		return // no answer the sender could take for a delivery
+		panic(http.ErrAbortHandler) // no answer: the connection is dropped
 	}
 	w.WriteHeader(d.Status)
 }
