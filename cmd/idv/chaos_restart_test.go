@@ -214,7 +214,7 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 	completeStep("after PostgreSQL restart", 9)
 
 	flights.Wait()
-	t.Logf("people in flight during the outages: %v; submits retried after a 503 once servers were back: %d", seen, retries.Load())
+	t.Logf("people in flight during the outages: %v; submits and creates retried after a 503 once servers were back: %d", seen, retries.Load())
 	if t.Failed() {
 		for _, line := range strings.Split(web.out.String(), "\n") {
 			if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {

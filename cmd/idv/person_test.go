@@ -35,7 +35,6 @@ func newPerson(t *testing.T, base string) *person {
 // sends the person to its link.
 type relyingParty struct {
 	*flow.RP
-	t     *testing.T
 	steps []string // asked of every verification; nil is the API's default (all)
 	next  atomic.Int64
 }
@@ -54,7 +53,7 @@ func newRP(t *testing.T, env []string, base string, steps []string) *relyingPart
 	if m == nil {
 		t.Fatalf("idv rp create printed no api_key:\n%s", out)
 	}
-	return &relyingParty{RP: flow.NewRP(base, m[1], nil), t: t, steps: steps}
+	return &relyingParty{RP: flow.NewRP(base, m[1], nil), steps: steps}
 }
 
 // person creates a verification for a new person (their own

@@ -80,7 +80,7 @@ func TestVerificationsEndToEnd(t *testing.T) {
 	out := run1(t, env, "rp", "create", "--name", rpName, "--return-url", returnURL, "--webhook-url", hooks.URL+"/idv-events", "--insecure")
 	rpID, key, secret := rpCreated(t, out)
 	hooks.setSecret(secret)
-	rp := &relyingParty{RP: flow.NewRP(public, key, nil), t: t, steps: stepsWithoutDocument}
+	rp := &relyingParty{RP: flow.NewRP(public, key, nil), steps: stepsWithoutDocument}
 	spec := loadSpec(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
