@@ -71,6 +71,14 @@ func onBase(t *testing.T, base, link string) string {
 	return base + u.RequestURI()
 }
 
+// captureReady waits for the capture page with its script running: the
+// script marks each side empty when it starts listening for files (a file
+// chosen earlier, or on the page before, would go unseen).
+var captureReady = chromedp.Poll[bool](`(function () {
+	var f = document.querySelector('[data-side=front]'), b = document.querySelector('[data-side=back]');
+	return !!f && !!b && f.dataset.state === 'empty' && b.dataset.state === 'empty';
+})()`)
+
 // within runs a with a bound, so a page that never gets there fails the
 // test instead of hanging it.
 func within[T any](t *testing.T, ctx context.Context, d time.Duration, what string, a chromedp.Action[T]) T {
@@ -139,7 +147,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	within(t, ctx, step, "the link", chromedp.Navigate(onBase(t, base, v.URL)))
 	within(t, ctx, step, "start page", chromedp.WaitVisible(chromedp.CSS(`a.button`)))
 	within(t, ctx, step, "start", chromedp.Click(chromedp.CSS(`a.button`)))
-	within(t, ctx, step, "capture page", chromedp.WaitVisible(chromedp.CSS(`#front`)))
+	within(t, ctx, step, "capture page", captureReady)
 
 	// A file that is not a photo is refused before anything is sent.
 	within(t, ctx, step, "choose a PDF", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{filepath.Join(dir, "notes.pdf")}))
@@ -253,6 +261,7 @@ func TestBrowserDevMode(t *testing.T) {
 	// start.
 	within(t, ctx, step, "start page", chromedp.Navigate(base+"/"))
 	within(t, ctx, step, "start", chromedp.Click(chromedp.CSS(`form[action="/start"] button`)))
+	within(t, ctx, step, "capture page", captureReady)
 	within(t, ctx, step, "choose the front", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{photo}))
 	within(t, ctx, step, "choose the back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{photo}))
 	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](

@@ -343,6 +343,7 @@ func browseVerification(t *testing.T, s3srv *testenv.S3Server, link, rpName stri
 		t.Fatalf("start page does not name the relying party: %q", text)
 	}
 	within(t, ctx, step, "start", chromedp.Click(chromedp.CSS(`a.button`)))
+	within(t, ctx, step, "capture page", captureReady)
 	within(t, ctx, step, "choose the front", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{front}))
 	within(t, ctx, step, "choose the back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{back}))
 	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](
