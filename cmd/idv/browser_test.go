@@ -71,13 +71,15 @@ func onBase(t *testing.T, base, link string) string {
 	return base + u.RequestURI()
 }
 
-// captureReady waits for the capture page with its script running: the
-// script marks each side empty when it starts listening for files (a file
-// chosen earlier, or on the page before, would go unseen).
-var captureReady = chromedp.Poll[bool](`(function () {
-	var f = document.querySelector('[data-side=front]'), b = document.querySelector('[data-side=back]');
-	return !!f && !!b && f.dataset.state === 'empty' && b.dataset.state === 'empty';
-})()`)
+// waitCapture waits for the capture page, then for its script to listen
+// for files: the script marks each side empty when it does (a file chosen
+// on the page before, or before the script ran, would go unseen).
+func waitCapture(t *testing.T, ctx context.Context) {
+	t.Helper()
+	within(t, ctx, 30*time.Second, "capture page", chromedp.WaitVisible(chromedp.CSS(`#front`)))
+	within(t, ctx, 30*time.Second, "capture script", chromedp.Poll[bool](
+		`document.querySelector('[data-side=front]').dataset.state === 'empty' && document.querySelector('[data-side=back]').dataset.state === 'empty'`))
+}
 
 // within runs a with a bound, so a page that never gets there fails the
 // test instead of hanging it.
@@ -147,7 +149,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	within(t, ctx, step, "the link", chromedp.Navigate(onBase(t, base, v.URL)))
 	within(t, ctx, step, "start page", chromedp.WaitVisible(chromedp.CSS(`a.button`)))
 	within(t, ctx, step, "start", chromedp.Click(chromedp.CSS(`a.button`)))
-	within(t, ctx, step, "capture page", captureReady)
+	waitCapture(t, ctx)
 
 	// A file that is not a photo is refused before anything is sent.
 	within(t, ctx, step, "choose a PDF", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{filepath.Join(dir, "notes.pdf")}))
@@ -261,7 +263,7 @@ func TestBrowserDevMode(t *testing.T) {
 	// start.
 	within(t, ctx, step, "start page", chromedp.Navigate(base+"/"))
 	within(t, ctx, step, "start", chromedp.Click(chromedp.CSS(`form[action="/start"] button`)))
-	within(t, ctx, step, "capture page", captureReady)
+	waitCapture(t, ctx)
 	within(t, ctx, step, "choose the front", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{photo}))
 	within(t, ctx, step, "choose the back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{photo}))
 	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](
