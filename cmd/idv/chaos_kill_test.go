@@ -32,6 +32,7 @@ func TestChaosKillWorkerMidJob(t *testing.T) {
 	survivor := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
 	base := web.waitURL(t)
 	survivor.waitURL(t)
+	rp := newRP(t, env, base, stepsWithoutDocument)
 	t.Cleanup(func() { _ = survivor.cmd.Process.Signal(syscall.SIGCONT) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -64,7 +65,7 @@ rounds:
 		w.waitURL(t)
 		killedProcs = append(killedProcs, w)
 		holder := fmt.Sprintf("%%\\_%d\\_%%", w.cmd.Process.Pid) // River client id: host_PID_random
-		p := newPerson(t, base)
+		p := rp.person(t)
 		// The survivor pauses while the job is handed out, so that this
 		// round's worker is the one that takes it.
 		if err := survivor.cmd.Process.Signal(syscall.SIGSTOP); err != nil {

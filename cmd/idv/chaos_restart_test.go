@@ -34,15 +34,19 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
 	base := web.waitURL(t)
 	workerURL := worker.waitURL(t)
+	rp := newRP(t, env, base, stepsWithoutDocument)
 
 	var mu sync.Mutex
 	next := 0
-	newAttempt := func() (*person, url.Values, string) {
+	// newAttempt is a person sent by the relying party (servers up) and
+	// their form; err when their verification or link failed.
+	newAttempt := func() (*person, url.Values, string, error) {
 		mu.Lock()
-		defer mu.Unlock()
 		form, want := chaosPerson(2, next)
 		next++
-		return newPerson(t, base), form, want
+		mu.Unlock()
+		p, err := rp.tryPerson(t)
+		return p, form, want, err
 	}
 	// completeStep runs people through verify_info, and the phone step
 	// after a success, all at once; every one must reach their own outcome.
@@ -52,6 +56,17 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 	// the page tells them to, at most three times, a second apart. Retries
 	// are counted in the log; the outcome must be their own.
 	var retries atomic.Int32
+	// The relying party, too, may get a 503 right after a restart; it
+	// tries again the same way.
+	attemptRetrying := func() (*person, url.Values, string, error) {
+		p, form, want, err := newAttempt()
+		for try := 0; err != nil && try < 3; try++ {
+			retries.Add(1)
+			time.Sleep(time.Second) // the relying party trying again
+			p, form, want, err = newAttempt()
+		}
+		return p, form, want, err
+	}
 	submitRetrying := func(p *person, path string, form url.Values) string {
 		s := submit(p, path, form)
 		for try := 0; s == seenUnavailable && try < 3; try++ {
@@ -67,7 +82,11 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Go(func() {
-				p, form, want := newAttempt()
+				p, form, want, err := attemptRetrying()
+				if err != nil {
+					errs[i] = "start: " + err.Error()
+					return
+				}
 				if s := submitRetrying(p, "/verify/verify_info", form); s != "" {
 					errs[i] = s
 					return
@@ -98,8 +117,9 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 	}
 	// inFlight submits n people's attempts and returns once they are
 	// enqueued (their jobs then run for a second or more); an outage will
-	// cut into them. Each may see their own outcome, a 503, an empty form (a
-	// lost session) or missing: never someone else's outcome.
+	// cut into them. Each may see their own outcome, a 503, an empty form,
+	// the start page (a lost session) or missing: never someone else's
+	// outcome.
 	var flights sync.WaitGroup
 	var flightMu sync.Mutex
 	seen := map[string]int{}
@@ -108,7 +128,12 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 		submitted.Add(n)
 		for range n {
 			flights.Go(func() {
-				p, form, want := newAttempt()
+				p, form, want, err := newAttempt()
+				if err != nil {
+					submitted.Done()
+					t.Errorf("%s: a person in flight could not start: %v", phase, err)
+					return
+				}
 				got := submit(p, "/verify/verify_info", form)
 				submitted.Done()
 				if got == "" {
@@ -119,7 +144,7 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 				switch got {
 				case want:
 					seen[phase+": own outcome"]++
-				case seenUnavailable, seenForm, seenMissing:
+				case seenUnavailable, seenForm, seenLost, seenMissing:
 					seen[phase+": "+got]++
 				default:
 					t.Errorf("%s: a person in flight saw %q, want %q or no outcome", phase, got, want)
@@ -128,16 +153,16 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 		}
 		submitted.Wait()
 	}
-	// outage checks what people see while a server is down; returning, if
-	// not nil, is a person whose session is in the server that is down.
-	outage := func(name, check string, returning *person) {
+	// outage checks what people see while a server is down: fresh, a
+	// person sent before the outage who submits during it; returning, if
+	// not nil, a person whose session is in the server that is down.
+	outage := func(name, check string, fresh *person, form url.Values, returning *person) {
 		t.Helper()
 		body := waitHealth(t, base+"/api/health", http.StatusServiceUnavailable, 15*time.Second)
 		if !strings.Contains(body, `"`+check+`":"unavailable"`) {
 			t.Errorf("%s down: /api/health says %s", name, body)
 		}
-		p, form, _ := newAttempt()
-		if got := submit(p, "/verify/verify_info", form); got != seenUnavailable {
+		if got := submit(fresh, "/verify/verify_info", form); got != seenUnavailable {
 			t.Errorf("%s down: a new submit: %s, want a 503 page with the clear message", name, got)
 		}
 		if returning == nil {
@@ -152,7 +177,10 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 	completeStep("before", 12)
 	// A returning person: their session (in Redis) holds a finished
 	// attempt.
-	regular, form, want := newAttempt()
+	regular, form, want, err := newAttempt()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if s := submit(regular, "/verify/verify_info", form); s != "" {
 		t.Fatal(s)
 	}
@@ -160,22 +188,33 @@ func TestChaosRestartRedisAndPostgres(t *testing.T) {
 		t.Fatalf("before the outages: %q, want %q", got, want)
 	}
 
+	// startBefore is a person whose relying party sent them before an
+	// outage, who submits during it.
+	startBefore := func() (*person, url.Values) {
+		p, form, _, err := newAttempt()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, form
+	}
+	fresh, freshForm := startBefore()
 	inFlight("redis", 8)
 	rs.Stop(t)
-	outage("Redis", "redis", regular)
+	outage("Redis", "redis", fresh, freshForm, regular)
 	rs.Start(t)
 	waitHealth(t, base+"/api/health", http.StatusOK, 30*time.Second)
 	completeStep("after Redis restart", 9)
 
+	fresh, freshForm = startBefore()
 	inFlight("postgres", 8)
 	pg.Stop(t)
-	outage("PostgreSQL", "database", nil)
+	outage("PostgreSQL", "database", fresh, freshForm, nil)
 	pg.Start(t)
 	waitHealth(t, base+"/api/health", http.StatusOK, 30*time.Second)
 	completeStep("after PostgreSQL restart", 9)
 
 	flights.Wait()
-	t.Logf("people in flight during the outages: %v; submits retried after a 503 once servers were back: %d", seen, retries.Load())
+	t.Logf("people in flight during the outages: %v; submits and creates retried after a 503 once servers were back: %d", seen, retries.Load())
 	if t.Failed() {
 		for _, line := range strings.Split(web.out.String(), "\n") {
 			if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {

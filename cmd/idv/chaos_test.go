@@ -32,9 +32,12 @@ const (
 	pageTimeout   = "/verify/errors/timeout?step=verify_info"
 	pageResult    = "/verify/result"
 	// What a person sees instead of an outcome: no result within 60 s; an
-	// empty form (their session, kept in Redis, was lost); a 503 page.
+	// empty form (their attempt was lost); the start page (their session,
+	// kept in Redis, was lost, and with it the verification it was bound
+	// to); a 503 page.
 	seenMissing     = flow.Missing
 	seenForm        = flow.Form
+	seenLost        = flow.Lost
 	seenUnavailable = "unavailable"
 )
 
@@ -42,14 +45,14 @@ const (
 const unavailableText = "We can&#39;t reach one of our systems right now"
 
 // chaosPerson gives person i of a test a first name, the page it must lead
-// to, and an SSN no other person of the test uses (the SSN attempt limit
-// counts per SSN).
+// to, and an SSN and ID number no other person of the test uses (their
+// attempt limits count per SSN and per ID number).
 func chaosPerson(test, i int) (url.Values, string) {
 	names := []struct{ first, page string }{
 		{"Xylocanary", pagePhone}, {"Badcanary", pageWarning}, {"Failcanary", pageException},
 	}
 	n := names[i%len(names)]
-	return canaryForm(n.first, fmt.Sprintf("900-%02d-%04d", test, i), "22201", "CANARYID77"), n.page
+	return canaryForm(n.first, fmt.Sprintf("900-%02d-%04d", test, i), "22201", canaryIDNumber(test, i)), n.page
 }
 
 // try is person.do for other goroutines and outages: a transport error is

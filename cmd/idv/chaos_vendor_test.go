@@ -26,6 +26,7 @@ func TestChaosHangingVendor(t *testing.T) {
 	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
 	base := web.waitURL(t)
 	workerURL := worker.waitURL(t)
+	rp := newRP(t, env, base, stepsWithoutDocument)
 
 	got := make([]string, hanging+ordinary)
 	want := make([]string, len(got))
@@ -36,10 +37,14 @@ func TestChaosHangingVendor(t *testing.T) {
 		if i%3 == 2 {
 			form, want[i] = chaosPerson(4, i/3)
 		} else {
-			form, want[i] = canaryForm("Timecanary", fmt.Sprintf("900-03-%04d", i), "22201", "CANARYID77"), pageTimeout
+			form, want[i] = canaryForm("Timecanary", fmt.Sprintf("900-03-%04d", i), "22201", canaryIDNumber(3, i)), pageTimeout
 		}
 		wg.Go(func() {
-			p := newPerson(t, base)
+			p, err := rp.tryPerson(t)
+			if err != nil {
+				got[i] = err.Error()
+				return
+			}
 			began := time.Now()
 			if s := submit(p, "/verify/verify_info", form); s != "" {
 				got[i] = s
@@ -66,7 +71,7 @@ func TestChaosHangingVendor(t *testing.T) {
 	}
 	// The slots are free again: one more ordinary person gets a result.
 	form, wantLast := chaosPerson(4, 3*ordinary)
-	p := newPerson(t, base)
+	p := rp.person(t)
 	if s := submit(p, "/verify/verify_info", form); s != "" {
 		t.Fatal(s)
 	}

@@ -38,6 +38,7 @@ func TestProductionFlow(t *testing.T) {
 	w2 := start(t, pe.env, "worker", "worker", "--addr", "127.0.0.1:0")
 	base := web.waitURL(t)
 	workerURLs := []string{w1.waitURL(t), w2.waitURL(t)}
+	rp := newRP(t, pe.env, base, stepsWithoutDocument)
 
 	cases := []struct {
 		name string
@@ -62,7 +63,7 @@ func TestProductionFlow(t *testing.T) {
 	t.Run("each input leads to its outcome page", func(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				p := newPerson(t, base)
+				p := rp.person(t)
 				if got := p.verify(tc.form); got != tc.want {
 					t.Fatalf("went to %q, want %q", got, tc.want)
 				}
@@ -91,9 +92,15 @@ func TestProductionFlow(t *testing.T) {
 		errs := make(chan string, many)
 		for i := range many {
 			wg.Go(func() {
-				p := newPerson(t, base)
+				p, err := rp.tryPerson(t)
+				if err != nil {
+					errs <- fmt.Sprintf("person %d: %v", i, err)
+					return
+				}
+				// Their own SSN and ID number: each is limited across
+				// verifications.
 				ssn := fmt.Sprintf("900-42-%04d", i)
-				if got := p.verify(canaryForm("Xylocanary", ssn, "22201", "CANARYID77")); got != "/verify/phone" {
+				if got := p.verify(canaryForm("Xylocanary", ssn, "22201", canaryIDNumber(42, i))); got != "/verify/phone" {
 					errs <- fmt.Sprintf("person %d went to %q", i, got)
 				}
 			})
@@ -315,11 +322,13 @@ func TestInlineMode(t *testing.T) {
 	env := append(pe.env, "IDV_JOBS_ASYNC=false", "IDV_VENDORS_PHONE_SECONDARY_URL="+pe.vendorsURL)
 	run1(t, env, "migrate")
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
-	p := newPerson(t, web.waitURL(t))
+	rp := newRP(t, env, web.waitURL(t), stepsWithoutDocument)
+	p := rp.person(t)
 	if got := p.verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/phone" {
 		t.Fatalf("verify_info went to %q", got)
 	}
-	if got := p.verify(canaryForm("Timecanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/timeout?step=verify_info" {
+	// A passed step is locked: the timeout is another person's.
+	if got := rp.person(t).verify(canaryForm("Timecanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/timeout?step=verify_info" {
 		t.Fatalf("timeout went to %q", got)
 	}
 	// The primary phone vendor says no: the secondary is asked (and says no too).
@@ -354,9 +363,14 @@ func TestDevModeFlow(t *testing.T) {
 	dir := t.TempDir()
 	dev := start(t, nil, "web", "dev", "--addr", "127.0.0.1:0", "--data", dir)
 	base := dev.waitURL(t)
+	// No relying party sent this person: `idv dev`'s start page offers a
+	// self-serve start, which leads into the document step.
 	p := newPerson(t, base)
-	if code, _, body := p.do("GET", "/", nil); code != 200 || !strings.Contains(body, "/verify/document_capture") {
+	if code, _, body := p.do("GET", "/", nil); code != 200 || !strings.Contains(body, `action="/start"`) {
 		t.Fatalf("start page: %d", code)
+	}
+	if first, err := p.SelfServe(context.Background()); err != nil || first != "/verify/document_capture" {
+		t.Fatalf("self-serve start: %q %v", first, err)
 	}
 	// The document step through the local object store: the web server
 	// itself takes the browser-encrypted uploads on signed URLs.
@@ -373,7 +387,14 @@ func TestDevModeFlow(t *testing.T) {
 	if got := p.step("/verify/phone", url.Values{"phone": {"7035550199"}}); got != "/verify/result" {
 		t.Fatalf("phone went to %q", got)
 	}
-	if got := p.verify(canaryForm("Badcanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/warning?step=verify_info" {
+	// A finished verification is locked: the failure is another person's,
+	// whose ID names them Badcanary (the name checked is the ID's).
+	bad := devPerson(t, base)
+	badID := yamlDocument(strings.ReplaceAll(canaryDocument, "Zorblecanary", "Badcanary"))
+	if got := bad.step("/verify/document_capture", bad.uploadDocument(stored, docUpload{front: badID, back: photo})); got != "/verify/verify_info" {
+		t.Fatalf("document went to %q", got)
+	}
+	if got := bad.verify(canaryForm("Badcanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/errors/warning?step=verify_info" {
 		t.Fatalf("went to %q", got)
 	}
 	info, err := os.Stat(filepath.Join(dir, "keys.json"))

@@ -31,10 +31,13 @@ func TestKMSProductionFlow(t *testing.T) {
 	baseA := webA.waitURL(t)
 	worker.waitURL(t)
 
+	// The relying party is created with the key file: it seals nothing
+	// (no webhook secret), and the KMS calls counted are the people's.
+	rp := newRP(t, pe.env, baseA, stepsWithoutDocument)
 	const people = 5
 	persons := make([]*person, people)
 	for i := range persons {
-		persons[i] = newPerson(t, baseA)
+		persons[i] = rp.person(t)
 		if got := persons[i].verify(canaryForm("Xylocanary", "900-41-7723", "22201", "CANARYID77")); got != "/verify/phone" {
 			t.Fatalf("person %d went to %q", i, got)
 		}

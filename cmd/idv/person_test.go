@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +17,83 @@ import (
 type person struct {
 	*flow.Person
 	t *testing.T
+	// verification is the id of the verification a relying party sent
+	// the person for (relyingParty.person).
+	verification string
 }
 
+// newPerson is a browser that has not been sent by anyone yet: its step
+// pages send it to the start page. relyingParty.person and devPerson give
+// one a verification.
 func newPerson(t *testing.T, base string) *person {
 	return &person{Person: flow.New(base, nil), t: t}
+}
+
+// relyingParty is the service that sends people to one deployment: created
+// once with `idv rp create`, as an operator does, it creates a verification
+// per person through the API (POST /v1/verifications with its key) and
+// sends the person to its link.
+type relyingParty struct {
+	*flow.RP
+	steps []string // asked of every verification; nil is the API's default (all)
+	next  atomic.Int64
+}
+
+// Steps of a verification on a deployment without the document step.
+var stepsWithoutDocument = []string{"identity", "phone"}
+
+var apiKeyRE = regexp.MustCompile(`(?m)^api_key: (\S+)$`)
+
+// newRP creates a relying party with `idv rp create` on the deployment env
+// configures, whose web tier is at base.
+func newRP(t *testing.T, env []string, base string, steps []string) *relyingParty {
+	t.Helper()
+	out := run1(t, env, "rp", "create", "--name", "Test Service", "--return-url", "https://rp.test/done")
+	m := apiKeyRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("idv rp create printed no api_key:\n%s", out)
+	}
+	return &relyingParty{RP: flow.NewRP(base, m[1], nil), steps: steps}
+}
+
+// person creates a verification for a new person (their own
+// client_reference_id, so per-person limits start fresh) and sends the
+// person through its link: the person is then at the verification's first
+// step.
+func (rp *relyingParty) person(t *testing.T) *person {
+	t.Helper()
+	p, err := rp.tryPerson(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryPerson is person for goroutines and outages: errors are returned.
+func (rp *relyingParty) tryPerson(t *testing.T) (*person, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := rp.Create(ctx, flow.NewVerification{ClientReferenceID: fmt.Sprintf("person-%d", rp.next.Add(1)), Steps: rp.steps})
+	if err != nil {
+		return nil, err
+	}
+	p := newPerson(t, rp.Base)
+	p.verification = v.ID
+	if _, err := p.Start(ctx, v.URL); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// devPerson starts a verification on `idv dev` with its self-serve start,
+// as a person who opens the development server does.
+func devPerson(t *testing.T, base string) *person {
+	t.Helper()
+	p := newPerson(t, base)
+	if _, err := p.SelfServe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // do sends one request and returns the status, Location and body.
@@ -70,6 +146,10 @@ func canaryForm(first, ssn, zip, stateID string) url.Values {
 		"state_id_number": {stateID}, "state_id_jurisdiction": {"VA"},
 	}
 }
+
+// canaryIDNumber is an ID number of person i of a test (a canary too): the
+// ID number attempt limit counts per number, across verifications.
+func canaryIDNumber(test, i int) string { return fmt.Sprintf("CANARYID77-%02d-%04d", test, i) }
 
 var canaries = []string{"Quuxcanarylast", "Zyzzyvacanary", "Plughcanaryville", "Xylocanary", "Timecanary", "Failcanary", "Badcanary",
 	"900-41-7723", "900417723", "1971-03-17", "CANARYID77", "mvatimeout", "7035550199"}

@@ -21,7 +21,7 @@ func TestWorkerFinishesJobOnSIGTERM(t *testing.T) {
 	run1(t, env, "migrate")
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
 	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
-	p := newPerson(t, web.waitURL(t))
+	p := newRP(t, env, web.waitURL(t), stepsWithoutDocument).person(t)
 	worker.waitURL(t)
 
 	conn, err := pgx.Connect(context.Background(), pe.dbURL)

@@ -1,8 +1,10 @@
 // Package flow is a person's browser walking idv's flow over HTTP: a cookie
-// jar, redirects seen one at a time, the form posts and the waiting page's
-// long polls. The end-to-end and fault tests and `idv bench` drive the web
-// tier with it. It imports no testing package, so the benchmarks in the idv
-// binary can use it; tests turn its errors into failures.
+// jar, redirects seen one at a time, the link a relying party sent, the form
+// posts and the waiting page's long polls; and the relying party that sent
+// the person (rp.go), calling the API as a service would. The end-to-end and
+// fault tests and `idv bench` drive the web tier with it. It imports no
+// testing package, so the benchmarks in the idv binary can use it; tests
+// turn its errors into failures.
 package flow
 
 import (
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -22,9 +25,12 @@ import (
 const (
 	// Missing is the "taking longer than usual" form: no result arrived.
 	Missing = "missing"
-	// Form is the step's empty form: the session holding the attempt is
-	// gone.
+	// Form is the step's empty form: the attempt is gone, the session is
+	// not.
 	Form = "form"
+	// Lost is a redirect to the start page: the session that held the
+	// verification is gone (a new session is bound to none).
+	Lost = "lost"
 )
 
 // statusInProgress is idv.StatusInProgress as the status endpoint says it.
@@ -77,6 +83,58 @@ func (p *Person) Do(ctx context.Context, method, path string, form url.Values) (
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return Response{Code: resp.StatusCode, Location: resp.Header.Get("Location"), Body: b}, err
+}
+
+// startButtonRE is the start page's way into the first step not yet
+// passed.
+var startButtonRE = regexp.MustCompile(`<a class="button" href="(/verify/[^"]+)">`)
+
+// Start follows a relying party's link as the person's browser does: the
+// link binds a fresh session to its verification and leads to the start
+// page, whose button goes to the first step not yet passed. It returns that
+// step's path. The link names idv's public URL; it is followed on Base,
+// which is the same server seen from the test (public_url may be a name the
+// test's loopback server does not have).
+func (p *Person) Start(ctx context.Context, link string) (string, error) {
+	u, err := url.Parse(link)
+	if err != nil || !strings.HasPrefix(u.Path, "/start/") {
+		return "", fmt.Errorf("start: %q is not a person's link", link)
+	}
+	r, err := p.Do(ctx, http.MethodGet, u.RequestURI(), nil)
+	if err != nil {
+		return "", err
+	}
+	if r.Code != http.StatusSeeOther || r.Location != "/" {
+		return "", fmt.Errorf("start: the link answered HTTP %d to %q, want a redirect to /", r.Code, r.Location)
+	}
+	return p.firstStep(ctx)
+}
+
+// SelfServe starts a verification without a relying party, as `idv dev`'s
+// start page lets a person do, and returns the first step's path.
+func (p *Person) SelfServe(ctx context.Context) (string, error) {
+	r, err := p.Do(ctx, http.MethodPost, "/start", url.Values{})
+	if err != nil {
+		return "", err
+	}
+	if r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/verify/") {
+		return "", fmt.Errorf("self-serve start: HTTP %d to %q, want a redirect to a step", r.Code, r.Location)
+	}
+	return r.Location, nil
+}
+
+// firstStep reads the start page of a bound session and returns where its
+// button leads.
+func (p *Person) firstStep(ctx context.Context) (string, error) {
+	r, err := p.Do(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return "", err
+	}
+	m := startButtonRE.FindSubmatch(r.Body)
+	if r.Code != http.StatusOK || m == nil {
+		return "", fmt.Errorf("start page: HTTP %d without a button into a step", r.Code)
+	}
+	return string(m[1]), nil
 }
 
 // Submit posts a step's form and expects the redirect back to the step's
@@ -138,13 +196,15 @@ func (p *Person) Wait(ctx context.Context, path string) (string, error) {
 
 // Outcome reads a step's page once its attempt ended and says where it
 // leads: the redirect's Location (an outcome page or the next step),
-// Missing or Form. Any other answer, the waiting page included, is an
-// error. Errors never quote a page: pages hold what the person typed.
+// Missing, Form or Lost. Any other answer, the waiting page included, is
+// an error. Errors never quote a page: pages hold what the person typed.
 func (p *Person) Outcome(ctx context.Context, path string) (string, error) {
 	r, err := p.Do(ctx, http.MethodGet, path, nil)
 	switch {
 	case err != nil:
 		return "", err
+	case r.Code == http.StatusSeeOther && r.Location == "/":
+		return Lost, nil
 	case r.Code == http.StatusSeeOther:
 		return r.Location, nil
 	case r.Code == http.StatusOK && strings.Contains(string(r.Body), "taking longer than usual"):
