@@ -74,6 +74,9 @@ type Options struct {
 	// VerificationLifetime is how long a verification may stay unfinished
 	// (DefaultVerificationLifetime when 0).
 	VerificationLifetime time.Duration
+	// Steps are the steps this deployment offers (nil: all); a create
+	// that names none gets these.
+	Steps []idv.StepName
 	// MaxAttempts per step; missing steps take the Max of the matching
 	// per-person limit (ratelimit.IDVDocAuth, IDVResolution, ProofAddress),
 	// so the two counts agree.
@@ -129,6 +132,9 @@ func New(o Options) (*Handler, error) {
 		attempts[s] = n
 	}
 	o.MaxAttempts = attempts
+	if o.Steps == nil {
+		o.Steps = idv.StepNames
+	}
 	if o.RequestLimit == (ratelimit.Limit{}) {
 		o.RequestLimit = ratelimit.APIRequests
 	}

@@ -59,14 +59,14 @@ func TestAPIVerificationLifecycle(t *testing.T) {
 	_, key := e.rp()
 	start := e.clock.Now()
 
-	r, v := e.create(key, `{"client_reference_id":"user-42","steps":["phone","document"],"metadata":{"order":"A-1"}}`)
+	r, v := e.create(key, `{"client_reference_id":"user-42","steps":["identity","document"],"metadata":{"order":"A-1"}}`)
 	id := v["id"].(string)
 	if r.header.Get("Location") != "/v1/verifications/"+id || v["status"] != "requires_input" ||
 		v["return_url"] != "https://rp.example/done" || v["finished_at"] != nil || v["last_error"] != nil {
 		t.Fatalf("create answer: %s", r.body)
 	}
-	if got := stepsOf(v); !slices.Equal(got, []string{"document:pending:5", "phone:pending:5"}) {
-		t.Fatalf("steps %v, want document then phone with 5 attempts each", got)
+	if got := stepsOf(v); !slices.Equal(got, []string{"document:pending:5", "identity:pending:5"}) {
+		t.Fatalf("steps %v, want document then identity with 5 attempts each", got)
 	}
 	if v["link_expires_at"] != start.Add(time.Hour).Format(time.RFC3339) || v["expires_at"] != start.Add(24*time.Hour).Format(time.RFC3339) {
 		t.Fatalf("link expires %v, verification expires %v", v["link_expires_at"], v["expires_at"])
@@ -207,12 +207,12 @@ func TestAPIIdempotency(t *testing.T) {
 		o.ReferenceLimit = ratelimit.Limit{Name: "test_reference", Max: 1, Window: time.Hour}
 	})
 	_, key := e.rp()
-	body := `{"client_reference_id":"u-1","steps":["phone","document"],"metadata":{"a":"1","b":"2"}}`
+	body := `{"client_reference_id":"u-1","steps":["identity","document"],"metadata":{"a":"1","b":"2"}}`
 	_, first := e.create(key, body, "Idempotency-Key", "order-17")
 
 	// The same request, spelt differently: the same verification, with a
 	// new link (the first one dies), not counted against the limit of 1.
-	same := `{ "metadata": {"b":"2","a":"1"}, "steps": ["document","phone"], "client_reference_id": "u-1" }`
+	same := `{ "metadata": {"b":"2","a":"1"}, "steps": ["document","identity"], "client_reference_id": "u-1" }`
 	r := e.do("POST", "/v1/verifications", key, same, "Idempotency-Key", "order-17")
 	again := r.json(t)
 	if r.status != http.StatusOK || again["id"] != first["id"] || r.header.Get("Location") != "" {

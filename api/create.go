@@ -34,7 +34,7 @@ var metadataKey = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,40}$`)
 
 // normalize checks req against rp and fills in the defaults: the first
 // registered return URL, every step, steps in flow order.
-func (req *createRequest) normalize(rp idv.RelyingParty) error {
+func (req *createRequest) normalize(rp idv.RelyingParty, offered []idv.StepName) error {
 	if err := idv.ValidateReference(req.ClientReferenceID); err != nil {
 		return invalid("client_reference_id", idv.ErrorMessage(err))
 	}
@@ -45,7 +45,7 @@ func (req *createRequest) normalize(rp idv.RelyingParty) error {
 		return invalid("return_url", "return_url must be exactly one of your registered return URLs")
 	}
 	if req.Steps == nil {
-		req.Steps = slices.Clone(idv.StepNames)
+		req.Steps = slices.Clone(offered)
 	}
 	if len(req.Steps) == 0 {
 		return invalid("steps", "steps must name at least one of document, identity, phone")
@@ -56,7 +56,12 @@ func (req *createRequest) normalize(rp idv.RelyingParty) error {
 			return invalid("steps", "steps may only be document, identity and phone")
 		case slices.Contains(req.Steps[:i], st):
 			return invalid("steps", fmt.Sprintf("steps names %s twice", st))
+		case !slices.Contains(offered, st):
+			return invalid("steps", fmt.Sprintf("this deployment does not offer the %s step", st))
 		}
+	}
+	if slices.Contains(req.Steps, idv.StepPhone) && !slices.Contains(req.Steps, idv.StepIdentity) {
+		return invalid("steps", "the phone step checks the phone against the identity: ask for identity too")
 	}
 	ordered := slices.DeleteFunc(slices.Clone(idv.StepNames), func(st idv.StepName) bool { return !slices.Contains(req.Steps, st) })
 	req.Steps = ordered
@@ -117,7 +122,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rp idv.RelyingP
 	if err := decodeBody(w, r, &req, false); err != nil {
 		return err
 	}
-	if err := req.normalize(rp); err != nil {
+	if err := req.normalize(rp, h.o.Steps); err != nil {
 		return err
 	}
 	reqHash := req.hash()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/api"
 )
 
 // A verified verification shows the relying party the outputs it may read,
@@ -65,5 +66,28 @@ func TestAPIOutputs(t *testing.T) {
 	}
 	if got := e.do("GET", "/v1/verifications/"+id, key, "").json(t); got["outputs"] != nil {
 		t.Fatalf("outputs after redaction: %v", got["outputs"])
+	}
+}
+
+// A create gets the steps the deployment offers; a step it does not offer,
+// or phone without identity, is refused with nothing written.
+func TestAPIOfferedSteps(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *api.Options) { o.Steps = []idv.StepName{idv.StepIdentity, idv.StepPhone} })
+	_, key := e.rp()
+	_, v := e.create(key, `{"client_reference_id":"user-1"}`)
+	steps, _ := v["steps"].([]any)
+	if len(steps) != 2 || steps[0].(map[string]any)["step"] != "identity" || steps[1].(map[string]any)["step"] != "phone" {
+		t.Fatalf("default steps %v, want identity and phone", v["steps"])
+	}
+	before := e.count(`SELECT count(*) FROM idv_verifications`)
+	for _, body := range []string{
+		`{"client_reference_id":"user-2","steps":["document","identity"]}`,
+		`{"client_reference_id":"user-3","steps":["phone"]}`,
+	} {
+		e.do("POST", "/v1/verifications", key, body, "Content-Type", "application/json").problem(t, http.StatusBadRequest, "invalid_request")
+	}
+	if after := e.count(`SELECT count(*) FROM idv_verifications`); after != before {
+		t.Fatalf("%d verifications written by refused creates", after-before)
 	}
 }

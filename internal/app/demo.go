@@ -90,6 +90,15 @@ func (d demoRP) selfServe(q *queue.Queue, cfg config.Config) func(context.Contex
 	}
 }
 
+// OfferedSteps are the steps this deployment offers: the document step
+// only while doc_auth is enabled.
+func OfferedSteps(documents bool) []idv.StepName {
+	if documents {
+		return idv.StepNames
+	}
+	return []idv.StepName{idv.StepIdentity, idv.StepPhone}
+}
+
 // DefaultSteps are a verification's steps when its relying party names
 // none: every step this deployment offers, each allowed as many attempts
 // as its per-person limit.

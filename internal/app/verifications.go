@@ -46,6 +46,7 @@ func (c *Components) relyingPartyMounts(ctx context.Context, limiter ratelimit.L
 		Receipts: receipts{signer}, Limiter: limiter, PublicURL: cfg.EffectivePublicURL(), Logger: c.Log,
 		LinkLifetime: cfg.Verifications.LinkLifetime, VerificationLifetime: cfg.Verifications.Lifetime,
 		RequestLimit: apiRequestLimit(cfg.Verifications.APIRequestsPerMinute),
+		Steps:        OfferedSteps(cfg.DocAuth.Enabled),
 	})
 	if err != nil {
 		return nil, err
