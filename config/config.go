@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/idv-dev/idv"
 )
 
 // Config is every setting of every role. Zero values are filled by Defaults.
@@ -595,6 +597,12 @@ func (c Config) Validate(role Role) error {
 			"vendors.phone_secondary": c.Vendors.PhoneSecondary,
 		} {
 			positive(name+".timeout", v.Timeout)
+			// The web tier waits idv.ResultTTL for a result: a check allowed
+			// to run longer ends on the "taking longer than usual" page
+			// whatever the vendor answers.
+			if v.Timeout >= idv.ResultTTL {
+				bad(name+".timeout", "must be under the %s result window (a slower check ends as missing whatever the vendor answers), got %s", idv.ResultTTL, v.Timeout)
+			}
 		}
 	}
 	switch c.Log.Level {
