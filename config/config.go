@@ -132,8 +132,10 @@ type Redis struct {
 
 // Keys configures sealing keys.
 type Keys struct {
-	// File is the local key file (created 0600 on first run). Its newest
-	// key seals; every key in it opens.
+	// File is the local key file: created, 0600, by `idv keys init` (or by
+	// `idv dev` on its first run); web, worker and the operator commands
+	// refuse to start without it. Its newest key seals; every key in it
+	// opens.
 	File string `yaml:"file"`
 	// FingerprintKey is the base64 secret (32 bytes or more) that keys the
 	// HMAC of SSNs for the SSN attempt limit (prefer IDV_KEYS_FINGERPRINT_KEY;
