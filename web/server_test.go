@@ -37,3 +37,39 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// Every answer carries the Permissions-Policy (only the camera, for our
+// own pages), COOP and CORP; HSTS only when the session cookie is Secure,
+// that is when idv is served over HTTPS.
+func TestHardeningHeaders(t *testing.T) {
+	t.Parallel()
+	for _, secure := range []bool{false, true} {
+		h := newHarnessOpts(t, func(o *Options) { o.Sessions.Cookie.Secure = secure })
+		for _, path := range []string{"/", "/static/idv.css", "/api/health"} {
+			res, err := h.srv.Client().Get(h.srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			want := map[string]string{
+				"Cross-Origin-Opener-Policy":   "same-origin",
+				"Cross-Origin-Resource-Policy": "same-origin",
+				"Strict-Transport-Security":    "",
+			}
+			if secure {
+				want["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+			}
+			for name, v := range want {
+				if got := res.Header.Get(name); got != v {
+					t.Errorf("secure=%v GET %s: %s %q, want %q", secure, path, name, got, v)
+				}
+			}
+			pp := res.Header.Get("Permissions-Policy")
+			for _, want := range []string{"camera=(self)", "geolocation=()", "microphone=()", "payment=()"} {
+				if !strings.Contains(pp, want) {
+					t.Errorf("secure=%v GET %s: Permissions-Policy %q lacks %s", secure, path, pp, want)
+				}
+			}
+		}
+	}
+}
