@@ -2,7 +2,7 @@ package web
 
 import (
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -22,6 +22,9 @@ const (
 	maxFormMemory = 2 * (1 << 20) // multipart parts above this go to temp files
 	maxTestFile   = 64 << 10      // a YAML/JSON stand-in is small
 )
+
+// photosTooLarge is the document form's answer to a body over its cap.
+var photosTooLarge = fmt.Sprintf("Your photos are too large. Each must be under %d MB.", idv.MaxImageBytes>>20)
 
 // acceptedTypes are the image types the page and the server take: what a
 // phone camera or a scanner produces.
@@ -91,17 +94,17 @@ func decodeB64(s string, n int) ([]byte, bool) {
 
 // readImages reads the posted images (pre-signed uploads off), refusing
 // what the page would have refused: a missing side, a file over the size
-// limit or of another type.
-func (s *Server) readImages(w http.ResponseWriter, r *http.Request, captureID string) (map[idv.Side][]byte, idv.FieldErrors) {
-	r.Body = http.MaxBytesReader(w, r.Body, 2*int64(idv.MaxImageBytes)+1<<20)
+// limit or of another type. The route caps the body at maxImagesBytes
+// (limitBody).
+func (s *Server) readImages(r *http.Request, captureID string) (map[idv.Side][]byte, idv.FieldErrors) {
 	err := r.ParseMultipartForm(maxFormMemory)
 	if r.MultipartForm != nil {
 		defer func() { _ = r.MultipartForm.RemoveAll() }()
 	}
 	front := string(idv.SideFront)
 	if err != nil {
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			return nil, idv.FieldErrors{front: "Your photos are too large. Each must be under 10 MB."}
+		if tooLarge(err) {
+			return nil, idv.FieldErrors{front: photosTooLarge}
 		}
 		return nil, idv.FieldErrors{front: "We couldn't read your photos. Please add them again."}
 	}
