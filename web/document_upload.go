@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -44,8 +45,9 @@ type urlChecker interface {
 // back_image_url, plus capture_id. captureID is the capture whose URLs this
 // session was given. Each URL must be exactly the one issued for its side of
 // that capture: any other store, bucket, key, side or capture is refused
-// here, before anything is fetched. It is a pure function of the posted
-// values, so it can be fuzzed (document_fuzz_test.go).
+// here, before anything is fetched, and so are front and back under one IV.
+// It is a pure function of the posted values, so it can be fuzzed
+// (document_fuzz_test.go).
 func parseDocumentForm(form url.Values, captureID string, objects urlChecker) (idv.DocumentArguments, idv.FieldErrors) {
 	fe := idv.FieldErrors{}
 	args := idv.DocumentArguments{CaptureID: captureID}
@@ -72,6 +74,11 @@ func parseDocumentForm(form url.Values, captureID string, objects urlChecker) (i
 			fe[name] = "This photo was not encrypted correctly. Please add it again."
 		}
 		*args.Image(side) = idv.DocumentImage{IV: iv, URL: raw}
+	}
+	if back := string(idv.SideBack); fe[back] == "" && args.Back.IV != nil && bytes.Equal(args.Front.IV, args.Back.IV) {
+		// Two images under one key and one IV: AES-GCM then leaks both.
+		// The page draws a new IV per image; only a broken page repeats one.
+		fe[back] = "This photo was not encrypted correctly. Please add it again."
 	}
 	if len(fe) > 0 {
 		return idv.DocumentArguments{}, fe
