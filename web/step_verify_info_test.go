@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,38 @@ func TestSSNAttemptLimit(t *testing.T) {
 	h := newHarnessWith(t, lim)
 	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
 		t.Fatalf("after %d SSN attempts: %q", ratelimit.ProofSSN.Max, loc)
+	}
+}
+
+// The SSN field is a numeric text field the browser neither saves nor
+// fills (no password field), masked by mask.js with a show/hide button;
+// ZIP asks for a digits keyboard too. Both render so after an error as well.
+func TestVerifyInfoFieldKinds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	_, _, page := h.do("GET", "/verify/verify_info", nil)
+	bad := goodForm()
+	bad.Set("ssn", "12")
+	_, _, refused := h.do("POST", "/verify/verify_info", bad)
+	for name, body := range map[string]string{"form": page, "form with errors": refused} {
+		for _, want := range []string{
+			`<input id="ssn" name="ssn" type="text" value="" autocomplete="off" inputmode="numeric" spellcheck="false" data-mask`,
+			`<input id="zipcode" name="zipcode" type="text" value="`,
+			`<script src="/static/mask.js" defer></script>`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s lacks %s", name, want)
+			}
+		}
+		if !regexp.MustCompile(`<input id="zipcode" [^>]*autocomplete="postal-code" inputmode="numeric"`).MatchString(body) {
+			t.Errorf("%s: ZIP code field without inputmode=numeric", name)
+		}
+		if strings.Contains(body, `type="password"`) {
+			t.Errorf("%s has a password field", name)
+		}
+	}
+	code, _, script := h.do("GET", "/static/mask.js", nil)
+	if code != http.StatusOK || !strings.Contains(script, `querySelectorAll("input[data-mask]")`) || !strings.Contains(script, "aria-pressed") {
+		t.Fatalf("/static/mask.js: %d", code)
 	}
 }
