@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -70,6 +71,33 @@ func TestHardeningHeaders(t *testing.T) {
 					t.Errorf("secure=%v GET %s: Permissions-Policy %q lacks %s", secure, path, pp, want)
 				}
 			}
+		}
+	}
+}
+
+// /static/ serves its files and lists none: a directory is 404.
+func TestStaticServesFilesOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for path, want := range map[string]int{
+		"/static/idv.css":    http.StatusOK,
+		"/static/wait.js":    http.StatusOK,
+		"/static/":           http.StatusNotFound,
+		"/static/./":         http.StatusNotFound,
+		"/static/nothing.js": http.StatusNotFound,
+		"/static/../static/": http.StatusNotFound,
+	} {
+		res, err := h.srv.Client().Get(h.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, res.StatusCode, want)
+		}
+		if strings.Contains(string(body), "wait.js") && path != "/static/wait.js" {
+			t.Errorf("GET %s lists the files: %.200s", path, body)
 		}
 	}
 }
