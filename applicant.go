@@ -6,6 +6,10 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Applicant is the personally identifiable information of a person being
@@ -54,24 +58,36 @@ func (fe FieldErrors) Error() string {
 }
 
 var (
-	reSSN   = regexp.MustCompile(`^\d{3}-?\d{2}-?\d{4}$`)
-	reZIP   = regexp.MustCompile(`^\d{5}(-?\d{4})?$`)
-	reState = regexp.MustCompile(`^[A-Z]{2}$`)
-	reName  = regexp.MustCompile(`^[\p{L}\p{M}' .-]{1,100}$`)
-	rePhone = regexp.MustCompile(`^\d{10}$`)
+	reSSN = regexp.MustCompile(`^\d{3}-?\d{2}-?\d{4}$`)
+	// reTypedSSN is an SSN as people type it: spaces or dashes, or none,
+	// between the groups.
+	reTypedSSN = regexp.MustCompile(`^(\d{3})[ -]*(\d{2})[ -]*(\d{4})$`)
+	reZIP      = regexp.MustCompile(`^\d{5}(-?\d{4})?$`)
+	reState    = regexp.MustCompile(`^[A-Z]{2}$`)
+	reName     = regexp.MustCompile(`^[\p{L}\p{M}' .-]{1,100}$`)
+	reLetter   = regexp.MustCompile(`\p{L}`)
+	rePhone    = regexp.MustCompile(`^\d{10}$`)
 )
 
-// Normalize trims spaces, upper-cases state codes and strips SSN and phone
-// punctuation so that equal inputs compare equal.
+// Normalize trims spaces, puts names and addresses in Unicode NFC (so the
+// same name typed on two keyboards compares equal, to vendors and to the
+// SSN and ID number limits), upper-cases state codes and writes an SSN
+// typed with spaces, dashes or neither as ddd-dd-dddd. It changes no
+// character it cannot read: invalid UTF-8 stays, for ValidateIdentity to
+// refuse.
 func (a *Applicant) Normalize() {
+	for _, p := range []*string{&a.FirstName, &a.LastName, &a.Address1, &a.Address2, &a.City} {
+		if utf8.ValidString(*p) {
+			*p = norm.NFC.String(*p)
+		}
+	}
 	for _, p := range []*string{&a.FirstName, &a.LastName, &a.DOB, &a.SSN, &a.Address1, &a.Address2, &a.City, &a.State, &a.ZIPCode, &a.StateIDNumber, &a.StateIDJurisdiction, &a.StateIDExpiration, &a.Phone} {
 		*p = strings.TrimSpace(*p)
 	}
 	a.State = strings.ToUpper(a.State)
 	a.StateIDJurisdiction = strings.ToUpper(a.StateIDJurisdiction)
-	if reSSN.MatchString(a.SSN) {
-		d := strings.ReplaceAll(a.SSN, "-", "")
-		a.SSN = d[:3] + "-" + d[3:5] + "-" + d[5:]
+	if m := reTypedSSN.FindStringSubmatch(a.SSN); m != nil {
+		a.SSN = m[1] + "-" + m[2] + "-" + m[3]
 	}
 	a.Phone = NormalizePhone(a.Phone)
 }
@@ -95,50 +111,84 @@ func NormalizePhone(s string) string {
 	return d
 }
 
+// msgCharacters is the error of a field holding a control character (a
+// tab, a line break, a NUL) or bytes that are not UTF-8: nothing a person
+// types, and nothing a vendor or a log should be handed.
+const msgCharacters = "Use only letters, numbers, spaces and punctuation."
+
 // ValidateIdentity checks the fields of the "verify your information" step.
+// A field with a control character or invalid UTF-8 gets that error before
+// any other.
 func (a Applicant) ValidateIdentity(now time.Time) FieldErrors {
 	fe := FieldErrors{}
-	if !reName.MatchString(a.FirstName) {
-		fe["first_name"] = "Enter your first name as it appears on your ID."
+	for name, v := range map[string]string{
+		"first_name": a.FirstName, "last_name": a.LastName, "dob": a.DOB, "ssn": a.SSN,
+		"address1": a.Address1, "address2": a.Address2, "city": a.City, "state": a.State, "zipcode": a.ZIPCode,
+		"state_id_number": a.StateIDNumber, "state_id_jurisdiction": a.StateIDJurisdiction,
+	} {
+		if !readable(v) {
+			fe[name] = msgCharacters
+		}
 	}
-	if !reName.MatchString(a.LastName) {
-		fe["last_name"] = "Enter your last name as it appears on your ID."
+	// set records a field's first error only.
+	set := func(name, msg string) {
+		if _, ok := fe[name]; !ok {
+			fe[name] = msg
+		}
+	}
+	if !validName(a.FirstName) {
+		set("first_name", "Enter your first name as it appears on your ID.")
+	}
+	if !validName(a.LastName) {
+		set("last_name", "Enter your last name as it appears on your ID.")
 	}
 	if dob, err := time.Parse(time.DateOnly, a.DOB); err != nil {
-		fe["dob"] = "Enter your date of birth as YYYY-MM-DD."
+		set("dob", "Enter your date of birth as YYYY-MM-DD.")
 	} else if dob.After(now) || dob.Before(now.AddDate(-130, 0, 0)) {
-		fe["dob"] = "Enter a real date of birth."
+		set("dob", "Enter a real date of birth.")
 	} else if dob.After(now.AddDate(-13, 0, 0)) {
-		fe["dob"] = "You must be at least 13 years old to verify your identity."
+		set("dob", "You must be at least 13 years old to verify your identity.")
 	}
 	if !reSSN.MatchString(a.SSN) {
-		fe["ssn"] = "Enter a nine-digit Social Security number."
+		set("ssn", "Enter a nine-digit Social Security number.")
 	}
 	if l := len(a.Address1); l == 0 || l > 200 {
-		fe["address1"] = "Enter your street address."
+		set("address1", "Enter your street address.")
 	}
 	if len(a.Address2) > 200 {
-		fe["address2"] = "Address line 2 is too long."
+		set("address2", "Address line 2 is too long.")
 	}
 	if l := len(a.City); l == 0 || l > 100 {
-		fe["city"] = "Enter your city."
+		set("city", "Enter your city.")
 	}
 	if !reState.MatchString(a.State) {
-		fe["state"] = "Choose a two-letter state code."
+		set("state", "Choose a two-letter state code.")
 	}
 	if !reZIP.MatchString(a.ZIPCode) {
-		fe["zipcode"] = "Enter a five-digit ZIP code."
+		set("zipcode", "Enter a five-digit ZIP code.")
 	}
 	if l := len(a.StateIDNumber); l == 0 || l > 40 {
-		fe["state_id_number"] = "Enter the ID number printed on your state ID."
+		set("state_id_number", "Enter the ID number printed on your state ID.")
 	}
 	if !reState.MatchString(a.StateIDJurisdiction) {
-		fe["state_id_jurisdiction"] = "Choose the state that issued your ID."
+		set("state_id_jurisdiction", "Choose the state that issued your ID.")
 	}
 	if len(fe) == 0 {
 		return nil
 	}
 	return fe
+}
+
+// validName: letters, marks, apostrophes, spaces, dots and hyphens, and at
+// least one letter ("." or "-" alone is no name).
+func validName(s string) bool { return reName.MatchString(s) && reLetter.MatchString(s) }
+
+// readable reports whether s is UTF-8 without control characters.
+func readable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // ValidatePhone checks the field of the phone step.

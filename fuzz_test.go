@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/idv-dev/idv"
 )
@@ -31,7 +34,25 @@ var (
 	reTenDigits  = regexp.MustCompile(`^\d{10}$`)
 	reOnlyDigits = regexp.MustCompile(`^\d*$`)
 	reLooseSSN   = regexp.MustCompile(`^\d{3}-?\d{2}-?\d{4}$`)
+	reTypedSSN   = regexp.MustCompile(`^\d{3}[ -]*\d{2}[ -]*\d{4}$`)
+	reLetter     = regexp.MustCompile(`\p{L}`)
 )
+
+// readable reports whether s is UTF-8 without control characters: what
+// every accepted field must be.
+func readable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// asciiDigits keeps the ASCII digits of s.
+func asciiDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}
 
 // identityMessages is every message ValidateIdentity can give, collected
 // from inputs that trip each check: a message outside it would be one built
@@ -42,6 +63,7 @@ func identityMessages() map[string]bool {
 		{},
 		{DOB: "2030-01-01", Address2: strings.Repeat("x", 201)},
 		{DOB: fuzzNow.AddDate(-5, 0, 0).Format(time.DateOnly)},
+		{FirstName: "\x00"},
 	} {
 		for _, msg := range a.ValidateIdentity(fuzzNow) {
 			m[msg] = true
@@ -63,13 +85,17 @@ func fields(a idv.Applicant) []string {
 }
 
 // FuzzApplicantNormalize: Normalize is idempotent, leaves no surrounding
-// space, upper-cases state codes, and puts a valid SSN in ddd-dd-dddd form.
+// space, puts readable names and addresses in NFC, upper-cases state codes,
+// and puts an SSN typed with spaces, dashes or neither between its groups in
+// ddd-dd-dddd form.
 // The Applicant masks itself under every verb whatever it holds.
 func FuzzApplicantNormalize(f *testing.F) {
 	f.Add("Fakey", "McFakerson", "1980-01-02", "900123456", "1 Fake St", "", "Fakeville", "va", "22201", "B123", " va ", "2030-01-01", "+1 (703) 555-0100")
 	f.Add(" Ünïcödé ", "O'Neil-Smith", "1980-1-2", "900-12-3456", "  ", "Apt\t2", "", "Va", "22201-1234", "mvatimeout", "xx", "", "1-703-555-5555")
 	f.Add("", "", "", "", "", "", "", "", "", "", "", "", "")
 	f.Add("\xff\xfe", "\u00a0", "\u2028", "9001234567", "\x00", "a", "b", "ǆ", "00000", "0000", "ͅ", "x", "11111111111")
+	f.Add("Zoe\u0308", "\u212bberg", "1980-01-02", " 900 - 12 - 3456 ", "1 Rue de l'E\u0301glise", "Be\u0301t\t2", "Sa\u0303o Paulo", "SP", "22201", "X1", "SP", "", "")
+	f.Add(".", "-", "", "900 12 3456", "1 Main\nSt", "\u0085", "Spring\x7ffield", "V\x00", "222\r01", "D\x1b[31m1", "VA", "", "")
 	f.Fuzz(func(t *testing.T, first, last, dob, ssn, addr1, addr2, city, state, zip, idNumber, idState, expiry, phone string) {
 		a := fuzzApplicant(first, last, dob, ssn, addr1, addr2, city, state, zip, idNumber, idState, expiry, phone)
 		a.Normalize()
@@ -88,6 +114,17 @@ func FuzzApplicantNormalize(f *testing.F) {
 		}
 		if reLooseSSN.MatchString(a.SSN) && !reNormalSSN.MatchString(a.SSN) {
 			t.Fatalf("a valid SSN is not in ddd-dd-dddd form")
+		}
+		if typed := strings.TrimSpace(ssn); reTypedSSN.MatchString(typed) {
+			d := asciiDigits(typed)
+			if a.SSN != d[:3]+"-"+d[3:5]+"-"+d[5:] {
+				t.Fatalf("an SSN typed with spaces or dashes between its groups is not in ddd-dd-dddd form")
+			}
+		}
+		for i, v := range []string{a.FirstName, a.LastName, a.Address1, a.Address2, a.City} {
+			if utf8.ValidString(v) && !norm.NFC.IsNormalString(v) {
+				t.Fatalf("name or address field %d is not NFC after Normalize", i)
+			}
 		}
 		// The Applicant never prints a value, under any verb.
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
@@ -110,6 +147,8 @@ func FuzzValidateIdentity(f *testing.F) {
 	f.Add("Fa1key", "", "1880-01-02", "12345678", "", strings.Repeat("x", 201), strings.Repeat("y", 101), "Virginia", "2220", "", "V")
 	f.Add("", "", "2025-06-02", "", "", "", "", "", "", strings.Repeat("9", 41), "")
 	f.Add("Zoë", "D'Arcy-Ñ", "2012-06-01", "666-00-0000", "\u00a0", "", "x", "DC", "00000", "0", "PR")
+	f.Add("Zoe\u0308", ".", "1980-01-02", "900 12 3456", "1 Main\nSt", "Apt\t2", "Spring\xfffield", "VA", "22201", "D\x00", "VA")
+	f.Add("J.", "O'Neil", "1980-01-02", " 900 - 12 - 3456 ", "1 Rue de l'E\u0301glise", "", "Sa\u0303o Paulo", "VA", "22201", "D1", "VA")
 	messages := identityMessages()
 	f.Fuzz(func(t *testing.T, first, last, dob, ssn, addr1, addr2, city, state, zip, idNumber, idState string) {
 		a := fuzzApplicant(first, last, dob, ssn, addr1, addr2, city, state, zip, idNumber, idState, "", "")
@@ -129,6 +168,16 @@ func FuzzValidateIdentity(f *testing.F) {
 			if !messages[msg] || !utf8.ValidString(msg) {
 				t.Fatalf("field %s: message %q is not one of the fixed messages", name, msg)
 			}
+		}
+		for name, v := range map[string]string{"first_name": first, "last_name": last, "dob": dob, "ssn": ssn,
+			"address1": addr1, "address2": addr2, "city": city, "state": state, "zipcode": zip,
+			"state_id_number": idNumber, "state_id_jurisdiction": idState} {
+			if !readable(strings.TrimSpace(v)) && fe[name] == "" {
+				t.Fatalf("field %s with a control character or invalid UTF-8 was not refused", name)
+			}
+		}
+		if reTypedSSN.MatchString(strings.TrimSpace(ssn)) && fe["ssn"] != "" {
+			t.Fatalf("an SSN typed with spaces or dashes between its groups was refused")
 		}
 		if fe != nil {
 			if !strings.HasPrefix(fe.Error(), "invalid fields: ") {
@@ -153,6 +202,22 @@ func FuzzValidateIdentity(f *testing.F) {
 		}
 		if a.Address1 == "" || a.City == "" || a.StateIDNumber == "" {
 			t.Fatalf("accepted an empty required field")
+		}
+		for i, v := range fields(a) {
+			if !readable(v) {
+				t.Fatalf("accepted field %d with a control character or invalid UTF-8", i)
+			}
+		}
+		if !reLetter.MatchString(a.FirstName) || !reLetter.MatchString(a.LastName) {
+			t.Fatalf("accepted a name without a letter")
+		}
+		for i, v := range []string{a.FirstName, a.LastName, a.Address1, a.Address2, a.City} {
+			if !norm.NFC.IsNormalString(v) {
+				t.Fatalf("accepted name or address field %d not in NFC", i)
+			}
+		}
+		if digits := asciiDigits(ssn); len(digits) == 9 && reTypedSSN.MatchString(strings.TrimSpace(ssn)) && a.SSN != digits[:3]+"-"+digits[3:5]+"-"+digits[5:] {
+			t.Fatalf("accepted SSN is not the one typed")
 		}
 	})
 }

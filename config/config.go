@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/idv-dev/idv"
 )
 
 // Config is every setting of every role. Zero values are filled by Defaults.
@@ -133,8 +135,10 @@ type Redis struct {
 
 // Keys configures sealing keys.
 type Keys struct {
-	// File is the local key file (created 0600 on first run). Its newest
-	// key seals; every key in it opens.
+	// File is the local key file: created, 0600, by `idv keys init` (or by
+	// `idv dev` on its first run); web, worker and the operator commands
+	// refuse to start without it. Its newest key seals; every key in it
+	// opens.
 	File string `yaml:"file"`
 	// FingerprintKey is the base64 secret (32 bytes or more) that keys the
 	// HMAC of SSNs for the SSN attempt limit (prefer IDV_KEYS_FINGERPRINT_KEY;
@@ -601,6 +605,12 @@ func (c Config) Validate(role Role) error {
 			"vendors.phone_secondary": c.Vendors.PhoneSecondary,
 		} {
 			positive(name+".timeout", v.Timeout)
+			// The web tier waits idv.ResultTTL for a result: a check allowed
+			// to run longer ends on the "taking longer than usual" page
+			// whatever the vendor answers.
+			if v.Timeout >= idv.ResultTTL {
+				bad(name+".timeout", "must be under the %s result window (a slower check ends as missing whatever the vendor answers), got %s", idv.ResultTTL, v.Timeout)
+			}
 		}
 	}
 	switch c.Log.Level {

@@ -139,3 +139,35 @@ func TestUploadURLExpiryFollowsTheSession(t *testing.T) {
 		t.Fatalf("set expiry %s, want 1h", got)
 	}
 }
+
+// A vendor timeout at or beyond the result window would let every slow
+// check end on the "missing" page: it is refused, naming the setting and
+// the window.
+func TestVendorTimeoutUnderResultWindow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		set     func(*Config, time.Duration)
+		timeout time.Duration
+		ok      bool
+	}{
+		{"vendors.document", func(c *Config, d time.Duration) { c.Vendors.Document.Timeout = d }, 45 * time.Second, true},
+		{"vendors.document", func(c *Config, d time.Duration) { c.Vendors.Document.Timeout = d }, 59*time.Second + 999*time.Millisecond, true},
+		{"vendors.document", func(c *Config, d time.Duration) { c.Vendors.Document.Timeout = d }, 60 * time.Second, false},
+		{"vendors.document", func(c *Config, d time.Duration) { c.Vendors.Document.Timeout = d }, 90 * time.Second, false},
+		{"vendors.resolution", func(c *Config, d time.Duration) { c.Vendors.Resolution.Timeout = d }, 2 * time.Minute, false},
+		{"vendors.state_id", func(c *Config, d time.Duration) { c.Vendors.StateID.Timeout = d }, time.Hour, false},
+		{"vendors.phone", func(c *Config, d time.Duration) { c.Vendors.Phone.Timeout = d }, 61 * time.Second, false},
+		{"vendors.phone_secondary", func(c *Config, d time.Duration) { c.Vendors.PhoneSecondary.Timeout = d }, 60 * time.Second, false},
+	} {
+		for _, role := range []Role{RoleWorker, RoleDev} {
+			c := Defaults()
+			tc.set(&c, tc.timeout)
+			err := fmt.Sprint(c.Validate(role))
+			named := strings.Contains(err, tc.name+".timeout: must be under the 1m0s result window")
+			if named == tc.ok {
+				t.Errorf("%s.timeout %s (role %d): refused %v, want %v: %s", tc.name, tc.timeout, role, named, !tc.ok, err)
+			}
+		}
+	}
+}

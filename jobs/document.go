@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -34,6 +35,13 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 			return nil, fmt.Errorf("%w: document arguments carry no capture id", idv.ErrDiscardJob)
 		}
 		captureID = args.CaptureID
+		if !args.ServerSealed && bytes.Equal(args.Front.IV, args.Back.IV) {
+			// One key and one IV for two images breaks AES-GCM: the web
+			// tier refuses it, so only a forged or broken page gets here.
+			// Neither image is read.
+			h.Runner.Logger.WarnContext(ctx, "document images share an IV: refused", "capture_id", captureID)
+			return imageFailure(idv.SideBack, idv.DocCodeImageUnreadable), nil
+		}
 		var images [len(idv.Sides)][]byte
 		for i, side := range idv.Sides {
 			img, problem, err := h.image(ctx, args, side, t)

@@ -110,6 +110,18 @@ func TestDocumentJob(t *testing.T) {
 			c.put(key, b)
 		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "wrong IV", change: func(c *docCase) { c.args.Back.IV[0] ^= 1 }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
+		{name: "same IV for front and back", change: func(c *docCase) {
+			// Both sides sealed under the one key and one IV, so each would
+			// open: the job refuses them before fetching either.
+			c.args.Back.IV = c.args.Front.IV
+			for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
+				ct, _ := seal.SealImage(c.key, c.args.Front.IV, img)
+				c.put(idv.DocumentImageKey(c.captured, side), ct)
+			}
+			c.objects.GetFn = func(context.Context, string) ([]byte, error) {
+				return nil, idv.Errorf(idv.EINTERNAL, "an image was fetched")
+			}
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "IV of the wrong size", change: func(c *docCase) { c.args.Front.IV = c.args.Front.IV[:8] }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "wrong key", change: func(c *docCase) { c.args.EncryptionKey = make([]byte, 32) }, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
 		{name: "missing object", change: func(c *docCase) {

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -27,8 +29,8 @@ const sqliteFetchPollInterval = 100 * time.Millisecond
 // that SQLite's date functions read.
 const sqliteTimeLayout = "2006-01-02 15:04:05.000000000"
 
-// OpenSQLite opens (creating it if needed) the SQLite database file at path,
-// for `idv dev`. Config.Schema is ignored. Close closes the database.
+// OpenSQLite opens (creating it, mode 0600, if needed) the SQLite database
+// file at path, for `idv dev`. Config.Schema is ignored. Close closes the database.
 //
 // The handle has one connection, as River's SQLite driver requires: SQLite
 // allows one writer at a time and River's services would otherwise fail
@@ -38,6 +40,14 @@ const sqliteTimeLayout = "2006-01-02 15:04:05.000000000"
 func OpenSQLite(ctx context.Context, path string, cfg Config) (*Queue, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, idv.Errorf(idv.EINVALID, "SQLite path %q must be a plain file path", path)
+	}
+	// SQLite would create the file 0644 (less the umask), and its WAL and
+	// shared-memory files with the same mode: create it 0600 first. The
+	// jobs are sealed, but their metadata and timing are no one else's.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		_ = f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, unavailable(err)
 	}
 	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)

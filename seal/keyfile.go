@@ -30,7 +30,7 @@ import (
 // Keys are only ever added (RotateKeyFile), never removed by this package, so
 // values sealed before a rotation still open.
 
-// maxKeyFileSize bounds what LoadOrCreateKeyFile reads: a ring of thousands
+// maxKeyFileSize bounds what LoadKeyFile reads: a ring of thousands
 // of keys fits, a wrong path pointing at a large file does not.
 const maxKeyFileSize = 1 << 20
 
@@ -45,11 +45,24 @@ type keyFileEntry struct {
 	Created time.Time `json:"created"`
 }
 
-// LoadOrCreateKeyFile returns the key ring stored at path. On first run (no
-// file) it creates the file with one random key, mode 0600, creating
-// missing parent directories with mode 0700. It refuses a file that group or
-// others may read or write, or that is malformed, with an error naming path.
-// Concurrent first runs agree on one file.
+// LoadKeyFile returns the key ring stored at path. A missing file is an
+// idv.ENOTFOUND error matching fs.ErrNotExist: a production process must
+// not make itself a key nobody else has (a worker with a mistyped path
+// would then discard every job as unreadable). It refuses a file that group
+// or others may read or write, or that is malformed, with an error naming
+// path.
+func LoadKeyFile(path string) (*LocalKeyRing, error) {
+	kf, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return kf.ring(path)
+}
+
+// LoadOrCreateKeyFile is LoadKeyFile, but on first run (no file) it creates
+// the file with one random key, mode 0600, creating missing parent
+// directories with mode 0700: for `idv dev` and `idv keys init`, the only
+// ones that create a key file. Concurrent first runs agree on one file.
 func LoadOrCreateKeyFile(path string) (*LocalKeyRing, error) {
 	kf, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {

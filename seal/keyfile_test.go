@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -261,5 +263,38 @@ func TestRotateKeyFileErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".lock"); !os.IsNotExist(err) {
 		t.Fatalf("lock file left behind: %v", err)
+	}
+}
+
+// LoadKeyFile never creates: a missing file is ENOTFOUND (matching
+// fs.ErrNotExist) and nothing appears at the path or in its directory; an
+// existing file loads as LoadOrCreateKeyFile made it.
+func TestLoadKeyFileDoesNotCreate(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "keys.json")
+	_, err := seal.LoadKeyFile(path)
+	if !errors.Is(err, fs.ErrNotExist) || idv.ErrorCode(err) != idv.ENOTFOUND || !strings.Contains(err.Error(), path) {
+		t.Fatalf("LoadKeyFile(missing) = %v, want ENOTFOUND naming %s", err, path)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadKeyFile created %s: %v", dir, err)
+	}
+	made, err := seal.LoadOrCreateKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := seal.LoadKeyFile(path)
+	if err != nil {
+		t.Fatalf("LoadKeyFile(existing): %v", err)
+	}
+	if loaded.CurrentKeyID() != made.CurrentKeyID() {
+		t.Fatalf("loaded current key %q, want %q", loaded.CurrentKeyID(), made.CurrentKeyID())
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seal.LoadKeyFile(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("LoadKeyFile(0644) = %v, want a refusal naming the fix", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // FuzzParseDocumentForm: whatever the capture page's POST carries, parsing
 // never panics, and it accepts a form only when each URL is exactly the one
 // issued for its side of this session's capture, the key is 32 bytes and the
-// IVs 12. A refusal names only the form's fields and never echoes a value.
+// IVs 12 bytes and different from each other. A refusal names only the form's fields and never echoes a value.
 func FuzzParseDocumentForm(f *testing.F) {
 	const captureID = "Xq3v9Yt2WZb8kQm1rT5uLg"
 	store := &fake.ObjectStore{}
@@ -25,6 +25,9 @@ func FuzzParseDocumentForm(f *testing.F) {
 	f.Add("capture_id=" + captureID + "&encryption_key=%3D%3D&front_image_iv=AAAA&back_image_url=https%3A%2F%2Fobjects.test%2Fbucket%2F")
 	f.Add("capture_id=&encryption_key=")
 	f.Add("%zz=%zz")
+	same := uploadedForm(captureID)
+	same.Set("back_image_iv", same.Get("front_image_iv"))
+	f.Add(same.Encode())
 	f.Fuzz(func(t *testing.T, body string) {
 		form, err := url.ParseQuery(body)
 		if err != nil {
@@ -51,6 +54,9 @@ func FuzzParseDocumentForm(f *testing.F) {
 		}
 		if args.CaptureID != captureID || len(args.EncryptionKey) != 32 || len(args.Front.IV) != 12 || len(args.Back.IV) != 12 {
 			t.Fatalf("accepted malformed arguments: %d/%d/%d", len(args.EncryptionKey), len(args.Front.IV), len(args.Back.IV))
+		}
+		if bytes.Equal(args.Front.IV, args.Back.IV) {
+			t.Fatal("accepted one IV for both sides")
 		}
 		for _, side := range idv.Sides {
 			u := args.Image(side).URL

@@ -1,8 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -23,6 +24,9 @@ const (
 	maxTestFile   = 64 << 10      // a YAML/JSON stand-in is small
 )
 
+// photosTooLarge is the document form's answer to a body over its cap.
+var photosTooLarge = fmt.Sprintf("Your photos are too large. Each must be under %d MB.", idv.MaxImageBytes>>20)
+
 // acceptedTypes are the image types the page and the server take: what a
 // phone camera or a scanner produces.
 var acceptedTypes = []string{"image/jpeg", "image/png", "image/webp"}
@@ -41,8 +45,9 @@ type urlChecker interface {
 // back_image_url, plus capture_id. captureID is the capture whose URLs this
 // session was given. Each URL must be exactly the one issued for its side of
 // that capture: any other store, bucket, key, side or capture is refused
-// here, before anything is fetched. It is a pure function of the posted
-// values, so it can be fuzzed (document_fuzz_test.go).
+// here, before anything is fetched, and so are front and back under one IV.
+// It is a pure function of the posted values, so it can be fuzzed
+// (document_fuzz_test.go).
 func parseDocumentForm(form url.Values, captureID string, objects urlChecker) (idv.DocumentArguments, idv.FieldErrors) {
 	fe := idv.FieldErrors{}
 	args := idv.DocumentArguments{CaptureID: captureID}
@@ -70,6 +75,11 @@ func parseDocumentForm(form url.Values, captureID string, objects urlChecker) (i
 		}
 		*args.Image(side) = idv.DocumentImage{IV: iv, URL: raw}
 	}
+	if back := string(idv.SideBack); fe[back] == "" && args.Back.IV != nil && bytes.Equal(args.Front.IV, args.Back.IV) {
+		// Two images under one key and one IV: AES-GCM then leaks both.
+		// The page draws a new IV per image; only a broken page repeats one.
+		fe[back] = "This photo was not encrypted correctly. Please add it again."
+	}
 	if len(fe) > 0 {
 		return idv.DocumentArguments{}, fe
 	}
@@ -91,17 +101,17 @@ func decodeB64(s string, n int) ([]byte, bool) {
 
 // readImages reads the posted images (pre-signed uploads off), refusing
 // what the page would have refused: a missing side, a file over the size
-// limit or of another type.
-func (s *Server) readImages(w http.ResponseWriter, r *http.Request, captureID string) (map[idv.Side][]byte, idv.FieldErrors) {
-	r.Body = http.MaxBytesReader(w, r.Body, 2*int64(idv.MaxImageBytes)+1<<20)
+// limit or of another type. The route caps the body at maxImagesBytes
+// (limitBody).
+func (s *Server) readImages(r *http.Request, captureID string) (map[idv.Side][]byte, idv.FieldErrors) {
 	err := r.ParseMultipartForm(maxFormMemory)
 	if r.MultipartForm != nil {
 		defer func() { _ = r.MultipartForm.RemoveAll() }()
 	}
 	front := string(idv.SideFront)
 	if err != nil {
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			return nil, idv.FieldErrors{front: "Your photos are too large. Each must be under 10 MB."}
+		if tooLarge(err) {
+			return nil, idv.FieldErrors{front: photosTooLarge}
 		}
 		return nil, idv.FieldErrors{front: "We couldn't read your photos. Please add them again."}
 	}

@@ -155,14 +155,17 @@ func (s *Server) submit(st *step) http.HandlerFunc {
 	}
 }
 
-// parseForm parses a POST's form; a body that does not parse is answered
-// with a 400 page and false.
+// parseForm parses a POST's form; a body over its route's cap is answered
+// with a 413 page, one that does not parse with a 400 page, and false.
 func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
-	if err := r.ParseForm(); err != nil {
+	err := r.ParseForm()
+	switch {
+	case tooLarge(err):
+		s.refuseTooLarge(w, r)
+	case err != nil:
 		s.fail(w, r, idv.Errorf(idv.EINVALID, "The form could not be read. Please try again."))
-		return false
 	}
-	return true
+	return err == nil
 }
 
 // passedBefore reports whether the step before st has passed; if not, it

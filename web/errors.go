@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 
@@ -17,12 +18,20 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code, msg = http.StatusServiceUnavailable, "We can't reach one of our systems right now. Your information is safe. Please try again in a few minutes."
 	case idv.EINVALID:
 		code, msg = http.StatusBadRequest, idv.ErrorMessage(err)
+	case idv.ECONFLICT:
+		code, msg = http.StatusConflict, idv.ErrorMessage(err)
 	case idv.ENOTFOUND:
 		code, msg = http.StatusNotFound, "We couldn't find that page."
 	case idv.ERATELIMITED:
 		code, msg = http.StatusTooManyRequests, "You've tried too many times. Please wait and try again later."
 	}
-	s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "status", code, "error", err.Error())
+	// A 4xx is the request's fault (a bad form, a spent link, a limit):
+	// worth a warning, not an operator's alarm; a 5xx is ours.
+	level := slog.LevelWarn
+	if code >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "request failed", "path", r.URL.Path, "status", code, "error", err.Error())
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "30")
 	}

@@ -39,7 +39,18 @@ func (s *Server) parseTemplates() error {
 // formField is one labelled input, with its error.
 type formField struct {
 	Name, Label, Value, Error, Autocomplete, Type string
+	// InputMode is the keyboard a phone shows (numeric: digits only).
+	InputMode string
+	// Masked: reveal.js masks what is typed, with a button that shows it.
+	Masked bool
 }
+
+// Numeric asks phones for a digits keyboard.
+func (f formField) Numeric() formField { f.InputMode = "numeric"; return f }
+
+// Mask has what is typed masked, with a show/hide button: a text field, not
+// a password field, so the browser does not offer to save it.
+func (f formField) Mask() formField { f.Masked = true; return f }
 
 // uploadField is one image input of the document page.
 type uploadField struct {

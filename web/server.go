@@ -178,19 +178,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) routes(o Options) http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(filesOnly{static})))
 	mux.HandleFunc("GET /{$}", s.serveStart)
 	mux.HandleFunc("GET /start/{token}", s.serveLink)
 	if s.selfServeStart != nil {
-		mux.HandleFunc("POST /start", s.selfServe)
+		mux.HandleFunc("POST /start", s.limitBody(maxFormBytes, s.selfServe))
 	}
 	for _, st := range s.flow {
 		mux.HandleFunc("GET "+st.Path, s.requireStep(st, s.show(st)))
-		mux.HandleFunc("POST "+st.Path, s.requireStep(st, s.submit(st)))
+		mux.HandleFunc("POST "+st.Path, s.limitBody(s.stepBodyLimit(st), s.requireStep(st, s.submit(st))))
 	}
 	mux.HandleFunc("GET /verify/errors/{reason}", s.requireVerification(true, s.serveStepError))
 	mux.HandleFunc("GET "+resultPath, s.requireVerification(true, s.serveResult))
-	mux.HandleFunc("POST /verify/start_over", s.startOver)
+	mux.HandleFunc("POST /verify/start_over", s.limitBody(maxFormBytes, s.startOver))
 
 	// Operations endpoints and static files need no session: they keep
 	// answering (with 503s) when the session store is down.

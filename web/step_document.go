@@ -108,12 +108,16 @@ func (s *Server) readDocument(w http.ResponseWriter, r *http.Request) (submissio
 		}
 		args, fe = parseDocumentForm(r.PostForm, captureID, s.docs.Objects)
 	} else {
-		images, fe = s.readImages(w, r, captureID)
+		images, fe = s.readImages(r, captureID)
 		args = idv.DocumentArguments{CaptureID: captureID, ServerSealed: true}
 	}
 	if fe != nil {
 		s.log.WarnContext(r.Context(), "document form refused", "fields", fe.Error())
-		s.renderDocument(w, r, http.StatusUnprocessableEntity, fe, "")
+		code := http.StatusUnprocessableEntity
+		if fe[string(idv.SideFront)] == photosTooLarge {
+			code = http.StatusRequestEntityTooLarge
+		}
+		s.renderDocument(w, r, code, fe, "")
 		return submission{}, false
 	}
 	return submission{

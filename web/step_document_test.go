@@ -81,6 +81,10 @@ func TestDocumentSubmitRefusesForeignInput(t *testing.T) {
 		{"key too short", func(f url.Values, _ string) { f.Set("encryption_key", b64(16, 1)) }},
 		{"key not base64", func(f url.Values, _ string) { f.Set("encryption_key", "not*base64") }},
 		{"IV of the wrong size", func(f url.Values, _ string) { f.Set("front_image_iv", b64(16, 2)) }},
+		{"same IV for front and back", func(f url.Values, _ string) { f.Set("back_image_iv", f.Get("front_image_iv")) }},
+		{"same IV, once unpadded", func(f url.Values, _ string) {
+			f.Set("back_image_iv", strings.TrimRight(f.Get("front_image_iv"), "="))
+		}},
 		{"capture id of another page", func(f url.Values, _ string) { f.Set("capture_id", idv.NewID()) }},
 		{"no capture id", func(f url.Values, _ string) { f.Del("capture_id") }},
 	}

@@ -297,7 +297,7 @@ func setupProduction(t *testing.T) prodEnv {
 	schema, dbURL := testenv.Schema(t)
 	rc, prefix := testenv.Redis(t)
 	keys := filepath.Join(t.TempDir(), "keys.json")
-	run1(t, []string{"IDV_KEYS_FILE=" + keys}, "keys")
+	run1(t, []string{"IDV_KEYS_FILE=" + keys}, "keys", "init")
 
 	vendorsProc := start(t, nil, "vendors", "vendors", "--addr", "127.0.0.1:0")
 	vendorsURL := vendorsProc.waitURL(t)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -42,6 +43,9 @@ func TestRelyingPartyCommands(t *testing.T) {
 		return stdout.String(), err
 	}
 	if _, err := idv("migrate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"keys", "--config", cfgPath, "init"}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	out, err := idv("rp", "create", "--name", "Benefits Portal", "--return-url", "https://benefits.example/back",

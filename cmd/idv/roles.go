@@ -3,8 +3,10 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -118,7 +120,10 @@ func runVendors(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("keys", "Create the key file if missing, or with 'rotate' add a new key that seals from now on\n(old keys keep opening what they sealed); with 'rotate-signing', make a new receipt signing key current\n(the old one stays in the JWKS). Usage: idv keys [--config FILE] [rotate|rotate-signing]", stdout, false, "")
+	f := newFlags("keys", "With no argument, show the key file's current key; with 'init', create the key file if missing\n"+
+		"(only this and idv dev create one: web and worker refuse to start without it); with 'rotate', add a new key\n"+
+		"that seals from now on (old keys keep opening what they sealed); with 'rotate-signing', make a new receipt\n"+
+		"signing key current (the old one stays in the JWKS). Usage: idv keys [--config FILE] [init|rotate|rotate-signing]", stdout, false, "")
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
@@ -134,11 +139,25 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch f.fs.Arg(0) {
 	case "":
-		ring, err := seal.LoadOrCreateKeyFile(cfg.Keys.File)
+		ring, err := seal.LoadKeyFile(cfg.Keys.File)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("keys.file: %s does not exist (create it with `idv keys init`)", cfg.Keys.File)
+		}
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "key file %s: current key %s\n", cfg.Keys.File, ring.CurrentKeyID())
+	case "init":
+		what := "exists"
+		ring, err := seal.LoadKeyFile(cfg.Keys.File)
+		if errors.Is(err, fs.ErrNotExist) {
+			what = "created"
+			ring, err = seal.LoadOrCreateKeyFile(cfg.Keys.File)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "key file %s %s: current key %s\n", cfg.Keys.File, what, ring.CurrentKeyID())
 	case "rotate":
 		id, err := seal.RotateKeyFile(cfg.Keys.File)
 		if err != nil {
@@ -146,7 +165,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "key file %s: new current key %s (restart web and workers to use it)\n", cfg.Keys.File, id)
 	default:
-		return fmt.Errorf("unknown keys action %q (want rotate or nothing)", f.fs.Arg(0))
+		return fmt.Errorf("unknown keys action %q (want init, rotate, rotate-signing or nothing)", f.fs.Arg(0))
 	}
 	return nil
 }

@@ -56,11 +56,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Components
 // seal with a key of one run, written nowhere).
 func OpenWithSealer(ctx context.Context, cfg config.Config, log *slog.Logger, sealer *seal.Envelope) (c *Components, err error) {
 	c = &Components{Config: cfg, Log: log, Sealer: sealer, Metrics: telemetry.NewMetrics()}
-	defer func() {
+	// opened, not c: a failed return has set c to nil by the time this runs.
+	defer func(opened *Components) {
 		if err != nil {
-			c.Close()
+			opened.Close()
 		}
-	}()
+	}(c)
 	if c.Redis, err = OpenRedis(ctx, cfg); err != nil {
 		return nil, err
 	}

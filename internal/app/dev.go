@@ -31,7 +31,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 			c.Close()
 		}
 	}()
-	sealer, err := OpenSealer(ctx, cfg)
+	sealer, err := OpenDevSealer(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

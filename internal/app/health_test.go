@@ -13,6 +13,7 @@ import (
 	"github.com/idv-dev/idv/internal/app"
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/queue"
+	"github.com/idv-dev/idv/seal"
 	"github.com/idv-dev/idv/telemetry"
 	"github.com/idv-dev/idv/webhook"
 )
@@ -79,6 +80,9 @@ func production(t *testing.T, ctx context.Context) config.Config {
 	cfg.DatabaseURL, cfg.DatabaseSchema = testenv.DatabaseURL(), schema
 	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(), prefix
 	cfg.Keys.File = filepath.Join(t.TempDir(), "keys.json")
+	if _, err := seal.LoadOrCreateKeyFile(cfg.Keys.File); err != nil { // as `idv keys init` does
+		t.Fatal(err)
+	}
 	cfg.Keys.FingerprintKey = "c2VjcmV0LWZpbmdlcnByaW50LWtleS1mb3ItdGVzdHMtb25seQ=="
 	cfg.Web.Addr, cfg.Worker.Addr, cfg.Web.SecureCookies = "127.0.0.1:0", "127.0.0.1:0", false
 	cfg.DocAuth.Enabled = false // no S3 here: the document step has its own tests

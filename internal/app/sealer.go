@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/idv-dev/idv/config"
@@ -12,14 +14,30 @@ import (
 
 // OpenSealer returns the envelope that seals job arguments, results and
 // sessions: data keys wrapped by AWS KMS when keys.kms_key_id is set, else by
-// the local key file (created on first use). With KMS it wraps and unwraps
-// one data key at once, so a process that cannot reach the key or lacks
-// kms:GenerateDataKey or kms:Decrypt fails at start-up rather than on a
-// person's request.
+// the local key file, which must exist: a process that made itself a new key
+// (a mistyped path) would report healthy and then fail to open everything
+// the others sealed. `idv keys init` creates the file. With KMS it wraps and
+// unwraps one data key at once, so a process that cannot reach the key or
+// lacks kms:GenerateDataKey or kms:Decrypt fails at start-up rather than on
+// a person's request.
 func OpenSealer(ctx context.Context, cfg config.Config) (*seal.Envelope, error) {
+	return openSealer(ctx, cfg, seal.LoadKeyFile)
+}
+
+// OpenDevSealer is OpenSealer for `idv dev`, which creates its key file on
+// first run.
+func OpenDevSealer(ctx context.Context, cfg config.Config) (*seal.Envelope, error) {
+	return openSealer(ctx, cfg, seal.LoadOrCreateKeyFile)
+}
+
+func openSealer(ctx context.Context, cfg config.Config, loadKeyFile func(string) (*seal.LocalKeyRing, error)) (*seal.Envelope, error) {
 	opts := seal.Options{DataKeyTTL: cfg.Keys.DataKeyLifetime}
 	if cfg.Keys.KMSKeyID == "" {
-		ring, err := seal.LoadOrCreateKeyFile(cfg.Keys.File)
+		ring, err := loadKeyFile(cfg.Keys.File)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("keys.file: %s does not exist. Create it once with `idv keys init` (same configuration) "+
+				"and give every web and worker process that file, or set keys.file (IDV_KEYS_FILE) to the existing one", cfg.Keys.File)
+		}
 		if err != nil {
 			return nil, err
 		}

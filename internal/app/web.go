@@ -24,6 +24,10 @@ import (
 // 30 s.
 func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	cfg := c.Config
+	if !cfg.Web.SecureCookies {
+		c.Log.Warn("web.secure_cookies is off: the session cookie may travel over plain HTTP and no HSTS is sent; " +
+			"turn it on (IDV_WEB_SECURE_COOKIES=true) wherever idv is reached over HTTPS, that is everywhere but idv dev")
+	}
 	wcfg := webConfig(cfg)
 	if c.Objects != nil && cfg.DocAuth.PresignedUploads {
 		var err error
