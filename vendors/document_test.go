@@ -44,7 +44,9 @@ func defaultApplicant() idv.Applicant {
 func TestDocument(t *testing.T) {
 	t.Parallel()
 	srv, simLogs := startSim(t, sim.Options{})
-	normal := documentClient(t, srv.URL, 5*time.Second)
+	// The production default: under the race detector on a busy machine, two
+	// 10 MB images can take longer than a few seconds to send and parse.
+	normal := documentClient(t, srv.URL, 45*time.Second)
 	short := documentClient(t, srv.URL, shortTimeout)
 	pngImg := testenv.PNG(t, 8, 8)
 	random := make([]byte, 256<<10)
@@ -206,7 +208,7 @@ func TestDocumentFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r, a := documentClient(t, tt.url, 5*time.Second).ProofDocument(t.Context(), testenv.PNG(t, 8, 8), testenv.PNG(t, 8, 8))
+			r, a := documentClient(t, tt.url, 45*time.Second).ProofDocument(t.Context(), testenv.PNG(t, 8, 8), testenv.PNG(t, 8, 8))
 			if r.Outcome() != idv.OutcomeException || r.Exception != tt.exc || a != nil {
 				t.Errorf("got %+v (applicant returned: %t), want exception %q", r, a != nil, tt.exc)
 			}
@@ -253,7 +255,7 @@ func TestDocumentRequest(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`{"success":true}`))
 	}))
-	c := documentClient(t, srv.URL, 5*time.Second)
+	c := documentClient(t, srv.URL, 45*time.Second)
 
 	r, a := c.ProofDocument(t.Context(), []byte("front-bytes"), []byte("back-bytes"))
 	if !r.Success || a != nil {
