@@ -130,20 +130,19 @@ func (q *Queue) RecordOutcome(ctx context.Context, r idv.OutcomeRecord) error {
 		r.FailedAttributes = []string{}
 	}
 	failed, _ := json.Marshal(r.FailedAttributes)
+	row := stmt{`INSERT INTO {p}idv_outcomes
+		(result_id, kind, trace_id, outcome, stages, failed_attributes, finished_at, verification_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (result_id) DO UPDATE SET outcome = EXCLUDED.outcome, stages = EXCLUDED.stages,
+		failed_attributes = EXCLUDED.failed_attributes, finished_at = EXCLUDED.finished_at`,
+		[]any{r.ResultID, string(r.Kind), r.TraceID, string(r.Outcome), string(stages), string(failed), r.FinishedAt,
+			nullString(r.VerificationID)}}
 	err = q.b.inTx(ctx, func(tx sqlTx) error {
-		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_outcomes
-			(result_id, kind, trace_id, outcome, stages, failed_attributes, finished_at, verification_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (result_id) DO UPDATE SET outcome = EXCLUDED.outcome, stages = EXCLUDED.stages,
-			failed_attributes = EXCLUDED.failed_attributes, finished_at = EXCLUDED.finished_at`,
-			r.ResultID, string(r.Kind), r.TraceID, string(r.Outcome), string(stages), string(failed), r.FinishedAt,
-			nullString(r.VerificationID)); err != nil {
-			return err
-		}
 		if r.VerificationID == "" {
-			return nil
+			return tx.execAll(ctx, row)
 		}
-		_, err := q.finishIn(ctx, tx, r.VerificationID, idv.StepOf(r.Kind), r.ResultID, r.Outcome, r.Identity, r.FinishedAt)
+		// The outcome row goes in the same round trip as the step's move.
+		_, err := q.finishIn(ctx, tx, r.VerificationID, idv.StepOf(r.Kind), r.ResultID, r.Outcome, r.Identity, r.FinishedAt, row)
 		return err
 	})
 	if err != nil {

@@ -28,12 +28,21 @@ type sqlTx interface {
 	query(ctx context.Context, q string, args ...any) (sqlRows, error)
 	// insertJob inserts a River job in this transaction and returns its id.
 	insertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error)
+	// execAll runs statements that do not depend on each other's results;
+	// PostgreSQL gets them in one round trip (a pipelined batch).
+	execAll(ctx context.Context, stmts ...stmt) error
 	// forUpdate is the row-lock suffix of a SELECT of the verification row
 	// aliased v (empty on SQLite).
 	forUpdate() string
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
+
+// stmt is one statement and its arguments, for execAll.
+type stmt struct {
+	q    string
+	args []any
+}
 
 type sqlRows interface {
 	Next() bool
@@ -141,6 +150,14 @@ func (t *pgTx) insertJob(ctx context.Context, args river.JobArgs, opts *river.In
 
 func (t *pgTx) forUpdate() string { return " FOR UPDATE OF v" }
 
+func (t *pgTx) execAll(ctx context.Context, stmts ...stmt) error {
+	b := &pgx.Batch{}
+	for _, s := range stmts {
+		b.Queue(withPrefix(s.q, t.prefix), s.args...)
+	}
+	return t.tx.SendBatch(ctx, b).Close()
+}
+
 // pgRow maps pgx's no-rows error to errNoRows.
 type pgRow struct{ r pgx.Row }
 
@@ -202,6 +219,15 @@ func (t *liteTx) insertJob(ctx context.Context, args river.JobArgs, opts *river.
 }
 
 func (t *liteTx) forUpdate() string { return "" }
+
+func (t *liteTx) execAll(ctx context.Context, stmts ...stmt) error {
+	for _, s := range stmts {
+		if _, err := t.exec(ctx, s.q, s.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 type liteRow struct{ r *sql.Row }
 

@@ -190,23 +190,20 @@ func (q *Queue) finishAttempt(ctx context.Context, verificationID string, step i
 // step's update, one update of the verification, and when the status
 // moves, the event and its delivery job. The new state is computed here,
 // from the locked rows, not read back.
-func (q *Queue) finishIn(ctx context.Context, tx sqlTx, verificationID string, step idv.StepName, resultID string, outcome idv.Outcome, identity []byte, now time.Time) (idv.Verification, error) {
+//
+// with are statements of the caller's (the outcome row) that go in the
+// same round trip as the step's move.
+func (q *Queue) finishIn(ctx context.Context, tx sqlTx, verificationID string, step idv.StepName, resultID string, outcome idv.Outcome, identity []byte, now time.Time, with ...stmt) (idv.Verification, error) {
 	v, hook, err := lockVerification(ctx, tx, verificationID)
 	if err != nil {
 		return v, err
 	}
 	i := slices.IndexFunc(v.Steps, func(r idv.StepRecord) bool { return r.Step == step })
 	if i < 0 || v.Steps[i].InFlight != resultID || resultID == "" || v.Status.Final() {
-		return v, nil // not the attempt in flight: a late or repeated result
+		return v, tx.execAll(ctx, with...) // not the attempt in flight: a late or repeated result
 	}
 	rec := idv.FinishStep(v.Steps[i], outcome)
 	v.Steps[i] = rec
-	if _, err := tx.exec(ctx, `UPDATE {p}idv_verification_steps
-		SET status = $3, attempts = $4, attempt_result_id = NULL, attempt_started_at = NULL, last_outcome = $5
-		WHERE verification_id = $1 AND step = $2`,
-		verificationID, string(step), string(rec.Status), rec.Attempts, string(rec.LastOutcome)); err != nil {
-		return v, err
-	}
 	v.LastError = idv.LastErrorCode(step, outcome)
 	if outcome == "" {
 		v.LastError = string(step) + "_missing"
@@ -219,14 +216,16 @@ func (q *Queue) finishIn(ctx context.Context, tx sqlTx, verificationID string, s
 	if v.Status.Final() {
 		v.FinishedAt = now
 	}
-	if _, err := tx.exec(ctx, `UPDATE {p}idv_verifications SET status = $2, last_error = $3, identity = $4, updated_at = $5, finished_at = $6
-		WHERE id = $1`, v.ID, string(v.Status), v.LastError, v.Identity, now, nullTime(v.FinishedAt)); err != nil {
-		return v, err
-	}
+	stmts := append(with, stmt{`UPDATE {p}idv_verification_steps
+			SET status = $3, attempts = $4, attempt_result_id = NULL, attempt_started_at = NULL, last_outcome = $5
+			WHERE verification_id = $1 AND step = $2`,
+		[]any{verificationID, string(step), string(rec.Status), rec.Attempts, string(rec.LastOutcome)}},
+		stmt{`UPDATE {p}idv_verifications SET status = $2, last_error = $3, identity = $4, updated_at = $5, finished_at = $6
+			WHERE id = $1`, []any{v.ID, string(v.Status), v.LastError, v.Identity, now, nullTime(v.FinishedAt)}})
 	if v.Status == prev {
-		return v, nil
+		return v, tx.execAll(ctx, stmts...)
 	}
-	return v, writeEvent(ctx, tx, v, v.Status, hook, now)
+	return v, writeEvent(ctx, tx, v, v.Status, hook, now, stmts...)
 }
 
 // moveTo changes v's status to next unless v is final or already there,
@@ -254,11 +253,13 @@ func finishedAt(s idv.VerificationStatus, now time.Time) time.Time {
 
 // writeEvent inserts the outbox row of a status change and, when the
 // relying party has a webhook URL (hook), its delivery job.
-func writeEvent(ctx context.Context, tx sqlTx, v idv.Verification, status idv.VerificationStatus, hook string, now time.Time) error {
+// The statements in before go first, in the same round trip as the
+// event's insert.
+func writeEvent(ctx context.Context, tx sqlTx, v idv.Verification, status idv.VerificationStatus, hook string, now time.Time, before ...stmt) error {
 	ev := idv.VerificationEvent{ID: "evt_" + idv.NewID(), Type: idv.EventType(status), VerificationID: v.ID,
 		RelyingPartyID: v.RelyingPartyID, Status: status, CreatedAt: now}
-	if _, err := tx.exec(ctx, `INSERT INTO {p}idv_webhook_events (id, verification_id, relying_party_id, type, status, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, ev.ID, ev.VerificationID, ev.RelyingPartyID, ev.Type, string(ev.Status), ev.CreatedAt); err != nil {
+	if err := tx.execAll(ctx, append(before, stmt{`INSERT INTO {p}idv_webhook_events (id, verification_id, relying_party_id, type, status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, []any{ev.ID, ev.VerificationID, ev.RelyingPartyID, ev.Type, string(ev.Status), ev.CreatedAt}})...); err != nil {
 		return err
 	}
 	if hook == "" {
