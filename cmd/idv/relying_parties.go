@@ -54,11 +54,7 @@ create and rotate-key print a secret once: store it at once, it is not shown aga
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(f.configPath, os.Environ())
-	if err != nil {
-		return err
-	}
-	a, done, err := openAdmin(ctx, cfg, stderr)
+	a, done, err := f.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
@@ -132,11 +128,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(f.configPath, os.Environ())
-	if err != nil {
-		return err
-	}
-	a, done, err := openAdmin(ctx, cfg, stderr)
+	a, done, err := f.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
@@ -175,6 +167,16 @@ func rotateSigning(ctx context.Context, cfg config.Config, stdout, stderr io.Wri
 	}
 	fmt.Fprintf(stdout, "receipt signing key %s is current; the previous key stays published in the JWKS\n", kid)
 	return nil
+}
+
+// openAdmin loads the configuration the flags point at and opens what an
+// operator command needs (see openAdmin).
+func (c *commonFlags) openAdmin(ctx context.Context, stderr io.Writer) (*app.Admin, func(), error) {
+	cfg, err := config.Load(c.configPath, os.Environ())
+	if err != nil {
+		return nil, nil, err
+	}
+	return openAdmin(ctx, cfg, stderr)
 }
 
 // openAdmin validates cfg for an operator command, opens its log (to

@@ -82,24 +82,8 @@ func benchAddedLatency(ctx context.Context, env *env, o Settings) (*Result, erro
 	wg.Wait()
 
 	samples := make([]b2Sample, n)
-	interval := time.Second / time.Duration(o.B2Rate)
 	t0 := time.Now().Add(50 * time.Millisecond)
-	timer := time.NewTimer(time.Until(t0))
-	for i := range n {
-		at := t0.Add(time.Duration(i) * interval)
-		if d := time.Until(at); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() { samples[i] = b2Person(ctx, people[i], i, at, 2*o.B2Latency) })
-	}
-	timer.Stop()
+	openLoop(ctx, &wg, t0, n, o.B2Rate, func(i int, at time.Time) { samples[i] = b2Person(ctx, people[i], i, at, 2*o.B2Latency) })
 	arrivalSpan := time.Since(t0)
 	wg.Wait()
 
@@ -133,7 +117,7 @@ func benchAddedLatency(ctx context.Context, env *env, o Settings) (*Result, erro
 	slices.Sort(added)
 	slices.Sort(submits)
 	res.metric("arrivals", float64(n), "people")
-	res.metric("achieved arrival rate", float64(n)/max(arrivalSpan.Seconds(), interval.Seconds()), "people/s")
+	res.metric("achieved arrival rate", float64(n)/max(arrivalSpan.Seconds(), 1/float64(o.B2Rate)), "people/s")
 	res.metric("results seen done", float64(len(added)), "people")
 	res.metric("added latency p50", ms(percentile(added, 50)), "ms")
 	res.metric("added latency p90", ms(percentile(added, 90)), "ms")

@@ -197,25 +197,10 @@ func benchRelyingPartyLatency(ctx context.Context, env *env, o Settings) (*Resul
 	tr := transport(0)
 	defer tr.CloseIdleConnections()
 	walks := make([]b5Person, persons)
-	interval := time.Second / time.Duration(o.B5Rate)
-	t0 := time.Now().Add(50 * time.Millisecond)
-	timer := time.NewTimer(time.Until(t0))
 	var wg sync.WaitGroup
-	for i := range persons {
-		at := t0.Add(time.Duration(i) * interval)
-		if d := time.Until(at); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-			}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() { walks[i] = b5Walk(ctx, flow.New(st.base, tr), created[i], i, o.B5Phone) })
-	}
-	timer.Stop()
+	openLoop(ctx, &wg, time.Now().Add(50*time.Millisecond), persons, o.B5Rate, func(i int, _ time.Time) {
+		walks[i] = b5Walk(ctx, flow.New(st.base, tr), created[i], i, o.B5Phone)
+	})
 	wg.Wait()
 
 	// 3. Every verified person's webhook, within a bound: deliveries wait

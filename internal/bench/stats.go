@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"context"
 	"math"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -28,4 +30,27 @@ func riverVersion() string {
 		}
 	}
 	return "(unknown version)"
+}
+
+// openLoop starts arrival i (of n) at t0 + i/rate on its own goroutine in
+// wg, whether or not earlier ones have finished (an open loop: a slow
+// server cannot slow the arrivals down), until ctx ends.
+func openLoop(ctx context.Context, wg *sync.WaitGroup, t0 time.Time, n, rate int, arrive func(i int, at time.Time)) {
+	interval := time.Second / time.Duration(rate)
+	timer := time.NewTimer(time.Until(t0))
+	defer timer.Stop()
+	for i := range n {
+		at := t0.Add(time.Duration(i) * interval)
+		if d := time.Until(at); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wg.Go(func() { arrive(i, at) })
+	}
 }
