@@ -132,7 +132,7 @@ const (
 	// verification.
 	keyPtrPref    = "pointer:"    // pointer:<step> = "<capture session id>|<result id>" of the attempt in flight
 	keyPassedPref = "done:"       // done:<step> = JSON passedStep once the step passed
-	keyDocCapture = "doc_capture" // capture id whose upload URLs the open capture page holds
+	keyDocCapture = "doc_capture" // capture id of the document attempt being prepared, until it is submitted
 	keyDocErrors  = "doc_errors"  // JSON []string of the document codes of the last failed attempt
 	keyDocNotes   = "doc_notes"   // JSON []string of the codes a passed document came with
 )
