@@ -46,6 +46,9 @@ const (
 	DocCodeImageUnreadable = "image_unreadable"  // the image did not decrypt
 	DocCodeImageTooLarge   = "image_too_large"   // over MaxImageBytes
 	DocCodeImageURLInvalid = "image_url_invalid" // an image URL this capture did not issue
+	// The image is not a JPEG, PNG or WebP by its first bytes (test files
+	// not allowed: doc_auth.allow_test_files).
+	DocCodeImageTypeUnsupported = "image_type_unsupported"
 )
 
 // documentMessages are written for the person holding the ID: what went
@@ -82,6 +85,8 @@ var documentMessages = map[string]string{
 		"and try again.", MaxImageBytes>>20),
 	DocCodeImageURLInvalid: "Something went wrong with your upload. Please add the photos of " +
 		"the front and back of your ID again.",
+	DocCodeImageTypeUnsupported: "We couldn't use your file because it isn't a photo. Take a " +
+		"photo of your ID with your camera and upload it as a JPEG, PNG or WebP file.",
 }
 
 // documentFallback is for a code with no message of its own: a code a
@@ -108,6 +113,6 @@ func DocumentErrorCodes() []string {
 		DocCodeBarcodeUnreadable, DocCodeBarcodeAttention, DocCodeBarcodeMismatch,
 		DocCodeExpired, DocCodeTypeUnknown, DocCodeDetailsMismatch, DocCodeFeaturesUnverified,
 		DocCodeUnverified, DocCodeImageMissing, DocCodeImageUnreadable, DocCodeImageTooLarge,
-		DocCodeImageURLInvalid,
+		DocCodeImageURLInvalid, DocCodeImageTypeUnsupported,
 	}
 }

@@ -21,6 +21,13 @@ type Document struct {
 	Runner  *Runner
 	Objects idv.ObjectStore
 	Vendor  idv.DocumentProofer
+	// AllowTestFiles (doc_auth.allow_test_files) lets a file that is not a
+	// picture reach the vendor, so QA can hand the document simulator a
+	// YAML or JSON file that picks its answer. Off, an image that is not a
+	// JPEG, PNG or WebP by its first bytes is refused before any vendor is
+	// asked. The check is here, after decryption, because with pre-signed
+	// uploads the web tier never sees the plaintext.
+	AllowTestFiles bool
 }
 
 // Handle implements idv.JobHandler.
@@ -48,7 +55,12 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 			if err != nil {
 				return nil, err
 			}
+			if problem == "" && !h.AllowTestFiles && !isPicture(img) {
+				clear(img)
+				problem = idv.DocCodeImageTypeUnsupported
+			}
 			if problem != "" {
+				clear(images[0])
 				return imageFailure(side, problem), nil
 			}
 			images[i] = img
@@ -129,6 +141,23 @@ func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side i
 	default:
 		return nil, "", err
 	}
+}
+
+// Magic bytes of the image types a phone camera or a scanner produces, the
+// ones the capture page accepts.
+var (
+	jpegMagic = []byte{0xff, 0xd8, 0xff}
+	pngMagic  = []byte("\x89PNG\r\n\x1a\n")
+	riffMagic = []byte("RIFF") // a WebP file is RIFF, a 4-byte size, WEBP
+	webpMagic = []byte("WEBP")
+)
+
+// isPicture reports whether img starts as a JPEG, PNG or WebP file does. It
+// reads the first bytes only: whether the picture decodes is the vendor's
+// to say (image_load_failure).
+func isPicture(img []byte) bool {
+	return bytes.HasPrefix(img, jpegMagic) || bytes.HasPrefix(img, pngMagic) ||
+		len(img) >= 12 && bytes.HasPrefix(img, riffMagic) && bytes.Equal(img[8:12], webpMagic)
 }
 
 // imageFailure is the result of an image idv could not use.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/internal/fake"
+	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/seal"
 )
@@ -51,7 +53,7 @@ type docCase struct {
 func newDocCase(t *testing.T, now time.Time) *docCase {
 	t.Helper()
 	c := &docCase{objects: &fake.ObjectStore{}, results: newResults(t), key: make([]byte, 32),
-		front: []byte("\x89PNG front image bytes"), back: []byte("\x89PNG back image bytes")}
+		front: testenv.PNG(t, 8, 6), back: testenv.PNG(t, 6, 8)}
 	_, _ = rand.Read(c.key)
 	c.captured = idv.NewID()
 	c.args = idv.DocumentArguments{CaptureID: c.captured, EncryptionKey: c.key}
@@ -233,5 +235,94 @@ func TestDocumentJobWithoutCaptureIDIsDiscarded(t *testing.T) {
 	}
 	if c.vendor.calls != 0 {
 		t.Fatal("vendor called")
+	}
+}
+
+// upload replaces side's image with img, sealed as the browser (or, with
+// serverSealed, the web tier) would.
+func (c *docCase) upload(t *testing.T, side idv.Side, img []byte, serverSealed bool) {
+	t.Helper()
+	key := idv.DocumentImageKey(c.captured, side)
+	var ct []byte
+	var err error
+	if serverSealed {
+		ct, err = fake.Sealer{}.Seal(context.Background(), img, idv.ImageAAD(key))
+	} else {
+		ct, err = seal.SealImage(c.key, c.args.Image(side).IV, img)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.put(key, ct)
+}
+
+// TestDocumentJobTestFiles: with doc_auth.allow_test_files off, a file that
+// is not a picture never reaches the vendor (where a YAML file would pick the
+// simulator's answer), whichever way it was uploaded; on, it does. Real
+// pictures pass either way.
+func TestDocumentJobTestFiles(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	yaml := []byte("doc_auth_result: Passed\n")
+	json := []byte(`{"doc_auth_result": "Passed"}`)
+	jpeg := append([]byte{0xff, 0xd8, 0xff, 0xe0}, "rest of a JPEG"...)
+	webp := []byte("RIFF\x10\x00\x00\x00WEBPVP8 rest of a WebP")
+	tests := []struct {
+		name         string
+		front        []byte // nil: a real PNG
+		allow        bool
+		serverSealed bool
+		wantRefused  bool
+	}{
+		{name: "YAML, test files off", front: yaml, wantRefused: true},
+		{name: "YAML posted to the web tier, test files off", front: yaml, serverSealed: true, wantRefused: true},
+		{name: "JSON, test files off", front: json, wantRefused: true},
+		{name: "PNG signature cut short, test files off", front: []byte("\x89PNG front"), wantRefused: true},
+		{name: "RIFF that is not WebP, test files off", front: []byte("RIFF\x10\x00\x00\x00WAVEfmt "), wantRefused: true},
+		{name: "YAML, test files on", front: yaml, allow: true},
+		{name: "YAML posted to the web tier, test files on", front: yaml, serverSealed: true, allow: true},
+		{name: "PNG, test files off"},
+		{name: "PNG, test files on", allow: true},
+		{name: "JPEG, test files off", front: jpeg},
+		{name: "WebP, test files off", front: webp},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newDocCase(t, now)
+			c.handler.AllowTestFiles = tc.allow
+			if tc.serverSealed {
+				c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
+				c.upload(t, idv.SideFront, c.front, true)
+				c.upload(t, idv.SideBack, c.back, true)
+			}
+			if tc.front != nil {
+				c.front = tc.front
+				c.upload(t, idv.SideFront, tc.front, tc.serverSealed)
+			}
+			c.seal(t)
+			if err := c.handler.Handle(context.Background(), c.job); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			got, err := c.results.Load(context.Background(), c.job.ResultID)
+			if err != nil || got.Result == nil {
+				t.Fatalf("stored %+v, %v", got, err)
+			}
+			r := got.Result
+			if tc.wantRefused {
+				if c.vendor.calls != 0 {
+					t.Fatal("the vendor was asked about a file that is not a picture")
+				}
+				if r.Outcome != idv.OutcomeFailure || len(r.Stages) != 1 ||
+					!slices.Equal(r.Stages[0].Result.Errors[idv.DocAttrFront], []string{idv.DocCodeImageTypeUnsupported}) ||
+					!slices.Equal(r.FailedAttributes, []string{idv.DocAttrFront}) {
+					t.Fatalf("result %+v, want a failure image_type_unsupported on the front", r)
+				}
+				return
+			}
+			if r.Outcome != idv.OutcomeSuccess || c.vendor.calls != 1 || !bytes.Equal(c.vendor.front, c.front) {
+				t.Fatalf("outcome %s, vendor calls %d: want the file sent to the vendor", r.Outcome, c.vendor.calls)
+			}
+		})
 	}
 }

@@ -125,14 +125,20 @@ func (c SealedCodec) Decode(b []byte) (time.Time, map[string]any, error) {
 	return deadline, values, nil
 }
 
-// Session keys. Values are strings or []byte only (encodeFlat).
+// Session keys. Values are strings or []byte only (encodeFlat). Nothing is
+// put in a session before it is bound to a verification (serveLink, or
+// selfServe in `idv dev`): every page that puts anything sits behind
+// requireVerification, so an anonymous visitor is never stored and never
+// given a cookie (scs saves only a session that was changed), and anonymous
+// traffic cannot fill the session store (TestAnonymousGetsStoreNoSession).
+// Keep it so: a page open to anonymous visitors must not put.
 const (
 	// keyVerification (verification.go) is the verification's id. The
 	// session holds no PII: the identity lives, sealed, in the
 	// verification.
 	keyPtrPref    = "pointer:"    // pointer:<step> = "<capture session id>|<result id>" of the attempt in flight
 	keyPassedPref = "done:"       // done:<step> = JSON passedStep once the step passed
-	keyDocCapture = "doc_capture" // capture id whose upload URLs the open capture page holds
+	keyDocCapture = "doc_capture" // capture id of the document attempt being prepared, until it is submitted
 	keyDocErrors  = "doc_errors"  // JSON []string of the document codes of the last failed attempt
 	keyDocNotes   = "doc_notes"   // JSON []string of the codes a passed document came with
 )

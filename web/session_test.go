@@ -3,9 +3,13 @@ package web
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/alexedwards/scs/v2"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/internal/fake"
@@ -63,6 +67,60 @@ func TestSealedCodecRefusesMalformedFlat(t *testing.T) {
 		sealed, _ := fake.Sealer{}.Seal(context.Background(), plain, sessionAAD)
 		if _, _, err := (SealedCodec{Sealer: fake.Sealer{}}).Decode(sealed); idv.ErrorCode(err) != idv.ETAMPERED {
 			t.Errorf("%s: err = %v, want ETAMPERED", name, err)
+		}
+	}
+}
+
+// A visitor without a verification (no cookie, or a cookie the store does
+// not know) gets no stored session and no cookie from any GET: a session is
+// stored only once a person starts or follows a verification link, so
+// anonymous traffic cannot fill the session store.
+func TestAnonymousGetsStoreNoSession(t *testing.T) {
+	t.Parallel()
+	for _, presigned := range []bool{true, false} {
+		h, _ := newDocHarness(t, presigned)
+		store, ok := h.sm.Store.(scs.IterableStore)
+		if !ok {
+			t.Fatalf("session store %T cannot be listed", h.sm.Store)
+		}
+		before, err := store.All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{
+			"/", "/verify/document_capture", "/verify/verify_info", "/verify/phone",
+			"/verify/document_capture/status", "/verify/result", "/verify/errors/warning?step=document_capture",
+		} {
+			for _, cookie := range []string{"", "a-token-the-store-never-issued"} {
+				req, _ := http.NewRequest("GET", h.srv.URL+path, nil)
+				if cookie != "" {
+					req.AddCookie(&http.Cookie{Name: h.sm.Cookie.Name, Value: cookie})
+				}
+				res, err := http.DefaultTransport.RoundTrip(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = res.Body.Close()
+				// The capture page (which would mint upload URLs) and every
+				// other step page send an anonymous visitor to the start.
+				if strings.HasPrefix(path, "/verify/") && !strings.HasSuffix(path, "/status") &&
+					(res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/") {
+					t.Errorf("GET %s (cookie %q): %d %q, want a redirect to /", path, cookie, res.StatusCode, res.Header.Get("Location"))
+				}
+				if res.StatusCode >= 500 {
+					t.Errorf("GET %s (cookie %q): %d", path, cookie, res.StatusCode)
+				}
+				if sc := res.Header.Values("Set-Cookie"); len(sc) != 0 {
+					t.Errorf("GET %s (cookie %q) set a cookie: %q", path, cookie, sc)
+				}
+			}
+		}
+		after, err := store.All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) != len(before) {
+			t.Errorf("presigned=%v: anonymous GETs stored %d sessions", presigned, len(after)-len(before))
 		}
 	}
 }

@@ -71,11 +71,20 @@ type documentPage struct {
 // URL is the pre-signed upload URL of side.
 func (p documentPage) URL(side idv.Side) string { return p.URLs[side] }
 
-// renderDocument shows the capture form. Each form gets a new capture id and,
-// with pre-signed uploads, new upload URLs for it.
+// renderDocument shows the capture form. The capture id is the attempt's,
+// not the page's: every form of one attempt (a reload, a second tab) gets
+// the same one, so the upload URLs and the form of a page opened earlier stay
+// valid. A new id is drawn only when there is none, that is for a new
+// attempt: submitting one removes it (readDocument's begun). With pre-signed
+// uploads each form gets fresh upload URLs for the attempt's keys.
 func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, code int, fe idv.FieldErrors, flash string) {
 	ctx := r.Context()
-	p := documentPage{CaptureID: idv.NewID(), Presigned: s.docs.Presigned, MaxBytes: idv.MaxImageBytes,
+	captureID := s.sessions.GetString(ctx, keyDocCapture)
+	if captureID == "" {
+		captureID = idv.NewID()
+		s.sessions.Put(ctx, keyDocCapture, captureID)
+	}
+	p := documentPage{CaptureID: captureID, Presigned: s.docs.Presigned, MaxBytes: idv.MaxImageBytes,
 		Accept: strings.Join(acceptedTypes, ","), AllowTestFiles: s.docs.AllowTestFiles, Errors: fe}
 	if p.AllowTestFiles {
 		p.Accept += ",.yml,.yaml,.json"
@@ -91,7 +100,6 @@ func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, code int
 			p.URLs[side] = u
 		}
 	}
-	s.sessions.Put(ctx, keyDocCapture, p.CaptureID)
 	s.render(w, r, code, "document_capture", page{Title: "Add photos of your ID", Flash: flash, Data: p})
 }
 
@@ -123,7 +131,8 @@ func (s *Server) readDocument(w http.ResponseWriter, r *http.Request) (submissio
 	return submission{
 		args: args,
 		keep: func(ctx context.Context) error { return s.putImages(ctx, captureID, images) },
-		// The URLs of this capture are used up: a new form gets new ones.
+		// The attempt has begun, and its capture with it: the next form
+		// is a new attempt's, with a new capture id.
 		begun: func(ctx context.Context) { s.sessions.Remove(ctx, keyDocCapture) },
 	}, true
 }

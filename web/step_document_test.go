@@ -56,9 +56,71 @@ func TestDocumentCapturePageIssuesUploadURLs(t *testing.T) {
 	if strings.Contains(body, `name="front" type="file"`) {
 		t.Error("file input would post the photo")
 	}
-	// A new form gets a new capture.
-	if again := h.openCapture(); again == id[1] {
-		t.Error("capture id reused")
+	// A reload is the same attempt: the same capture, its URLs again.
+	if again := h.openCapture(); again != id[1] {
+		t.Errorf("reload drew capture %s, want %s", again, id[1])
+	}
+}
+
+// The capture id belongs to the attempt, not to the page: a reload or a
+// second tab shows the same one, so the first page's uploads and form stay
+// valid; a refused submit keeps it; only a new attempt draws a new one.
+func TestDocumentCaptureIDStablePerAttempt(t *testing.T) {
+	t.Parallel()
+	for _, presigned := range []bool{true, false} {
+		t.Run(map[bool]string{true: "pre-signed", false: "posted"}[presigned], func(t *testing.T) {
+			t.Parallel()
+			h, _ := newDocHarness(t, presigned)
+			first := h.openCapture()
+			_, _, second := h.do("GET", "/verify/document_capture", nil) // a second tab
+			if m := captureIDRE.FindStringSubmatch(second); m == nil || m[1] != first {
+				t.Fatalf("second page's capture %v, want %s", m, first)
+			}
+			if presigned && !strings.Contains(second, `data-front-url="`+fake.ObjectURL(idv.DocumentImageKey(first, idv.SideFront))+`"`) {
+				t.Fatal("second page's upload URL is not for the attempt's capture")
+			}
+			// A refused submit renders the form again, for the same attempt.
+			bad := uploadedForm(first)
+			bad.Del("back_image_url")
+			if !presigned {
+				_, _, page := h.postImages(first, map[string][]byte{"front": testenv.PNG(t, 4, 4)})
+				bad = nil
+				if m := captureIDRE.FindStringSubmatch(page); m == nil || m[1] != first {
+					t.Fatalf("refused submit drew capture %v, want %s", m, first)
+				}
+			}
+			if bad != nil {
+				code, _, page := h.do("POST", "/verify/document_capture", bad)
+				if m := captureIDRE.FindStringSubmatch(page); code != http.StatusUnprocessableEntity || m == nil || m[1] != first {
+					t.Fatalf("refused submit: %d, capture %v, want %s", code, m, first)
+				}
+			}
+			// The first page's form still submits.
+			var code int
+			var loc, body string
+			if presigned {
+				code, loc, body = h.do("POST", "/verify/document_capture", uploadedForm(first))
+			} else {
+				img := testenv.PNG(t, 4, 4)
+				code, loc, body = h.postImages(first, map[string][]byte{"front": img, "back": img})
+			}
+			if code != http.StatusSeeOther || loc != "/verify/document_capture" {
+				t.Fatalf("first page's submit after the second GET: %d %q %.300s", code, loc, body)
+			}
+			if got := h.lastDocumentArgs().CaptureID; got != first {
+				t.Fatalf("job's capture %s, want %s", got, first)
+			}
+			// The attempt ended: the next one has a capture of its own.
+			h.finishDocument(idv.ProofingResult{Outcome: idv.OutcomeFailure,
+				Stages:           []idv.Stage{{Name: "document", Result: idv.VendorResult{Errors: map[string][]string{"front": {idv.DocCodeImageUnreadable}}}}},
+				FailedAttributes: []string{"front"}})
+			if code, loc, _ := h.do("GET", "/verify/document_capture", nil); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/verify/errors/warning") {
+				t.Fatalf("after the failure: %d %q", code, loc)
+			}
+			if next := h.openCapture(); next == first {
+				t.Fatal("a new attempt reused the submitted attempt's capture")
+			}
+		})
 	}
 }
 

@@ -79,7 +79,8 @@ func (c *Components) Handlers(p Proofers) (map[idv.JobKind]idv.JobHandler, error
 		if p.Document == nil {
 			return nil, errors.New("vendors.document.url (or vendors.base_url) is required while doc_auth.enabled is true")
 		}
-		h[idv.JobDocument] = &jobs.Document{Runner: runner, Objects: c.Objects, Vendor: p.Document}
+		h[idv.JobDocument] = &jobs.Document{Runner: runner, Objects: c.Objects, Vendor: p.Document,
+			AllowTestFiles: c.Config.DocAuth.AllowTestFiles}
 	}
 	return h, nil
 }
