@@ -105,6 +105,14 @@ type Web struct {
 	// LongPoll is how long one status request from the waiting page's
 	// script waits for the result before answering "still in progress".
 	LongPoll time.Duration `yaml:"long_poll"`
+	// MaxLongPolls caps the waiting page's status long polls held open at
+	// once in this process; past it (or past a few per session) a poll
+	// answers at once and the page falls back to refreshing.
+	MaxLongPolls int `yaml:"max_long_polls"`
+	// OpsAddr is the HOST:PORT of the operations listener: /metrics and the
+	// health endpoints, kept off the public port. Keep it on loopback or a
+	// private network.
+	OpsAddr string `yaml:"ops_addr"`
 	// AdminUser and AdminPasswordSHA256 turn on the jobs admin UI at
 	// /admin/jobs behind HTTP Basic authentication; empty, it is off. Only
 	// the password's SHA-256 (hex) is configured: make the password random
@@ -309,6 +317,8 @@ func Defaults() Config {
 			SessionIdleTimeout: 30 * time.Minute,
 			WaitRefresh:        3 * time.Second,
 			LongPoll:           20 * time.Second,
+			MaxLongPolls:       5000,
+			OpsAddr:            "127.0.0.1:9091",
 		},
 		Worker: Worker{Addr: "127.0.0.1:9090"},
 		Redis:  Redis{Addr: "127.0.0.1:6379", Prefix: "idv:"},
@@ -519,10 +529,16 @@ func (c Config) Validate(role Role) error {
 	}
 	if role&(RoleWeb|RoleDev) != 0 {
 		checkAddr("web.addr", c.Web.Addr)
+		if role&RoleWeb != 0 {
+			checkAddr("web.ops_addr", c.Web.OpsAddr)
+		}
 		positive("web.session_lifetime", c.Web.SessionLifetime)
 		positive("web.session_idle_timeout", c.Web.SessionIdleTimeout)
 		positive("web.wait_refresh", c.Web.WaitRefresh)
 		positive("web.long_poll", c.Web.LongPoll)
+		if c.Web.MaxLongPolls < 1 {
+			bad("web.max_long_polls", "want at least 1, got %d", c.Web.MaxLongPolls)
+		}
 		if w := c.Web; w.AdminUser != "" || w.AdminPasswordSHA256 != "" {
 			if w.AdminUser == "" || strings.ContainsAny(w.AdminUser, ":\r\n") {
 				bad("web.admin_user", "want a user name without a colon, set together with web.admin_password_sha256")

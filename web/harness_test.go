@@ -43,6 +43,7 @@ import (
 type harness struct {
 	t       *testing.T
 	srv     *httptest.Server
+	server  *Server
 	client  *http.Client
 	queue   *recordingStore
 	rp      idv.RelyingParty
@@ -98,6 +99,7 @@ func newHarnessOpts(t *testing.T, opt func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.server = s
 	h.srv = httptest.NewServer(s)
 	t.Cleanup(h.srv.Close)
 	jar, _ := cookiejar.New(nil)

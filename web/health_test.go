@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -27,7 +29,14 @@ func TestJobsHealth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarnessOpts(t, func(o *Options) { o.JobsHealth = tc.checks })
-			code, _, body := h.do("GET", "/api/health/jobs", nil)
+			// An operators' check: served on the ops handler, not the
+			// public port.
+			if code, _, _ := h.do("GET", "/api/health/jobs", nil); code != http.StatusNotFound {
+				t.Errorf("public port: HTTP %d, want 404", code)
+			}
+			rec := httptest.NewRecorder()
+			h.server.Ops().ServeHTTP(rec, httptest.NewRequest("GET", "/api/health/jobs", nil))
+			code, body := rec.Code, rec.Body.String()
 			var got struct{ Checks map[string]string }
 			if err := json.Unmarshal([]byte(body), &got); err != nil || code != tc.wantCode {
 				t.Fatalf("%d %s", code, body)

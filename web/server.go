@@ -45,6 +45,9 @@ type Config struct {
 	// FallbackPoll is how often a long-poll re-reads the result store when no
 	// change notification arrives (a missed message, an expired marker).
 	FallbackPoll time.Duration
+	// MaxLongPolls caps the status long polls held open at once by this
+	// Server (0: 5,000); see longPolls.
+	MaxLongPolls int
 	// ConnectSrc lists extra origins the page's scripts may connect to (the
 	// object storage origin for direct uploads).
 	ConnectSrc []string
@@ -80,8 +83,14 @@ type Options struct {
 	// Observer, if set, is told of results read (ResultRead), missing
 	// (ResultMissing) and rate limits (RateLimited).
 	Observer idv.Observer
-	// Metrics, if set, is served at /metrics.
+	// Metrics, if set, is served at /metrics by the operations handler
+	// (Ops).
 	Metrics http.Handler
+	// OpsOnPublic serves the operations routes (/metrics, /api/health/jobs,
+	// /api/health/outbound) on the public handler too, as `idv dev` does on
+	// its one loopback port. Production leaves it off: they are served by
+	// Ops, on a private listener.
+	OpsOnPublic bool
 	// Outbound checks the route to the vendors through the egress proxy,
 	// behind /api/health/outbound (nil: answered 503 "not configured").
 	Outbound func(context.Context) error
@@ -112,6 +121,8 @@ type Server struct {
 	observe        idv.Observer
 	pages          map[string]*template.Template
 	handler        http.Handler
+	ops            http.Handler
+	polls          *longPolls
 	draining       chan struct{}
 	drainOnce      sync.Once
 }
@@ -137,10 +148,14 @@ func New(o Options) (*Server, error) {
 	if o.Config.FallbackPoll <= 0 {
 		o.Config.FallbackPoll = 500 * time.Millisecond
 	}
+	if o.Config.MaxLongPolls <= 0 {
+		o.Config.MaxLongPolls = 5000
+	}
 	s := &Server{
 		results: o.Results, sealer: o.Sealer, sessions: o.Sessions,
 		log: o.Logger, cfg: o.Config, now: o.Now, health: o.Health,
 		draining: make(chan struct{}),
+		polls:    newLongPolls(o.Config.MaxLongPolls, longPollsPerSession),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
 		verifications: o.Verifications, selfServeStart: o.SelfServe,
 		observe: cmp.Or[idv.Observer](o.Observer, idv.NopObserver{}),
@@ -172,6 +187,10 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
+// Ops is the operations handler: /metrics and the health endpoints, for a
+// private listener (web.ops_addr).
+func (s *Server) Ops() http.Handler { return s.ops }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
@@ -192,29 +211,40 @@ func (s *Server) routes(o Options) http.Handler {
 	mux.HandleFunc("GET "+resultPath, s.requireVerification(true, s.serveResult))
 	mux.HandleFunc("POST /verify/start_over", s.limitBody(maxFormBytes, s.startOver))
 
-	// Operations endpoints and static files need no session: they keep
-	// answering (with 503s) when the session store is down.
-	api := http.NewServeMux()
-	api.HandleFunc("GET /api/health", s.serveChecks(s.health))
+	// Health endpoints and static files need no session: they keep
+	// answering (with 503s) when the session store is down. The public
+	// port keeps /api/health, the load balancer's readiness check (its
+	// stores answer, nothing more); metrics, the jobs check and the vendor
+	// route (which calls out) are for operators, on the ops handler.
+	ops := http.NewServeMux()
+	ops.HandleFunc("GET /api/health", s.serveChecks(s.health))
 	outbound := o.Outbound
 	if outbound == nil {
 		outbound = func(context.Context) error { return errors.New("no vendor route configured") }
 	}
-	api.HandleFunc("GET /api/health/outbound", s.serveChecks(map[string]func(context.Context) error{"outbound": outbound}))
+	ops.HandleFunc("GET /api/health/outbound", s.serveChecks(map[string]func(context.Context) error{"outbound": outbound}))
 	jobsHealth := o.JobsHealth
 	if jobsHealth == nil {
 		jobsHealth = map[string]func(context.Context) error{"jobs": func(context.Context) error { return errors.New("no job checks configured") }}
 	}
-	api.HandleFunc("GET /api/health/jobs", s.serveChecks(jobsHealth))
+	ops.HandleFunc("GET /api/health/jobs", s.serveChecks(jobsHealth))
+	if o.Metrics != nil {
+		ops.Handle("GET /metrics", o.Metrics)
+	}
+	s.ops = s.traceRequests(s.recoverPanics(ops))
 
 	s.sessions.ErrorFunc = s.sessionError
 	root := http.NewServeMux()
-	root.Handle("/api/", api)
+	if o.OpsOnPublic {
+		root.Handle("/api/", ops)
+		root.Handle("GET /metrics", ops)
+	} else {
+		public := http.NewServeMux()
+		public.HandleFunc("GET /api/health", s.serveChecks(s.health))
+		root.Handle("/api/", public)
+	}
 	for pattern, h := range o.Mounts {
 		root.Handle(pattern, h)
-	}
-	if o.Metrics != nil {
-		root.Handle("GET /metrics", o.Metrics)
 	}
 	root.Handle("GET /static/", mux)
 	if s.docs != nil && s.docs.Uploads != nil {

@@ -37,6 +37,7 @@ func TestProductionFlow(t *testing.T) {
 	w1 := start(t, pe.env, "worker", "worker", "--addr", "127.0.0.1:0")
 	w2 := start(t, pe.env, "worker", "worker", "--addr", "127.0.0.1:0")
 	base := web.waitURL(t)
+	ops := web.waitOpsURL(t) // metrics and the operators' health checks
 	workerURLs := []string{w1.waitURL(t), w2.waitURL(t)}
 	rp := newRP(t, pe.env, base, stepsWithoutDocument)
 
@@ -152,7 +153,7 @@ func TestProductionFlow(t *testing.T) {
 				t.Errorf("workers' metrics lack %s", want)
 			}
 		}
-		if want := `idv_results_read_total{outcome="success",step="verify_info"}`; !strings.Contains(get(t, base+"/metrics"), want) {
+		if want := `idv_results_read_total{outcome="success",step="verify_info"}`; !strings.Contains(get(t, ops+"/metrics"), want) {
 			t.Errorf("web metrics lack %s", want)
 		}
 	})
@@ -167,7 +168,7 @@ func TestProductionFlow(t *testing.T) {
 	})
 
 	t.Run("health endpoints answer 200", func(t *testing.T) {
-		for _, u := range []string{base + "/api/health", base + "/api/health/outbound", base + "/api/health/jobs"} {
+		for _, u := range []string{base + "/api/health", ops + "/api/health", ops + "/api/health/outbound", ops + "/api/health/jobs"} {
 			res, err := http.Get(u)
 			if err != nil || res.StatusCode != 200 {
 				t.Errorf("%s: %v %v", u, err, res)
@@ -182,7 +183,7 @@ func TestProductionFlow(t *testing.T) {
 	// the proxy's log.
 	t.Run("no canary PII in plaintext anywhere", func(t *testing.T) {
 		dump := dumpStores(t, pe, web, w1, w2, pe.vendors)
-		for _, u := range append(workerURLs, base) {
+		for _, u := range append(workerURLs, ops) {
 			dump.WriteString(get(t, u+"/metrics"))
 		}
 		dump.WriteString(pe.proxy.Log(t))

@@ -16,6 +16,7 @@ type commonFlags struct {
 	fs         *flag.FlagSet
 	configPath string
 	addr       string
+	opsAddr    string
 }
 
 func newFlags(name, synopsis string, stdout io.Writer, withAddr bool, addrHelp string) *commonFlags {
@@ -29,6 +30,12 @@ func newFlags(name, synopsis string, stdout io.Writer, withAddr bool, addrHelp s
 		fmt.Fprintf(stdout, "Usage: idv %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
 		c.fs.PrintDefaults()
 	}
+	return c
+}
+
+// withOpsAddr adds --ops-addr, the operations listener of `idv web`.
+func (c *commonFlags) withOpsAddr() *commonFlags {
+	c.fs.StringVar(&c.opsAddr, "ops-addr", "", "serve /metrics and the health endpoints on `HOST:PORT` (default web.ops_addr, 127.0.0.1:9091; keep it private)")
 	return c
 }
 
@@ -52,6 +59,9 @@ func (c *commonFlags) setup(args []string, role config.Role, addr func(*config.C
 	}
 	if c.addr != "" && addr != nil {
 		*addr(&cfg) = c.addr
+	}
+	if c.opsAddr != "" {
+		cfg.Web.OpsAddr = c.opsAddr
 	}
 	if err := cfg.Validate(role); err != nil {
 		return cfg, nil, nil, err

@@ -47,9 +47,10 @@ func binary(t *testing.T) string {
 
 // proc is a running idv process whose output is captured.
 type proc struct {
-	cmd *exec.Cmd
-	out *syncBuffer
-	url chan string
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	url    chan string
+	opsURL chan string // a web process's operations listener
 }
 
 type syncBuffer struct {
@@ -74,9 +75,13 @@ var listenRE = regexp.MustCompile(`"msg":"listening","role":"(\w+)","url":"([^"]
 // start runs the binary with env and waits until it logs the URL of role.
 func start(t *testing.T, env []string, role string, args ...string) *proc {
 	t.Helper()
+	if len(args) > 0 && args[0] == "web" {
+		// Its own operations port: tests run many web processes at once.
+		args = append(args, "--ops-addr", "127.0.0.1:0")
+	}
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1)}
+	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1), opsURL: make(chan string, 1)}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = p.out
@@ -92,6 +97,11 @@ func start(t *testing.T, env []string, role string, args ...string) *proc {
 			if m := listenRE.FindStringSubmatch(line); m != nil && m[1] == role {
 				select {
 				case p.url <- m[2]:
+				default:
+				}
+			} else if m != nil && m[1] == "ops" {
+				select {
+				case p.opsURL <- m[2]:
 				default:
 				}
 			}
@@ -110,6 +120,19 @@ func start(t *testing.T, env []string, role string, args ...string) *proc {
 		pw.Close()
 	})
 	return p
+}
+
+// waitOpsURL returns the operations listener's URL of a web process
+// (/metrics and the health endpoints).
+func (p *proc) waitOpsURL(t *testing.T) string {
+	t.Helper()
+	select {
+	case u := <-p.opsURL:
+		return u
+	case <-time.After(60 * time.Second):
+		t.Fatalf("process did not start its ops listener; output:\n%s", p.out.String())
+		return ""
+	}
 }
 
 func (p *proc) waitURL(t *testing.T) string {

@@ -19,7 +19,7 @@ import (
 // start the role from internal/app, which opens and assembles everything.
 
 func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("web", "Serve the pages, the waiting page's status endpoint, enqueue, the relying parties' API and /api/health.", stdout, true, "default web.addr, 127.0.0.1:8080")
+	f := newFlags("web", "Serve the pages, the waiting page's status endpoint, enqueue, the relying parties' API and /api/health;\n/metrics and every health endpoint on --ops-addr.", stdout, true, "default web.addr, 127.0.0.1:8080").withOpsAddr()
 	return runProduction(ctx, f, args, config.RoleWeb, func(c *config.Config) *string { return &c.Web.Addr }, app.StartWeb, stdout)
 }
 

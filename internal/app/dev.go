@@ -117,7 +117,9 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	srv, err := web.New(web.Options{
 		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
 		Sessions: sessionManager(cfg, memstore.New(), sealer),
-		Observer: c.Metrics, Metrics: c.Metrics.Handler(),
+		// One loopback port for everything in development: metrics and
+		// health stay beside the pages, as before the ops listener.
+		Observer: c.Metrics, Metrics: c.Metrics.Handler(), OpsOnPublic: true,
 		Limiter: limiter, FingerprintKey: devFingerprintKey(cfg),
 		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
 	})

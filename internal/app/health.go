@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/idv-dev/idv/vendors"
@@ -42,7 +43,7 @@ func (c *Components) Health(workers bool, vc *vendors.Clients) Health {
 		h.Jobs["workers"] = func(ctx context.Context) error { _, err := q.Leader(ctx); return err }
 	}
 	if vc != nil {
-		h.Outbound = outboundCheck(vc)
+		h.Outbound = cached(outboundCheck(vc), outboundCacheFor, time.Now)
 	}
 	return h
 }
@@ -55,6 +56,32 @@ func outboundCheck(vc *vendors.Clients) Check {
 		base = vc.Config.BaseURL
 	}
 	return func(ctx context.Context) error { return vendors.CheckOutbound(ctx, vc.HTTP, vendors.HealthURL(base)) }
+}
+
+// outboundCacheFor is how long one answer of the outbound check stands: each
+// check is a vendor call, and monitors (or anyone who reaches the endpoint)
+// may ask often.
+const outboundCacheFor = 5 * time.Second
+
+// cached returns check answering from its last result for ttl after each
+// run. One caller at a time runs it: callers meanwhile wait for that answer
+// rather than making calls of their own.
+func cached(check Check, ttl time.Duration, now func() time.Time) Check {
+	var (
+		mu      sync.Mutex
+		last    error
+		expires time.Time
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if t := now(); t.Before(expires) {
+			return last
+		}
+		last = check(ctx)
+		expires = now().Add(ttl)
+		return last
+	}
 }
 
 // routes serves the health endpoints on mux, for a role without the web

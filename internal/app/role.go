@@ -19,9 +19,12 @@ const shutdownGrace = 30 * time.Second
 // once it has.
 type Role struct {
 	// URL is where the role answers: http://host:port.
-	URL  string
-	done chan struct{}
-	err  error
+	URL string
+	// OpsURL is where `idv web` serves /metrics and the health endpoints
+	// (web.ops_addr); empty for the other roles.
+	OpsURL string
+	done   chan struct{}
+	err    error
 }
 
 // runRole runs the life of a role (serve, then stop) in the background.

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
@@ -19,9 +21,9 @@ import (
 
 // StartWeb starts the web role on c: the pages, the waiting page's status
 // long polls, enqueue (or, with jobs.async false, the jobs run inline in the
-// request), metrics, the health endpoints and the jobs admin. It listens on
-// web.addr and serves until ctx ends, letting long polls finish for up to
-// 30 s.
+// request), /api/health and the jobs admin. It listens on web.addr and
+// serves until ctx ends, letting long polls finish for up to 30 s. Metrics
+// and every health endpoint are on a second, private listener, web.ops_addr.
 func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	cfg := c.Config
 	if !cfg.Web.SecureCookies {
@@ -78,9 +80,27 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runRole("http://"+ln.Addr().String(), func() error {
-		return serve(ctx, ln, srv, c.Log, shutdownGrace, srv.Drain)
-	}), nil
+	opsLn, err := listen(cfg.Web.OpsAddr, "ops", c.Log)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	r := runRole("http://"+ln.Addr().String(), func() error {
+		// Either listener failing stops the other: a web server without its
+		// metrics, or the reverse, is not left running.
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		opsErr := make(chan error, 1)
+		go func() {
+			defer stop()
+			opsErr <- serve(sctx, opsLn, srv.Ops(), c.Log, 5*time.Second, nil)
+		}()
+		err := serve(sctx, ln, srv, c.Log, shutdownGrace, srv.Drain)
+		stop()
+		return errors.Join(err, <-opsErr)
+	})
+	r.OpsURL = "http://" + opsLn.Addr().String()
+	return r, nil
 }
 
 // inlineVerifications begins attempts inline (jobs.async false): the job
@@ -95,7 +115,7 @@ func (v inlineVerifications) BeginAttempt(ctx context.Context, a idv.Attempt) (i
 }
 
 func webConfig(cfg config.Config) web.Config {
-	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll}
+	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll, MaxLongPolls: cfg.Web.MaxLongPolls}
 }
 
 // sessionManager returns the sessions of the web tier, kept in store and

@@ -1,6 +1,7 @@
 // The waiting page: ask the server (long-poll) whether the check is still in
 // progress and move on the moment it is not. Without JavaScript, the page's
-// <noscript> meta refresh does the same, more slowly.
+// <noscript> meta refresh does the same, more slowly; the script does that
+// too when the server asks it to (retry_after: too many polls held open).
 (function () {
   "use strict";
   var el = document.querySelector("[data-status-url]");
@@ -19,7 +20,12 @@
       })
       .then(function (body) {
         failures = 0;
-        if (body.status === "in_progress") { poll(); } else { next(); }
+        if (body.status !== "in_progress") { next(); return; }
+        // The server holds too many polls open (for this session or in
+        // all): it answers at once with retry_after. Fall back to what the
+        // page does without JavaScript, reloading it that much later.
+        if (body.retry_after > 0) { setTimeout(next, body.retry_after * 1000); return; }
+        poll();
       })
       .catch(function () {
         // Back off on errors, then let the server page explain (503 etc).
