@@ -16,7 +16,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,25 +29,10 @@ import (
 	"github.com/idv-dev/idv/objects/s3"
 )
 
-// chromiumPath is Debian's Chromium (.ci/services installs it).
-const chromiumPath = "/usr/bin/chromium"
-
 // newBrowser starts a headless Chromium for the test and returns a tab.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		t.Fatalf("Chromium is not installed at %s (apt-get install chromium; .ci/services does): %v", chromiumPath, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox, // we run as root in CI
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1000, 1200),
-	)
+	opts := append(testenv.ChromiumOptions(t), chromedp.WindowSize(1000, 1200))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
