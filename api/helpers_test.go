@@ -64,7 +64,7 @@ func newEnv(t *testing.T, opts ...func(*api.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objects, err := local.New(local.Config{Dir: t.TempDir(), BaseURL: "http://127.0.0.1:1", Secret: bytes.Repeat([]byte{1}, local.MinSecretLen)})
+	objects, err := local.New(local.Config{Dir: t.TempDir(), Secret: bytes.Repeat([]byte{1}, local.MinSecretLen)})
 	if err != nil {
 		t.Fatal(err)
 	}

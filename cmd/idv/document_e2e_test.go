@@ -58,6 +58,22 @@ func (p *person) openCapture() capturePage {
 	return capturePage{id[1], html.UnescapeString(f[1]), html.UnescapeString(b[1])}
 }
 
+// resolve is the URL a browser on p's pages PUTs to for an upload URL:
+// the local store's are path-only, relative to the page's origin; S3's are
+// absolute and stay as they are.
+func (p *person) resolve(raw string) string {
+	p.t.Helper()
+	base, err := url.Parse(p.Base)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	ref, err := url.Parse(raw)
+	if err != nil {
+		p.t.Fatalf("upload URL does not parse: %v", err)
+	}
+	return base.ResolveReference(ref).String()
+}
+
 // putObject PUTs body to a pre-signed URL as the page's script does.
 func putObject(t testing.TB, rawURL string, body []byte) int {
 	t.Helper()
@@ -104,7 +120,7 @@ func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUp
 			ct[len(ct)/2] ^= 0x01
 		}
 		if !(side.name == "back" && u.skipBack) {
-			if code := putObject(p.t, side.url, ct); code < 200 || code > 299 {
+			if code := putObject(p.t, p.resolve(side.url), ct); code < 200 || code > 299 {
 				p.t.Fatalf("PUT %s: HTTP %d", side.name, code)
 			}
 			// What S3 holds is the ciphertext, never the image.

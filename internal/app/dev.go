@@ -25,6 +25,7 @@ import (
 // web server's own signed URLs, and the workers. It serves web.addr until
 // ctx ends.
 func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir string) (r *Role, err error) {
+	cfg.Jobs.RescueAfter = devRescueAfter(cfg.Jobs.RescueAfter) // SQLite: no heartbeat rescue
 	c := &Components{Config: cfg, Log: log, Metrics: telemetry.NewMetrics()}
 	defer func() {
 		if err != nil {
@@ -63,8 +64,6 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	c.Metrics.QueueDepth(queueDepth(c.Queue))
 	c.storeGauges()
 
-	// The web listener comes first: the local object store's upload URLs
-	// point at it.
 	ln, err := listen(cfg.Web.Addr, "web", log)
 	if err != nil {
 		return nil, err
@@ -79,7 +78,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	}
 	var docs *web.DocumentOptions
 	if cfg.DocAuth.Enabled {
-		objects, err := openLocalObjects(cmp.Or(cfg.Objects.Dir, filepath.Join(dataDir, "objects")), base)
+		objects, err := openLocalObjects(cmp.Or(cfg.Objects.Dir, filepath.Join(dataDir, "objects")))
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/idv-dev/idv"
@@ -18,6 +20,35 @@ var jobTimeouts = map[idv.JobKind]time.Duration{
 	idv.JobResolution: 20 * time.Second,
 	idv.JobAddress:    10 * time.Second,
 	idv.JobDocument:   60 * time.Second,
+}
+
+// devRescueMargin is how far `idv dev`'s rescue threshold lies beyond its
+// longest job timeout. When a job's timeout passes, River cancels its
+// context and the handler returns at once (every vendor call honours it),
+// so in one process a job still running 2 s later was lost with a killed
+// process, not slow.
+const devRescueMargin = 2 * time.Second
+
+// devRescueAfter is jobs.rescue_after under `idv dev` (SQLite) when the
+// configuration leaves the embedded default (75 s, sized for PostgreSQL,
+// whose heartbeat rescue finds a dead worker's jobs within seconds): the
+// longest job timeout plus devRescueMargin, 62 s. SQLite has no heartbeat
+// rescue, so River's rescuer alone re-runs a job left running by a kill -9;
+// it runs at the leader's start and every 30 s, so such a job re-runs
+// 62-92 s after it started rather than 75-105 s.
+//
+// The trade-off: the rescue cannot land inside the person's 60 s result
+// window while it waits longer than the document timeout, which is itself
+// 60 s. Waiting less would run a slow but live document check twice, with
+// a second vendor call (the queue refuses such a configuration for that
+// reason), so the threshold stays just beyond every job timeout. Landing
+// inside the window would take a dev-only document timeout under about
+// 25 s (the rescuer's 30 s tick included).
+func devRescueAfter(configured time.Duration) time.Duration {
+	if configured != config.Defaults().Jobs.RescueAfter {
+		return configured // chosen in the configuration: kept
+	}
+	return slices.Max(slices.Collect(maps.Values(jobTimeouts))) + devRescueMargin
 }
 
 // Proofers are the vendors the job handlers ask: the HTTP clients in every

@@ -66,18 +66,20 @@ func OpenS3(ctx context.Context, cfg config.Config) (*s3.Store, error) {
 }
 
 // openLocalObjects is `idv dev`'s object store: a folder whose signed
-// upload URLs point at the web server at baseURL. The signing secret lives
-// for this run only: so do the pages holding URLs.
-func openLocalObjects(dir, baseURL string) (*local.Store, error) {
+// upload URLs are path-only (/uploads/...), so the browser PUTs to the web
+// server at whichever origin the page was opened (localhost or 127.0.0.1).
+// The signing secret lives for this run only: so do the pages holding URLs.
+func openLocalObjects(dir string) (*local.Store, error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	return local.New(local.Config{Dir: dir, BaseURL: baseURL, Secret: secret})
+	return local.New(local.Config{Dir: dir, Secret: secret})
 }
 
 // uploadOrigin is the origin the browser PUTs images to, for the pages'
 // Content-Security-Policy connect-src. It is read off a URL the store
 // signs, so it is right for AWS and S3-compatible endpoints alike; signing
-// makes no request.
+// makes no request. A store whose URLs are path-only (the local store's)
+// needs no extra origin: its uploads are 'self'.
 func uploadOrigin(ctx context.Context, store idv.ObjectStore) ([]string, error) {
 	raw, err := store.PresignPut(ctx, idv.DocumentImageKey("origin-probe", idv.SideFront), time.Minute)
 	if err != nil {
@@ -86,6 +88,9 @@ func uploadOrigin(ctx context.Context, store idv.ObjectStore) ([]string, error) 
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("object store signed an unparseable URL: %w", err)
+	}
+	if u.Scheme == "" && u.Host == "" {
+		return nil, nil
 	}
 	return []string{u.Scheme + "://" + u.Host}, nil
 }

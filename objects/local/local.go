@@ -4,6 +4,11 @@
 // URLs do. It needs nothing installed, and it keeps the same contract as
 // objects/s3 (both pass objects/objectstest), so the capture page and the
 // worker cannot tell them apart.
+//
+// Its upload URLs are path-only (/uploads/{key}?expires=&sig=): the browser
+// resolves them against the page's own origin, so uploads are same-origin
+// (CSP connect-src 'self') whichever name the page was opened at
+// (http://localhost:8080 or http://127.0.0.1:8080 alike).
 package local
 
 import (
@@ -33,8 +38,12 @@ import (
 )
 
 // UploadPath is where the web server mounts Handler. Upload URLs are
-// BaseURL + UploadPath + key.
+// UploadPath + key + "?expires=&sig=", with no scheme or host.
 const UploadPath = "/uploads/"
+
+// maxURLLen bounds a URL given to KeyFromURL: the store's own are about
+// 150 bytes.
+const maxURLLen = 2 << 10
 
 // MinSecretLen is the shortest accepted signing secret.
 const MinSecretLen = 32
@@ -51,9 +60,6 @@ const (
 type Config struct {
 	// Dir holds the objects. It is created (0700) if missing.
 	Dir string
-	// BaseURL is the web server's origin as the browser reaches it, e.g.
-	// http://127.0.0.1:8080: scheme and host only.
-	BaseURL string
 	// Secret signs upload URLs: at least MinSecretLen random bytes. Keep
 	// it stable across restarts or URLs on open pages stop working.
 	Secret []byte
@@ -64,7 +70,6 @@ type Config struct {
 // Store is an idv.ObjectStore on a local folder.
 type Store struct {
 	dir    string
-	origin objects.Origin
 	secret []byte
 	now    func() time.Time
 }
@@ -79,11 +84,6 @@ func New(cfg Config) (*Store, error) {
 	if len(cfg.Secret) < MinSecretLen {
 		return nil, idv.Errorf(idv.EINVALID, "local object store: Secret must be at least %d bytes", MinSecretLen)
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil ||
-		u.Opaque != "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, idv.Errorf(idv.EINVALID, "local object store: BaseURL must be an origin such as http://127.0.0.1:8080")
-	}
 	for _, d := range []string{cfg.Dir, cfg.Dir + "/" + objectsDir, cfg.Dir + "/" + tmpDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, idv.WrapError(idv.EUNAVAILABLE, "local object store: create folder", err)
@@ -95,13 +95,13 @@ func New(cfg Config) (*Store, error) {
 	}
 	return &Store{
 		dir:    cfg.Dir,
-		origin: objects.Origin{Scheme: u.Scheme, Host: u.Host, Prefix: UploadPath},
 		secret: append([]byte(nil), cfg.Secret...),
 		now:    now,
 	}, nil
 }
 
-// PresignPut implements idv.ObjectStore.
+// PresignPut implements idv.ObjectStore. The URL is path-only, relative to
+// the origin of the page that holds it: /uploads/{key}?expires=&sig=.
 func (s *Store) PresignPut(_ context.Context, key string, expires time.Duration) (string, error) {
 	if err := objects.ValidKey(key); err != nil {
 		return "", err
@@ -111,7 +111,7 @@ func (s *Store) PresignPut(_ context.Context, key string, expires time.Duration)
 	}
 	exp := strconv.FormatInt(s.now().Add(expires).Unix(), 10)
 	q := url.Values{"expires": {exp}, "sig": {s.sign(http.MethodPut, key, exp)}}
-	return s.origin.URL(key) + "?" + q.Encode(), nil
+	return UploadPath + key + "?" + q.Encode(), nil
 }
 
 // sign is the URL signature: HMAC-SHA256 over a version tag, the method,
@@ -122,8 +122,44 @@ func (s *Store) sign(method, key, expires string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// KeyFromURL implements idv.ObjectStore.
-func (s *Store) KeyFromURL(rawURL string) (string, error) { return s.origin.KeyFromURL(rawURL) }
+// KeyFromURL implements idv.ObjectStore. It accepts exactly the form
+// PresignPut issues: a path-only URL that starts with UploadPath (so not
+// "//host" or "/\host", which a browser would send to another host),
+// followed by a clean key (objects.ValidKey) and any query, which is
+// ignored: the signature is checked when the URL is used. Everything else is
+// refused with EINVALID: an absolute URL (to this server or any other, since
+// the store never issues one), a relative path, another path, a fragment,
+// any percent escape in the path. Nothing is ever fetched, and the error
+// never quotes the URL: it came from a person.
+func (s *Store) KeyFromURL(rawURL string) (string, error) {
+	refuse := func(why string) (string, error) {
+		return "", idv.Errorf(idv.EINVALID, "object URL is not one this store issued: %s", why)
+	}
+	switch {
+	case len(rawURL) > maxURLLen:
+		return refuse("too long")
+	case !strings.HasPrefix(rawURL, UploadPath):
+		return refuse("it is not a path under " + UploadPath)
+	case strings.Contains(rawURL, "#"):
+		return refuse("it has a fragment")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return refuse("it does not parse")
+	}
+	if u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return refuse("it is not path-only")
+	}
+	p := u.EscapedPath()
+	if strings.Contains(p, "%") || u.RawPath != "" {
+		return refuse("its path has percent escapes")
+	}
+	key, ok := strings.CutPrefix(p, UploadPath)
+	if !ok || objects.ValidKey(key) != nil {
+		return refuse("its key is not clean")
+	}
+	return key, nil
+}
 
 // Put implements idv.ObjectStore.
 func (s *Store) Put(_ context.Context, key string, data []byte) error {

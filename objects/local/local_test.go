@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -43,7 +44,7 @@ func serve(t *testing.T) served {
 	t.Cleanup(srv.Close)
 	clock := testenv.NewClock()
 	dir := t.TempDir()
-	s, err := local.New(local.Config{Dir: dir, BaseURL: srv.URL, Secret: secret, Now: clock.Now})
+	s, err := local.New(local.Config{Dir: dir, Secret: secret, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +56,39 @@ func serve(t *testing.T) served {
 	return served{store: s, clock: clock, dir: dir, url: srv.URL}
 }
 
+// abs is the URL a browser on the test server's page would use for the
+// path-only URL u.
+func (s served) abs(u string) string { return s.url + u }
+
+// absolute is a Store as seen by the conformance suite, which PUTs to the
+// URLs it is given: PresignPut's path-only URLs resolved against the test
+// server, as the browser resolves them against the page's origin.
+// KeyFromURL takes exactly those back to the store's path-only form; the
+// store's own KeyFromURL, which refuses every absolute URL, has its table in
+// TestKeyFromURL.
+type absolute struct {
+	*local.Store
+	base string
+}
+
+func (a absolute) PresignPut(ctx context.Context, key string, expires time.Duration) (string, error) {
+	u, err := a.Store.PresignPut(ctx, key, expires)
+	return a.base + u, err
+}
+
+func (a absolute) KeyFromURL(raw string) (string, error) {
+	if rest, ok := strings.CutPrefix(raw, a.base); ok && strings.HasPrefix(rest, "/") {
+		return a.Store.KeyFromURL(rest)
+	}
+	return "", idv.Errorf(idv.EINVALID, "not on the test server")
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	objectstest.Run(t, func(t *testing.T) objectstest.Harness {
 		s := serve(t)
 		return objectstest.Harness{
-			Store:          s.store,
+			Store:          absolute{s.store, s.url},
 			SignatureParam: "sig",
 			Backdate: func(d time.Duration) func() {
 				s.clock.Advance(-d)
@@ -78,21 +106,16 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for name, cfg := range map[string]local.Config{
-		"no dir":          {BaseURL: "http://127.0.0.1:8080", Secret: secret},
-		"short secret":    {Dir: dir, BaseURL: "http://127.0.0.1:8080", Secret: secret[:31]},
-		"no base URL":     {Dir: dir, Secret: secret},
-		"base URL path":   {Dir: dir, BaseURL: "http://127.0.0.1:8080/app", Secret: secret},
-		"base URL query":  {Dir: dir, BaseURL: "http://127.0.0.1:8080?x=1", Secret: secret},
-		"base URL user":   {Dir: dir, BaseURL: "http://u@127.0.0.1:8080", Secret: secret},
-		"base URL scheme": {Dir: dir, BaseURL: "ftp://127.0.0.1", Secret: secret},
-		"relative":        {Dir: dir, BaseURL: "127.0.0.1:8080", Secret: secret},
+		"no dir":       {Secret: secret},
+		"short secret": {Dir: dir, Secret: secret[:31]},
+		"no secret":    {Dir: dir},
 	} {
 		if _, err := local.New(cfg); idv.ErrorCode(err) != idv.EINVALID {
 			t.Errorf("%s: New: %v, want EINVALID", name, err)
 		}
 	}
-	if _, err := local.New(local.Config{Dir: dir, BaseURL: "http://127.0.0.1:8080/", Secret: secret}); err != nil {
-		t.Errorf("origin with a trailing slash: %v", err)
+	if _, err := local.New(local.Config{Dir: dir, Secret: secret}); err != nil {
+		t.Errorf("good config: %v", err)
 	}
 }
 
@@ -108,8 +131,13 @@ func TestPresignedURLShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := u.Scheme + "://" + u.Host + u.Path; got != s.url+"/uploads/"+key {
-		t.Errorf("URL without query = %s, want %s/uploads/%s", got, s.url, key)
+	// Path-only: the browser resolves it against the page's origin, so
+	// the upload is same-origin at localhost and 127.0.0.1 alike.
+	if u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(raw, "/uploads/") || strings.HasPrefix(raw, "//") {
+		t.Errorf("URL %q is not path-only", raw)
+	}
+	if u.Path != "/uploads/"+key {
+		t.Errorf("URL path = %s, want /uploads/%s", u.Path, key)
 	}
 	q := u.Query()
 	if want := s.clock.Now().Add(10 * time.Minute).Unix(); q.Get("expires") != strconv.FormatInt(want, 10) {
@@ -123,6 +151,83 @@ func TestPresignedURLShape(t *testing.T) {
 	}
 }
 
+// TestKeyFromURL: the store takes back exactly the path-only URLs it
+// issues, with or without their query, and refuses everything else without
+// quoting it: absolute URLs to any host (this server's included: a page
+// never holds one), other paths and mounts, other stores' URLs, relative and
+// scheme-relative forms a browser would send elsewhere, and path mischief.
+func TestKeyFromURL(t *testing.T) {
+	t.Parallel()
+	st, err := local.New(local.Config{Dir: t.TempDir(), Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := objectstest.NewKey(idv.SideFront)
+	issued, err := st.PresignPut(t.Context(), key, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, q, _ := strings.Cut(issued, "?")
+	q = "?" + q
+	capture, front := strings.TrimSuffix(key, "/front"), "front"
+	for name, u := range map[string]string{
+		"issued":             issued,
+		"without query":      bare,
+		"with another query": bare + "?a=b",
+	} {
+		if got, err := st.KeyFromURL(u); err != nil || got != key {
+			t.Errorf("%s: KeyFromURL(%q) = %q, %v; want %q", name, u, got, err, key)
+		}
+	}
+	for name, u := range map[string]string{
+		"empty":               "",
+		"absolute 127.0.0.1":  "http://127.0.0.1:8080" + issued,
+		"absolute localhost":  "http://localhost:8080" + issued,
+		"absolute other host": "https://evil.example" + issued,
+		"scheme-relative":     "//evil.example" + issued,
+		"triple slash":        "/" + "//evil.example" + issued,
+		"backslash host":      "/\\evil.example" + issued,
+		"relative":            strings.TrimPrefix(issued, "/"),
+		"dot relative":        "." + issued,
+		"other mount":         "/upload/" + key + q,
+		"nested mount":        "/x/uploads/" + key + q,
+		"double slash prefix": "//uploads/" + key + q,
+		"S3 URL":              "https://s3.example/bucket/" + key + q,
+		"fake store URL":      "https://objects.test/bucket/" + key,
+		"javascript":          "javascript:alert(1)",
+		"opaque":              "http:/uploads/" + key,
+		"user info":           "http://u:p@127.0.0.1:8080" + issued,
+		"no key":              "/uploads/" + q,
+		"prefix only":         "/uploads",
+		"fragment":            bare + "#x",
+		"empty fragment":      bare + "#",
+		"dot-dot":             "/uploads/" + capture + "/../other/" + front + q,
+		"dot-dot out":         "/uploads/../" + key + q,
+		"dot segment":         "/uploads/" + capture + "/./" + front + q,
+		"double slash":        "/uploads/" + capture + "//" + front + q,
+		"trailing slash":      bare + "/" + q,
+		"encoded slash":       "/uploads/" + capture + "%2F" + front + q,
+		"encoded dot-dot":     "/uploads/" + capture + "/%2E%2E/x/" + front + q,
+		"encoded letter":      "/uploads/" + strings.Replace(key, "d", "%64", 1) + q,
+		"backslash in key":    "/uploads/" + capture + "\\" + front + q,
+		"space":               bare + " x" + q,
+		"tab":                 bare + "\tx" + q,
+		"newline":             bare + "\n" + q,
+		"non-ASCII":           bare + "é" + q,
+		"very long":           bare + strings.Repeat("a", 10000) + q,
+		"very long query":     bare + "?" + strings.Repeat("a", 10000),
+	} {
+		got, err := st.KeyFromURL(u)
+		if idv.ErrorCode(err) != idv.EINVALID {
+			t.Errorf("%s: KeyFromURL(%q) = %q, %v; want EINVALID", name, u, got, err)
+			continue
+		}
+		if len(u) >= 16 && strings.Contains(err.Error(), u) {
+			t.Errorf("%s: the error quotes the URL: %v", name, err)
+		}
+	}
+}
+
 // TestUploadAnswers drives the handler through each refusal: status, a body
 // that says why, and nothing written.
 func TestUploadAnswers(t *testing.T) {
@@ -133,6 +238,7 @@ func TestUploadAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	good = s.abs(good)
 	bare, _, _ := strings.Cut(good, "?")
 	for _, tc := range []struct {
 		name, method, url, contentType string
@@ -194,7 +300,7 @@ func TestUploadAnswers(t *testing.T) {
 	}
 	// A content type with parameters is still octet-stream.
 	fresh, _ := s.store.PresignPut(t.Context(), key, time.Minute)
-	if code, body := objectstest.PlainPut(t, fresh, "application/octet-stream; charset=binary", []byte("x")); code != http.StatusNoContent {
+	if code, body := objectstest.PlainPut(t, s.abs(fresh), "application/octet-stream; charset=binary", []byte("x")); code != http.StatusNoContent {
 		t.Errorf("octet-stream with a parameter: %d %q, want 204", code, body)
 	}
 }
@@ -216,7 +322,7 @@ func TestFilesArePrivate(t *testing.T) {
 	s := serve(t)
 	key := objectstest.NewKey(idv.SideBack)
 	u, _ := s.store.PresignPut(t.Context(), key, time.Minute)
-	if code, body := objectstest.PlainPut(t, u, "application/octet-stream", []byte("ciphertext")); code != http.StatusNoContent {
+	if code, body := objectstest.PlainPut(t, s.abs(u), "application/octet-stream", []byte("ciphertext")); code != http.StatusNoContent {
 		t.Fatalf("PUT: %d %s", code, body)
 	}
 	err := filepath.WalkDir(s.dir, func(p string, d os.DirEntry, err error) error {
