@@ -49,6 +49,17 @@ const (
 	// The image is not a JPEG, PNG or WebP by its first bytes (test files
 	// not allowed: doc_auth.allow_test_files).
 	DocCodeImageTypeUnsupported = "image_type_unsupported"
+
+	// Problems with an image the browser encrypted to the workers' HPKE
+	// key (doc_auth.image_encryption: hpke; docs/encryption.md). A
+	// ciphertext that fails authentication is DocCodeImageUnreadable.
+	DocCodeImageHeaderInvalid = "image_header_invalid" // not idv's header: magic, version, key id or enc altered
+	DocCodeImageTruncated     = "image_truncated"      // the object ends inside its header or tag
+	DocCodeImageKeyUnknown    = "image_key_unknown"    // sealed to a key id the workers never had
+	DocCodeImageKeyRetired    = "image_key_retired"    // sealed to a key retired longer than an upload can take
+	// The encapsulated key was seen before: front and back of one capture
+	// share it, or another capture's image used it.
+	DocCodeImageEncapsulationReused = "image_encapsulation_reused"
 )
 
 // documentMessages are written for the person holding the ID: what went
@@ -87,6 +98,16 @@ var documentMessages = map[string]string{
 		"the front and back of your ID again.",
 	DocCodeImageTypeUnsupported: "We couldn't use your file because it isn't a photo. Take a " +
 		"photo of your ID with your camera and upload it as a JPEG, PNG or WebP file.",
+	DocCodeImageHeaderInvalid: "We couldn't open the photos you sent: they were changed after " +
+		"they left your device. Add the photos of the front and back of your ID again.",
+	DocCodeImageTruncated: "Your photos didn't arrive whole. Check your connection, then add the " +
+		"photos of the front and back of your ID again.",
+	DocCodeImageKeyUnknown: "We couldn't open the photos you sent. Reload this page, then add the " +
+		"photos of the front and back of your ID again.",
+	DocCodeImageKeyRetired: "The page you sent your photos from was open too long. Reload it, then " +
+		"add the photos of the front and back of your ID again.",
+	DocCodeImageEncapsulationReused: "Your browser didn't encrypt your photos correctly. Reload this " +
+		"page, then add the photos of the front and back of your ID again.",
 }
 
 // documentFallback is for a code with no message of its own: a code a
@@ -113,6 +134,8 @@ func DocumentErrorCodes() []string {
 		DocCodeBarcodeUnreadable, DocCodeBarcodeAttention, DocCodeBarcodeMismatch,
 		DocCodeExpired, DocCodeTypeUnknown, DocCodeDetailsMismatch, DocCodeFeaturesUnverified,
 		DocCodeUnverified, DocCodeImageMissing, DocCodeImageUnreadable, DocCodeImageTooLarge,
-		DocCodeImageURLInvalid, DocCodeImageTypeUnsupported,
+		DocCodeImageURLInvalid, DocCodeImageTypeUnsupported, DocCodeImageHeaderInvalid,
+		DocCodeImageTruncated, DocCodeImageKeyUnknown, DocCodeImageKeyRetired,
+		DocCodeImageEncapsulationReused,
 	}
 }

@@ -72,22 +72,30 @@ type AddressArguments struct {
 // it to its side's URL, which the web tier checked is the URL it issued for
 // that side of CaptureID. With ServerSealed the web tier received the images
 // itself and stored each one sealed by the envelope under ImageAAD of its
-// key, and the browser fields are empty. Either way the object keys are
-// DocumentImageKey(CaptureID, side).
+// key, and the browser fields are empty. With ImageEncryption "hpke" the
+// browser encrypted each image to the workers' HPKE public key (the object
+// carries its key id and encapsulated key, docs/encryption.md): the
+// arguments then hold no key and no IV, only the URLs. Either way the
+// object keys are DocumentImageKey(CaptureID, side).
 type DocumentArguments struct {
-	CaptureID     string        `json:"capture_id"`
-	EncryptionKey []byte        `json:"encryption_key,omitempty" pii:"true"`
-	Front         DocumentImage `json:"front,omitzero"`
-	Back          DocumentImage `json:"back,omitzero"`
-	ServerSealed  bool          `json:"server_sealed,omitempty"`
+	CaptureID       string        `json:"capture_id"`
+	ImageEncryption string        `json:"image_encryption,omitempty"` // "hpke", or "" (form key, or ServerSealed)
+	EncryptionKey   []byte        `json:"encryption_key,omitempty" pii:"true"`
+	Front           DocumentImage `json:"front,omitzero"`
+	Back            DocumentImage `json:"back,omitzero"`
+	ServerSealed    bool          `json:"server_sealed,omitempty"`
 }
 
 // DocumentImage is one side's browser-encrypted upload: the IV the browser
-// encrypted it with and the pre-signed URL it was PUT to.
+// encrypted it with (form key only) and the pre-signed URL it was PUT to.
 type DocumentImage struct {
 	IV  []byte `json:"iv,omitempty" pii:"true"`
 	URL string `json:"url,omitempty" pii:"true"`
 }
+
+// ImageEncryptionHPKE is DocumentArguments.ImageEncryption for images
+// encrypted to the workers' HPKE key.
+const ImageEncryptionHPKE = "hpke"
 
 // Image is side's upload, to read or to fill in.
 func (d *DocumentArguments) Image(side Side) *DocumentImage {

@@ -18,8 +18,8 @@ import (
 
 // String masks the key, IVs and URLs; the capture id is a random id.
 func (d DocumentArguments) String() string {
-	return fmt.Sprintf("idv.DocumentArguments{CaptureID:%s ServerSealed:%t EncryptionKey:%s Front:%s Back:%s}",
-		d.CaptureID, d.ServerSealed, maskBytes(d.EncryptionKey), d.Front, d.Back)
+	return fmt.Sprintf("idv.DocumentArguments{CaptureID:%s ServerSealed:%t ImageEncryption:%s EncryptionKey:%s Front:%s Back:%s}",
+		d.CaptureID, d.ServerSealed, d.ImageEncryption, maskBytes(d.EncryptionKey), d.Front, d.Back)
 }
 
 // GoString masks like String, for %#v.
@@ -33,6 +33,7 @@ func (d DocumentArguments) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("capture_id", d.CaptureID),
 		slog.Bool("server_sealed", d.ServerSealed),
+		slog.String("image_encryption", d.ImageEncryption),
 		slog.String("encryption_key", maskBytes(d.EncryptionKey)),
 		slog.Any("front", d.Front),
 		slog.Any("back", d.Back),

@@ -261,6 +261,28 @@ type DocAuth struct {
 	// AllowTestFiles lets a small YAML or JSON file stand in for an image so
 	// QA can pick the document simulator's answer. Never in production.
 	AllowTestFiles bool `yaml:"allow_test_files"`
+	// ImageEncryption is how the browser encrypts pre-signed uploads:
+	// "hpke" (the default) to the workers' public key, so the web tier never
+	// holds a key that opens an image; "form_key" as the seeds do, under a
+	// key the page makes and posts with the form (docs/encryption.md).
+	ImageEncryption string `yaml:"image_encryption"`
+}
+
+// Image encryption modes (doc_auth.image_encryption).
+const (
+	ImageEncryptionHPKE    = "hpke"
+	ImageEncryptionFormKey = "form_key"
+)
+
+// HPKE reports whether pre-signed uploads are encrypted to the workers'
+// HPKE key.
+func (d DocAuth) HPKE() bool { return d.Enabled && d.PresignedUploads && d.ImageEncryption == ImageEncryptionHPKE }
+
+// ImageKeyGrace is how long a retired image key still opens images: the
+// longest a page can upload with the key it was rendered with (its upload
+// URLs' lifetime) plus the longest a job may wait (jobs.stale_after).
+func (c Config) ImageKeyGrace() time.Duration {
+	return c.DocAuth.EffectiveUploadURLExpiry(c.Web) + c.Jobs.StaleAfter
 }
 
 // EffectiveUploadURLExpiry is UploadURLExpiry, or the session lifetime when
@@ -339,7 +361,7 @@ func Defaults() Config {
 			PhoneSecondary: Vendor{Timeout: time.Second},
 			Document:       Vendor{Timeout: 45 * time.Second},
 		},
-		DocAuth:       DocAuth{Enabled: true, PresignedUploads: true},
+		DocAuth:       DocAuth{Enabled: true, PresignedUploads: true, ImageEncryption: ImageEncryptionHPKE},
 		Objects:       Objects{Region: "us-east-1"},
 		Log:           Log{Level: "info"},
 		Verifications: Verifications{Lifetime: 24 * time.Hour, LinkLifetime: time.Hour, WebhookWorkers: 10, APIRequestsPerMinute: 600},
@@ -579,6 +601,16 @@ func (c Config) Validate(role Role) error {
 			case e > 7*24*time.Hour:
 				bad("doc_auth.upload_url_expiry", "S3 signatures last at most 7 days, got %s (0 means web.session_lifetime)", e)
 			}
+		}
+		switch c.DocAuth.ImageEncryption {
+		case ImageEncryptionHPKE, ImageEncryptionFormKey:
+		default:
+			bad("doc_auth.image_encryption", "must be hpke or form_key, got %q", c.DocAuth.ImageEncryption)
+		}
+		if c.DocAuth.HPKE() && role&RoleWeb != 0 && role&RoleDev == 0 && !c.Jobs.Async {
+			// Jobs inline would make the web tier open the images, the
+			// very thing hpke keeps from it.
+			bad("doc_auth.image_encryption", "hpke needs jobs.async: true (workers alone hold the image keys); with jobs.async false use form_key")
 		}
 		checkURL("objects.endpoint", c.Objects.Endpoint, false)
 		checkURL("objects.cors_origin", c.Objects.CORSOrigin, false)

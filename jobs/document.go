@@ -3,9 +3,11 @@ package jobs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/seal"
 )
 
@@ -28,6 +30,16 @@ type Document struct {
 	// asked. The check is here, after decryption, because with pre-signed
 	// uploads the web tier never sees the plaintext.
 	AllowTestFiles bool
+	// Keys open images the browser encrypted to the workers' HPKE key
+	// (arguments with ImageEncryption "hpke"); nil refuses such jobs.
+	Keys ImageOpener
+}
+
+// ImageOpener opens the HPKE-encrypted objects of one capture
+// (imagekey.Keys): a problem the person can mend is an error carrying a
+// document code and a side (imagekey.SideError).
+type ImageOpener interface {
+	OpenCapture(ctx context.Context, captureID string, objs []imagekey.Object) ([][]byte, error)
 }
 
 // Handle implements idv.JobHandler.
@@ -42,7 +54,8 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 			return nil, fmt.Errorf("%w: document arguments carry no capture id", idv.ErrDiscardJob)
 		}
 		captureID = args.CaptureID
-		if !args.ServerSealed && bytes.Equal(args.Front.IV, args.Back.IV) {
+		hpke := args.ImageEncryption == idv.ImageEncryptionHPKE
+		if !args.ServerSealed && !hpke && bytes.Equal(args.Front.IV, args.Back.IV) {
 			// One key and one IV for two images breaks AES-GCM: the web
 			// tier refuses it, so only a forged or broken page gets here.
 			// Neither image is read.
@@ -50,7 +63,19 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 			return imageFailure(idv.SideBack, idv.DocCodeImageUnreadable), nil
 		}
 		var images [len(idv.Sides)][]byte
+		if hpke {
+			side, problem, err := h.hpkeImages(ctx, args, t, &images)
+			if err != nil {
+				return nil, err
+			}
+			if problem != "" {
+				return imageFailure(side, problem), nil
+			}
+		}
 		for i, side := range idv.Sides {
+			if hpke {
+				break
+			}
 			img, problem, err := h.image(ctx, args, side, t)
 			if err != nil {
 				return nil, err
@@ -64,6 +89,13 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 				return imageFailure(side, problem), nil
 			}
 			images[i] = img
+		}
+		for i, side := range idv.Sides {
+			if hpke && !h.AllowTestFiles && !isPicture(images[i]) {
+				clear(images[0])
+				clear(images[1])
+				return imageFailure(side, idv.DocCodeImageTypeUnsupported), nil
+			}
 		}
 		var vr idv.VendorResult
 		var pii *idv.Applicant
@@ -90,6 +122,53 @@ func (h *Document) Handle(ctx context.Context, job idv.Job) error {
 		}
 	}
 	return err
+}
+
+// hpkeImages fetches both sides and opens them with the workers' HPKE keys
+// into images. A problem is a document code on side, as for image.
+func (h *Document) hpkeImages(ctx context.Context, args idv.DocumentArguments, t *Timings, images *[len(idv.Sides)][]byte) (idv.Side, string, error) {
+	if h.Keys == nil {
+		return "", "", fmt.Errorf("%w: document job encrypted with hpke, but this worker has no image keys", idv.ErrDiscardJob)
+	}
+	objs := make([]imagekey.Object, 0, len(idv.Sides))
+	for _, side := range idv.Sides {
+		key := idv.DocumentImageKey(args.CaptureID, side)
+		if got, err := h.Objects.KeyFromURL(args.Image(side).URL); err != nil || got != key {
+			return side, idv.DocCodeImageURLInvalid, nil
+		}
+		var ct []byte
+		err := t.Time("download."+string(side), func() error {
+			var e error
+			ct, e = h.Objects.Get(ctx, key)
+			return e
+		})
+		switch idv.ErrorCode(err) {
+		case "":
+		case idv.ENOTFOUND:
+			return side, idv.DocCodeImageMissing, nil
+		case idv.EINVALID:
+			return side, idv.DocCodeImageTooLarge, nil
+		default:
+			return "", "", err
+		}
+		objs = append(objs, imagekey.Object{Side: side, Data: ct})
+	}
+	var opened [][]byte
+	err := t.Time("decrypt", func() error {
+		var e error
+		opened, e = h.Keys.OpenCapture(ctx, args.CaptureID, objs)
+		return e
+	})
+	var se *imagekey.SideError
+	switch {
+	case errors.As(err, &se):
+		h.Runner.Logger.WarnContext(ctx, "document image refused", "capture_id", args.CaptureID, "side", se.Side, "code", se.Code, "error", se.Err.Error())
+		return se.Side, se.Code, nil
+	case err != nil:
+		return "", "", err
+	}
+	copy(images[:], opened)
+	return "", "", nil
 }
 
 // image fetches and opens one side. A problem (a document code) is the

@@ -86,6 +86,36 @@ func parseDocumentForm(form url.Values, captureID string, objects urlChecker) (i
 	return args, nil
 }
 
+// parseHPKEDocumentForm reads the fields the capture page submits when it
+// encrypted the images to the workers' HPKE key: capture_id and the two
+// URLs, checked as parseDocumentForm checks them. Nothing else is read: the
+// key id and encapsulated key travel inside each object, where only a
+// worker reads them.
+func parseHPKEDocumentForm(form url.Values, captureID string, objects urlChecker) (idv.DocumentArguments, idv.FieldErrors) {
+	fe := idv.FieldErrors{}
+	args := idv.DocumentArguments{CaptureID: captureID, ImageEncryption: idv.ImageEncryptionHPKE}
+	if captureID == "" || form.Get(formCaptureID) != captureID {
+		fe[string(idv.SideFront)] = "This page has expired. Please add your photos again."
+		return idv.DocumentArguments{}, fe
+	}
+	for _, side := range idv.Sides {
+		name := string(side)
+		raw := form.Get(name + "_image_url")
+		k, err := objects.KeyFromURL(raw)
+		switch {
+		case raw == "":
+			fe[name] = "Add a photo of the " + name + " of your ID."
+		case err != nil || k != idv.DocumentImageKey(captureID, side):
+			fe[name] = "This photo did not upload to the right place. Please add it again."
+		}
+		args.Image(side).URL = raw
+	}
+	if len(fe) > 0 {
+		return idv.DocumentArguments{}, fe
+	}
+	return args, nil
+}
+
 // decodeB64 decodes standard base64 (padding optional) of exactly n bytes.
 func decodeB64(s string, n int) ([]byte, bool) {
 	if len(s) > 4*n {

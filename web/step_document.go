@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/ratelimit"
 )
 
@@ -37,6 +39,17 @@ type DocumentOptions struct {
 	// Uploads, if set, is served at /uploads/: the local object store's
 	// signed upload endpoint (`idv dev`).
 	Uploads http.Handler
+	// ImageKeys, if set (doc_auth.image_encryption: hpke), give the
+	// workers' current public key: the page encrypts each image to it and
+	// the form carries no key and no IV. Unset, the page makes a key and
+	// posts it (form_key, the seeds' protocol).
+	ImageKeys ImageKeys
+}
+
+// ImageKeys give the public key pages encrypt images to
+// (imagekey.Public). The web tier never holds a private image key.
+type ImageKeys interface {
+	CurrentImageKey(ctx context.Context) (imagekey.PublicKey, error)
 }
 
 // uploadsPrefix is where DocumentOptions.Uploads is served.
@@ -66,6 +79,11 @@ type documentPage struct {
 	Accept         string
 	AllowTestFiles bool
 	Errors         idv.FieldErrors
+	// HPKE: the page encrypts to the workers' key ImageKeyID, whose raw
+	// P-256 public key is ImageKey (base64url, no padding).
+	HPKE       bool
+	ImageKeyID string
+	ImageKey   string
 }
 
 // URL is the pre-signed upload URL of side.
@@ -88,6 +106,14 @@ func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, code int
 		Accept: strings.Join(acceptedTypes, ","), AllowTestFiles: s.docs.AllowTestFiles, Errors: fe}
 	if p.AllowTestFiles {
 		p.Accept += ",.yml,.yaml,.json"
+	}
+	if p.Presigned && s.docs.ImageKeys != nil {
+		k, err := s.docs.ImageKeys.CurrentImageKey(ctx)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p.HPKE, p.ImageKeyID, p.ImageKey = true, k.ID, base64.RawURLEncoding.EncodeToString(k.Raw)
 	}
 	if p.Presigned {
 		p.URLs = map[idv.Side]string{}
@@ -114,7 +140,11 @@ func (s *Server) readDocument(w http.ResponseWriter, r *http.Request) (submissio
 		if !s.parseForm(w, r) {
 			return submission{}, false
 		}
-		args, fe = parseDocumentForm(r.PostForm, captureID, s.docs.Objects)
+		if s.docs.ImageKeys != nil {
+			args, fe = parseHPKEDocumentForm(r.PostForm, captureID, s.docs.Objects)
+		} else {
+			args, fe = parseDocumentForm(r.PostForm, captureID, s.docs.Objects)
+		}
 	} else {
 		images, fe = s.readImages(r, captureID)
 		args = idv.DocumentArguments{CaptureID: captureID, ServerSealed: true}

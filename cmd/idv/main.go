@@ -27,7 +27,7 @@ var commands = []command{
 	{"worker", "claim and run proofing jobs", runWorker},
 	{"vendors", "serve the vendor simulators over HTTP", runVendors},
 	{"migrate", "apply the database schema (River's and idv's)", runMigrate},
-	{"keys", "init, show or rotate the local key file; rotate-signing: a new receipt signing key", runKeys},
+	{"keys", "init, show or rotate the local key file; rotate-signing: a new receipt signing key; rotate-image: a new image key", runKeys},
 	{"rp", "manage relying parties: create, list, rotate-key, disable", runRP},
 	{"webhooks", "replay a webhook event", runWebhooks},
 	{"bench", "run the benchmarks B1-B4 against the configured PostgreSQL and Redis; print a table, write JSON", runBench},

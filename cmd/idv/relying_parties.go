@@ -169,6 +169,22 @@ func rotateSigning(ctx context.Context, cfg config.Config, stdout, stderr io.Wri
 	return nil
 }
 
+// rotateImage is `idv keys rotate-image`.
+func rotateImage(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	a, done, err := openAdmin(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	kid, err := a.RotateImage(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "image key %s is current (pages use it within a minute); images sealed to the previous key open for %s more\n",
+		kid, cfg.ImageKeyGrace())
+	return nil
+}
+
 // openAdmin loads the configuration the flags point at and opens what an
 // operator command needs (see openAdmin).
 func (c *commonFlags) openAdmin(ctx context.Context, stderr io.Writer) (*app.Admin, func(), error) {

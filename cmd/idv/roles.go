@@ -123,7 +123,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	f := newFlags("keys", "With no argument, show the key file's current key; with 'init', create the key file if missing\n"+
 		"(only this and idv dev create one: web and worker refuse to start without it); with 'rotate', add a new key\n"+
 		"that seals from now on (old keys keep opening what they sealed); with 'rotate-signing', make a new receipt\n"+
-		"signing key current (the old one stays in the JWKS). Usage: idv keys [--config FILE] [init|rotate|rotate-signing]", stdout, false, "")
+		"signing key current (the old one stays in the JWKS); with 'rotate-image', make a new HPKE key current for document\n"+
+		"images (the old one opens uploads in flight for doc_auth.upload_url_expiry + jobs.stale_after).\n"+
+		"Usage: idv keys [--config FILE] [init|rotate|rotate-signing|rotate-image]", stdout, false, "")
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,6 +135,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if f.fs.Arg(0) == "rotate-signing" {
 		return rotateSigning(ctx, cfg, stdout, stderr)
+	}
+	if f.fs.Arg(0) == "rotate-image" {
+		return rotateImage(ctx, cfg, stdout, stderr)
 	}
 	if cfg.Keys.KMSKeyID != "" {
 		return fmt.Errorf("keys.kms_key_id is set: the wrapping keys live in AWS KMS, rotate them there (docs/operations.md, Keys); idv keys manages only keys.file")
@@ -165,7 +170,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "key file %s: new current key %s (restart web and workers to use it)\n", cfg.Keys.File, id)
 	default:
-		return fmt.Errorf("unknown keys action %q (want init, rotate, rotate-signing or nothing)", f.fs.Arg(0))
+		return fmt.Errorf("unknown keys action %q (want init, rotate, rotate-signing, rotate-image or nothing)", f.fs.Arg(0))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/seal"
 	"github.com/idv-dev/idv/webhook"
@@ -119,4 +120,15 @@ func (a *Admin) RotateSigning(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return s.Rotate(ctx)
+}
+
+// RotateImage makes a new HPKE image key current: pages rendered from now
+// on encrypt to it, and images sealed to the previous keys still open for
+// the grace (doc_auth.upload_url_expiry + jobs.stale_after).
+func (a *Admin) RotateImage(ctx context.Context) (string, error) {
+	k, err := imagekey.New(a.Queue.ImageKeys(), a.Sealer, imageKeyOptions(a.Config))
+	if err != nil {
+		return "", err
+	}
+	return k.Rotate(ctx)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/results"
 	redisresults "github.com/idv-dev/idv/results/redis"
@@ -37,6 +38,10 @@ type Components struct {
 	Queue   *queue.Queue
 	Objects idv.ObjectStore
 	Metrics *telemetry.Metrics
+	// ImageKeys are the workers' HPKE image keys, private halves
+	// included: set by the roles that run jobs (worker, dev) only, never
+	// by the web role.
+	ImageKeys *imagekey.Keys
 
 	closers []func() // run last first by Close
 }
@@ -80,6 +85,34 @@ func OpenWithSealer(ctx context.Context, cfg config.Config, log *slog.Logger, se
 		}
 	}
 	return c, nil
+}
+
+// imageKeyOptions are the image keys' settings under cfg.
+func imageKeyOptions(cfg config.Config) imagekey.Options {
+	return imagekey.Options{Grace: cfg.ImageKeyGrace()}
+}
+
+// openImageKeys sets c.ImageKeys for a role that runs document jobs and,
+// with doc_auth.image_encryption hpke, makes the first key if there is
+// none. A worker under form_key still opens hpke jobs enqueued before a
+// switch, with the keys there are.
+func (c *Components) openImageKeys(ctx context.Context) error {
+	if c.Objects == nil || c.Queue == nil {
+		return nil
+	}
+	k, err := imagekey.New(c.Queue.ImageKeys(), c.Sealer, imageKeyOptions(c.Config))
+	if err != nil {
+		return err
+	}
+	if c.Config.DocAuth.HPKE() {
+		kid, err := k.EnsureKey(ctx)
+		if err != nil {
+			return err
+		}
+		c.Log.Info("image encryption: hpke", "image_key_id", kid)
+	}
+	c.ImageKeys = k
+	return nil
 }
 
 // onClose adds f to what Close releases.

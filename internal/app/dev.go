@@ -11,6 +11,7 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/objects/local"
 	memlimit "github.com/idv-dev/idv/ratelimit/memory"
 	"github.com/idv-dev/idv/results"
 	"github.com/idv-dev/idv/results/memory"
@@ -83,12 +84,16 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 			return nil, err
 		}
 		c.Objects = objects
-		docs = documentOptions(cfg, objects)
-		docs.Uploads = objects.Handler()
 	}
 	stopWorkers, err := c.startWorkers(ctx, vc)
 	if err != nil {
 		return nil, err
+	}
+	if c.Objects != nil {
+		// One process: the page reads the public key from the keys the
+		// workers hold.
+		docs = documentOptions(cfg, c.Objects, c.ImageKeys)
+		docs.Uploads = c.Objects.(*local.Store).Handler()
 	}
 	admin, err := jobsAdmin(ctx, cfg, c.Queue)
 	if err != nil {

@@ -112,6 +112,9 @@ func (c *Components) Handlers(p Proofers) (map[idv.JobKind]idv.JobHandler, error
 		}
 		h[idv.JobDocument] = &jobs.Document{Runner: runner, Objects: c.Objects, Vendor: p.Document,
 			AllowTestFiles: c.Config.DocAuth.AllowTestFiles}
+		if c.ImageKeys != nil {
+			h[idv.JobDocument].(*jobs.Document).Keys = c.ImageKeys
+		}
 	}
 	return h, nil
 }
@@ -129,6 +132,9 @@ func (c *Components) vendorHandlers(vc *vendors.Clients) (map[idv.JobKind]idv.Jo
 // of vc. stop makes them take no more work and lets running jobs finish
 // for up to grace (then hands them back).
 func (c *Components) startWorkers(ctx context.Context, vc *vendors.Clients) (stop func(grace time.Duration) error, err error) {
+	if err := c.openImageKeys(ctx); err != nil {
+		return nil, err
+	}
 	h, err := c.vendorHandlers(vc)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/web"
 )
@@ -66,7 +67,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 	srv, err := web.New(web.Options{
 		Mounts:        mounts,
 		Verifications: verifications, Results: c.Results, Sealer: c.Sealer, Logger: c.Log, Config: wcfg,
-		Documents: documentOptions(cfg, c.Objects),
+		Documents: documentOptions(cfg, c.Objects, c.publicImageKey()),
 		Observer:  c.Metrics, Metrics: c.Metrics.Handler(),
 		Sessions: sessionManager(cfg, goredisstore.NewWithPrefix(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
 		Limiter:  c.redisLimiter(), FingerprintKey: fingerprintKey(cfg),
@@ -143,13 +144,24 @@ func sessionManager(cfg config.Config, store scs.Store, sealer idv.Sealer) *scs.
 }
 
 // documentOptions configure the web tier's document step, or nil when the
-// step is off (no store).
-func documentOptions(cfg config.Config, store idv.ObjectStore) *web.DocumentOptions {
+// step is off (no store). keys serve the workers' public image key to the
+// capture page under doc_auth.image_encryption hpke.
+func documentOptions(cfg config.Config, store idv.ObjectStore, keys web.ImageKeys) *web.DocumentOptions {
 	if store == nil {
 		return nil
 	}
-	return &web.DocumentOptions{Objects: store, Presigned: cfg.DocAuth.PresignedUploads,
+	d := &web.DocumentOptions{Objects: store, Presigned: cfg.DocAuth.PresignedUploads,
 		URLExpiry: cfg.DocAuth.EffectiveUploadURLExpiry(cfg.Web), AllowTestFiles: cfg.DocAuth.AllowTestFiles}
+	if cfg.DocAuth.HPKE() {
+		d.ImageKeys = keys
+	}
+	return d
+}
+
+// publicImageKey is the web role's view of the image keys: public keys
+// only, read from the database; it has no sealer and unseals nothing.
+func (c *Components) publicImageKey() web.ImageKeys {
+	return imagekey.NewPublic(c.Queue.ImageKeys(), imageKeyOptions(c.Config))
 }
 
 // jobsAdmin returns the jobs admin UI (riverui over q) with its credentials

@@ -2,13 +2,17 @@
 // (pre-signed uploads) encrypt it in this browser with AES-256-GCM under one
 // random key for the page and a fresh 12-byte IV per photo, and PUT only the
 // ciphertext to the upload URL the server issued, showing progress. The form
-// then sends the key, the IVs and the URLs, never the photos. Without
-// pre-signed uploads the photos are checked here and posted with the form.
+// then sends the key, the IVs and the URLs, never the photos. With
+// data-encryption="hpke" each photo is sealed instead to the workers' public
+// key (hpke.js), and the form sends only the URLs: no key leaves this page.
+// Without pre-signed uploads the photos are checked here and posted with
+// the form.
 (function () {
   "use strict";
   var form = document.getElementById("capture");
   if (!form) return;
   var presigned = form.getAttribute("data-presigned") === "true";
+  var hpke = form.getAttribute("data-encryption") === "hpke";
   var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10);
   var allowTestFiles = form.getAttribute("data-test-files") === "true";
   var imageTypes = ["image/jpeg", "image/png", "image/webp"];
@@ -69,7 +73,7 @@
     var file = s.input.files[0];
     var token = ++s.token; // a newer choice of photo supersedes this one
     form.elements[s.side + "_image_url"].value = "";
-    form.elements[s.side + "_image_iv"].value = "";
+    if (!hpke) form.elements[s.side + "_image_iv"].value = "";
     s.retry.hidden = true;
     var msg = checkFile(file);
     if (msg) { s.progress.hidden = true; setState(s, "invalid", "", msg); return; }
@@ -78,6 +82,7 @@
     s.progress.hidden = false;
     setState(s, "uploading", "Encrypting your photo…");
     Promise.all([keyPromise, file.arrayBuffer()]).then(function (r) {
+      if (hpke) return idvHPKE.sealImage(r[0].key, r[0].id, idvHPKE.imageInfo(form.elements.capture_id.value, s.side), r[1]);
       return crypto.subtle.encrypt({ name: "AES-GCM", iv: iv }, r[0], r[1]);
     }).then(function (ciphertext) {
       if (token !== s.token) return null;
@@ -85,7 +90,7 @@
       return put(s.url, ciphertext, function (pct) { if (token === s.token) s.progress.value = pct; }).then(function () { return true; });
     }).then(function (uploaded) {
       if (!uploaded || token !== s.token) return;
-      form.elements[s.side + "_image_iv"].value = base64(iv);
+      if (!hpke) form.elements[s.side + "_image_iv"].value = base64(iv);
       form.elements[s.side + "_image_url"].value = s.url;
       s.progress.value = 100;
       setState(s, "done", "Uploaded.");
@@ -125,7 +130,10 @@
       submit.disabled = true;
       return;
     }
-    keyPromise = crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt", "decrypt"]).then(function (key) {
+    keyPromise = hpke ? new Promise(function (resolve) {
+      // The workers' public key, as the page was given it.
+      resolve({ id: form.getAttribute("data-image-key-id"), key: idvHPKE.fromBase64url(form.getAttribute("data-image-key")) });
+    }) : crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt", "decrypt"]).then(function (key) {
       return crypto.subtle.exportKey("raw", key).then(function (raw) {
         form.elements.encryption_key.value = base64(raw);
         return key;

@@ -1,0 +1,107 @@
+package queue
+
+import (
+	"context"
+	"time"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/imagekey"
+)
+
+// ImageKeys returns the workers' HPKE image keys kept in this database
+// (idv_image_keys, migration 010) and the encapsulated keys workers have
+// opened images with (idv_image_encapsulations). Private keys are sealed by
+// the caller; nothing here sees one in clear.
+func (q *Queue) ImageKeys() imagekey.KeyStore { return imageKeys{q} }
+
+type imageKeys struct{ q *Queue }
+
+func (k imageKeys) InsertKey(ctx context.Context, key imagekey.StoredKey) error {
+	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
+		_, err := tx.exec(ctx, `INSERT INTO {p}idv_image_keys
+			(kid, public_key, sealed_private_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)`,
+			key.ID, key.PublicKey, key.SealedPrivateKey, key.CreatedAt, nullTime(key.RetiredAt))
+		return err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case k.q.b.isUniqueViolation(err):
+		return idv.WrapError(idv.ECONFLICT, "image key already exists", err)
+	}
+	return unavailable(err)
+}
+
+func (k imageKeys) ListKeys(ctx context.Context) ([]imagekey.StoredKey, error) {
+	var keys []imagekey.StoredKey
+	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
+		rows, err := tx.query(ctx, `SELECT kid, public_key, sealed_private_key, created_at, retired_at
+			FROM {p}idv_image_keys ORDER BY created_at DESC, kid DESC`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var key imagekey.StoredKey
+			var created, retired dbTime
+			if err := rows.Scan(&key.ID, &key.PublicKey, &key.SealedPrivateKey, &created, &retired); err != nil {
+				return err
+			}
+			key.CreatedAt, key.RetiredAt = created.Time, retired.Time
+			keys = append(keys, key)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return keys, nil
+}
+
+func (k imageKeys) RetireKey(ctx context.Context, id string, at time.Time) error {
+	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
+		_, err := tx.exec(ctx, `UPDATE {p}idv_image_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL`, id, at)
+		return err
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+func (k imageKeys) RecordEncapsulation(ctx context.Context, e imagekey.Encapsulation) (string, idv.Side, error) {
+	var captureID, side string
+	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
+		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_image_encapsulations (enc_hash, kid, capture_id, side, seen_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enc_hash) DO NOTHING`,
+			e.EncHash, e.KeyID, e.CaptureID, string(e.Side), e.SeenAt); err != nil {
+			return err
+		}
+		rows, err := tx.query(ctx, `SELECT capture_id, side FROM {p}idv_image_encapsulations WHERE enc_hash = $1`, e.EncHash)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := rows.Scan(&captureID, &side); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return "", "", unavailable(err)
+	}
+	return captureID, idv.Side(side), nil
+}
+
+func (k imageKeys) PruneEncapsulations(ctx context.Context, before time.Time) error {
+	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
+		_, err := tx.exec(ctx, `DELETE FROM {p}idv_image_encapsulations WHERE seen_at < $1`, before)
+		return err
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
