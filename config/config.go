@@ -276,7 +276,9 @@ const (
 
 // HPKE reports whether pre-signed uploads are encrypted to the workers'
 // HPKE key.
-func (d DocAuth) HPKE() bool { return d.Enabled && d.PresignedUploads && d.ImageEncryption == ImageEncryptionHPKE }
+func (d DocAuth) HPKE() bool {
+	return d.Enabled && d.PresignedUploads && d.ImageEncryption == ImageEncryptionHPKE
+}
 
 // ImageKeyGrace is how long a retired image key still opens images: the
 // longest a page can upload with the key it was rendered with (its upload

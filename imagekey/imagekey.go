@@ -192,7 +192,9 @@ func New(store KeyStore, sealer idv.Sealer, opts Options) (*Keys, error) {
 }
 
 // CurrentImageKey is the current public key (Public.CurrentImageKey).
-func (k *Keys) CurrentImageKey(ctx context.Context) (PublicKey, error) { return k.pub.CurrentImageKey(ctx) }
+func (k *Keys) CurrentImageKey(ctx context.Context) (PublicKey, error) {
+	return k.pub.CurrentImageKey(ctx)
+}
 
 // EnsureKey returns the current key's id, creating the first key if there
 // is none (workers and idv dev call it at start-up).

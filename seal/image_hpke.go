@@ -184,4 +184,6 @@ func SealImageHPKE(pub hpke.PublicKey, kid string, info, plaintext []byte) ([]by
 }
 
 // String names the header without its enc, for logs.
-func (h ImageHeader) String() string { return fmt.Sprintf("image header{kid %s, %d bytes}", h.KeyID, h.Size) }
+func (h ImageHeader) String() string {
+	return fmt.Sprintf("image header{kid %s, %d bytes}", h.KeyID, h.Size)
+}
