@@ -79,7 +79,7 @@ type AddressArguments struct {
 // object keys are DocumentImageKey(CaptureID, side).
 type DocumentArguments struct {
 	CaptureID       string        `json:"capture_id"`
-	ImageEncryption string        `json:"image_encryption,omitempty"` // "hpke", or "" (form key, or ServerSealed)
+	ImageEncryption string        `json:"image_encryption,omitempty" pii:"false"` // "hpke" or "" (form key, or ServerSealed): a mode, not a key
 	EncryptionKey   []byte        `json:"encryption_key,omitempty" pii:"true"`
 	Front           DocumentImage `json:"front,omitzero"`
 	Back            DocumentImage `json:"back,omitzero"`

@@ -256,6 +256,9 @@ func (k *Keys) Rotate(ctx context.Context) (string, error) {
 	k.opened[sk.ID] = priv
 	k.nextLoad = time.Time{}
 	k.mu.Unlock()
+	k.pub.mu.Lock()
+	k.pub.nextLoad = time.Time{}
+	k.pub.mu.Unlock()
 	return sk.ID, nil
 }
 
