@@ -2,81 +2,17 @@ package imagekey_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/imagekey"
+	"github.com/idv-dev/idv/internal/fake"
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/seal"
 )
-
-// memStore is an in-memory imagekey.KeyStore (queue's is tested on both
-// databases in the queue package).
-type memStore struct {
-	mu   sync.Mutex
-	keys []imagekey.StoredKey
-	encs map[string]imagekey.Encapsulation
-}
-
-func (m *memStore) InsertKey(_ context.Context, k imagekey.StoredKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, o := range m.keys {
-		if o.ID == k.ID {
-			return idv.Errorf(idv.ECONFLICT, "exists")
-		}
-	}
-	m.keys = append(m.keys, k)
-	return nil
-}
-
-func (m *memStore) ListKeys(context.Context) ([]imagekey.StoredKey, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := slices.Clone(m.keys)
-	slices.SortFunc(out, func(a, b imagekey.StoredKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return out, nil
-}
-
-func (m *memStore) RetireKey(_ context.Context, id string, at time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for i := range m.keys {
-		if m.keys[i].ID == id && m.keys[i].RetiredAt.IsZero() {
-			m.keys[i].RetiredAt = at
-		}
-	}
-	return nil
-}
-
-func (m *memStore) RecordEncapsulation(_ context.Context, e imagekey.Encapsulation) (string, idv.Side, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.encs == nil {
-		m.encs = map[string]imagekey.Encapsulation{}
-	}
-	if got, ok := m.encs[string(e.EncHash)]; ok {
-		return got.CaptureID, got.Side, nil
-	}
-	m.encs[string(e.EncHash)] = e
-	return e.CaptureID, e.Side, nil
-}
-
-func (m *memStore) PruneEncapsulations(_ context.Context, before time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for h, e := range m.encs {
-		if e.SeenAt.Before(before) {
-			delete(m.encs, h)
-		}
-	}
-	return nil
-}
 
 func sealer(t testing.TB) idv.Sealer {
 	t.Helper()
@@ -125,7 +61,7 @@ func TestRotation(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	clock := testenv.NewClock()
-	store := &memStore{}
+	store := &fake.ImageKeyStore{}
 	opts := imagekey.Options{Grace: time.Hour, Now: clock.Now}
 	pub := imagekey.NewPublic(store, opts)
 	if _, err := pub.CurrentImageKey(ctx); idv.ErrorCode(err) != idv.EUNAVAILABLE {
@@ -199,7 +135,7 @@ func TestRotation(t *testing.T) {
 	refused(t, err, idv.SideFront, idv.DocCodeImageKeyUnknown)
 
 	// The private keys are sealed at rest, bound to their ids.
-	for _, sk := range store.keys {
+	for _, sk := range mustList(t, store) {
 		if len(sk.SealedPrivateKey) < 32 {
 			t.Fatalf("key %s stored %d sealed bytes", sk.ID, len(sk.SealedPrivateKey))
 		}
@@ -215,7 +151,7 @@ func TestRotation(t *testing.T) {
 func TestOpenCaptureRefusals(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store := &memStore{}
+	store := &fake.ImageKeyStore{}
 	keys, err := imagekey.New(store, sealer(t), imagekey.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -261,4 +197,12 @@ func TestOpenCaptureRefusals(t *testing.T) {
 		_, err := keys.OpenCapture(ctx, "cap-3", []imagekey.Object{objs[0], {Side: idv.SideBack, Data: tc.back}})
 		t.Run(tc.name, func(t *testing.T) { refused(t, err, idv.SideBack, tc.code) })
 	}
+}
+
+func mustList(t *testing.T, s imagekey.KeyStore) []imagekey.StoredKey {
+	keys, err := s.ListKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

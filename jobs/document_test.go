@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/internal/fake"
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/results"
@@ -48,6 +49,7 @@ type docCase struct {
 	vendor   *docVendor
 	handler  *Document
 	captured string
+	keyStore *fake.ImageKeyStore // under useHPKE
 }
 
 func newDocCase(t *testing.T, now time.Time) *docCase {
@@ -76,6 +78,40 @@ func newDocCase(t *testing.T, now time.Time) *docCase {
 		Objects: c.objects, Vendor: c.vendor}
 	c.job = idv.Job{Kind: idv.JobDocument, ResultID: idv.NewID(), TraceID: "trace-doc", EnqueuedAt: now}
 	return c
+}
+
+// useHPKE has the case's images sealed to the workers' HPKE key as the
+// page does under doc_auth.image_encryption hpke, with arguments that carry
+// only the URLs.
+func (c *docCase) useHPKE(t *testing.T) {
+	t.Helper()
+	c.keyStore = &fake.ImageKeyStore{}
+	keys, err := imagekey.New(c.keyStore, fake.Sealer{}, imagekey.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.EnsureKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := keys.CurrentImageKey(context.Background())
+	pk, _ := seal.ImageKEM().NewPublicKey(pub.Raw)
+	c.handler.Keys = keys
+	c.args = idv.DocumentArguments{CaptureID: c.captured, ImageEncryption: idv.ImageEncryptionHPKE,
+		Front: idv.DocumentImage{URL: c.args.Front.URL}, Back: idv.DocumentImage{URL: c.args.Back.URL}}
+	for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
+		obj, err := seal.SealImageHPKE(pk, pub.ID, seal.ImageInfo(c.captured, side), img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.put(idv.DocumentImageKey(c.captured, side), obj)
+	}
+}
+
+// alter changes side's stored object.
+func (c *docCase) alter(side idv.Side, f func([]byte) []byte) {
+	key := idv.DocumentImageKey(c.captured, side)
+	b, _ := c.objects.Get(context.Background(), key)
+	c.put(key, f(b))
 }
 
 // put replaces the object at key, as a browser or an attacker might.
@@ -154,6 +190,44 @@ func TestDocumentJob(t *testing.T) {
 				c.put(key, sealed)
 			}
 		}, wantOutcome: idv.OutcomeSuccess, wantVendor: true},
+		{name: "hpke: images sealed to the workers' key open", change: func(c *docCase) { c.useHPKE(t) },
+			wantOutcome: idv.OutcomeSuccess, wantVendor: true},
+		{name: "hpke: header altered", change: func(c *docCase) {
+			c.useHPKE(t)
+			c.alter(idv.SideBack, func(b []byte) []byte { b[4] = 9; return b })
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageHeaderInvalid},
+		{name: "hpke: key id altered", change: func(c *docCase) {
+			c.useHPKE(t)
+			c.alter(idv.SideFront, func(b []byte) []byte { b[6] = map[bool]byte{true: 'B', false: 'A'}[b[6] == 'A']; return b })
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageKeyUnknown},
+		{name: "hpke: truncated", change: func(c *docCase) {
+			c.useHPKE(t)
+			c.alter(idv.SideFront, func(b []byte) []byte { return b[:50] })
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageTruncated},
+		{name: "hpke: ciphertext altered", change: func(c *docCase) {
+			c.useHPKE(t)
+			c.alter(idv.SideBack, func(b []byte) []byte { b[len(b)-20] ^= 1; return b })
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
+		{name: "hpke: front and back swapped", change: func(c *docCase) {
+			c.useHPKE(t)
+			f, _ := c.objects.Get(context.Background(), idv.DocumentImageKey(c.captured, idv.SideFront))
+			b, _ := c.objects.Get(context.Background(), idv.DocumentImageKey(c.captured, idv.SideBack))
+			c.put(idv.DocumentImageKey(c.captured, idv.SideFront), b)
+			c.put(idv.DocumentImageKey(c.captured, idv.SideBack), f)
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageUnreadable},
+		{name: "hpke: one object for both sides", change: func(c *docCase) {
+			c.useHPKE(t)
+			f, _ := c.objects.Get(context.Background(), idv.DocumentImageKey(c.captured, idv.SideFront))
+			c.put(idv.DocumentImageKey(c.captured, idv.SideBack), f)
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageEncapsulationReused},
+		{name: "hpke: a plain picture instead of ciphertext", change: func(c *docCase) {
+			c.useHPKE(t)
+			c.put(idv.DocumentImageKey(c.captured, idv.SideFront), c.front)
+		}, wantOutcome: idv.OutcomeFailure, wantCode: idv.DocCodeImageHeaderInvalid},
+		{name: "hpke: key store down", change: func(c *docCase) {
+			c.useHPKE(t)
+			c.keyStore.ListFn = func() error { return idv.Errorf(idv.EUNAVAILABLE, "database down") }
+		}, wantErr: true},
 		{name: "server-sealed image under another key", change: func(c *docCase) {
 			c.args = idv.DocumentArguments{CaptureID: c.captured, ServerSealed: true}
 			for side, img := range map[idv.Side][]byte{idv.SideFront: c.front, idv.SideBack: c.back} {
