@@ -70,3 +70,42 @@ func FuzzParseDocumentForm(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHPKEDocumentForm: the hpke form reader takes only the capture id and
+// the URLs it issued, and never returns a key or an IV, whatever is posted.
+func FuzzHPKEDocumentForm(f *testing.F) {
+	store := &fake.ObjectStore{}
+	const captureID = "capture-1"
+	good := url.Values{"capture_id": {captureID},
+		"front_image_url": {fake.ObjectURL(idv.DocumentImageKey(captureID, idv.SideFront))},
+		"back_image_url":  {fake.ObjectURL(idv.DocumentImageKey(captureID, idv.SideBack))}}
+	f.Add(good.Encode())
+	good.Set("encryption_key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+	f.Add(good.Encode())
+	f.Add("capture_id=capture-1&front_image_url=x")
+	f.Fuzz(func(t *testing.T, body string) {
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			return
+		}
+		args, fe := parseHPKEDocumentForm(form, captureID, store)
+		if args.EncryptionKey != nil || args.Front.IV != nil || args.Back.IV != nil {
+			t.Fatal("key material in hpke arguments")
+		}
+		if fe != nil {
+			if args.CaptureID != "" {
+				t.Fatal("arguments returned with errors")
+			}
+			return
+		}
+		if args.CaptureID != captureID || args.ImageEncryption != idv.ImageEncryptionHPKE || args.ServerSealed {
+			t.Fatalf("accepted %v", args)
+		}
+		for _, side := range idv.Sides {
+			key, err := store.KeyFromURL(args.Image(side).URL)
+			if err != nil || key != idv.DocumentImageKey(captureID, side) {
+				t.Fatalf("accepted a %s URL that was not issued", side)
+			}
+		}
+	})
+}
