@@ -19,7 +19,9 @@ type staticImageKey struct {
 	err error
 }
 
-func (s *staticImageKey) CurrentImageKey(context.Context) (imagekey.PublicKey, error) { return s.key, s.err }
+func (s *staticImageKey) CurrentImageKey(context.Context) (imagekey.PublicKey, error) {
+	return s.key, s.err
+}
 
 func newHPKEHarness(t *testing.T, keys ImageKeys) *harness {
 	t.Helper()
