@@ -12,12 +12,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +33,7 @@ import (
 	"github.com/idv-dev/idv/internal/testenv"
 	"github.com/idv-dev/idv/internal/testenv/flow"
 	"github.com/idv-dev/idv/objects/s3"
+	"github.com/idv-dev/idv/seal"
 )
 
 // newBrowser starts a headless Chromium for the test and returns a tab.
@@ -105,8 +112,13 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	run1(t, env, "migrate")
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
 	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
-	base := web.waitURL(t)
+	webURL := web.waitURL(t)
 	worker.waitURL(t)
+	// The browser reaches the web server through a recorder: every request
+	// body the web server receives from the page is kept, to show that
+	// none of it could open an image (doc_auth.image_encryption: hpke).
+	rec := newBodyRecorder(t, webURL)
+	base := rec.URL
 	run1(t, append(env, "IDV_OBJECTS_CORS_ORIGIN="+base), "storage")
 	store, err := s3.New(context.Background(), s3.Config{Bucket: s3srv.Bucket, Region: s3srv.Region, Endpoint: s3srv.Endpoint,
 		PathStyle: true, AccessKeyID: s3srv.AccessKey, SecretAccessKey: s3srv.SecretKey})
@@ -125,7 +137,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	const step = 30 * time.Second
 
 	// The relying party's link, then the start page, then the capture page.
-	rp := newRP(t, env, base, nil)
+	rp := newRP(t, env, webURL, nil)
 	v, err := rp.Create(context.Background(), flow.NewVerification{ClientReferenceID: "browser-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -164,13 +176,17 @@ func TestBrowserDocumentFlow(t *testing.T) {
 		`document.querySelector('[data-side=front]').dataset.state === 'done' && document.querySelector('[data-side=back]').dataset.state === 'done'`))
 	screenshot(t, ctx, "1-document-capture")
 
-	// The bucket holds ciphertext: not the file, not its contents.
+	// The bucket holds ciphertext sealed to the workers' key: the
+	// documented header (magic, version, the page's key id, enc), then
+	// the ciphertext and tag; not the file, not its contents.
 	captureID := within(t, ctx, step, "capture id", chromedp.Value(chromedp.CSS(`input[name=capture_id]`)))
+	kid := within(t, ctx, step, "image key id", chromedp.AttributeValue(chromedp.CSS(`#capture`), "data-image-key-id")).Value
 	for name, side := range map[string]idv.Side{"front.yml": idv.SideFront, "back.png": idv.SideBack} {
 		got, err := store.Get(context.Background(), idv.DocumentImageKey(captureID, side))
 		plain := files[name]
-		if err != nil || len(got) != len(plain)+16 || bytes.Contains(got, plain[:12]) || bytes.Contains(got, []byte("Zorblecanary")) {
-			t.Fatalf("%s in S3 is not the browser's ciphertext (%d bytes for %d): %v", side, len(got), len(plain), err)
+		h, herr := seal.ParseImageHeader(got)
+		if err != nil || herr != nil || h.KeyID != kid || len(got) != h.Size+len(plain)+16 || bytes.Contains(got, plain[:12]) || bytes.Contains(got, []byte("Zorblecanary")) {
+			t.Fatalf("%s in S3 is not the browser's ciphertext (%d bytes for %d, %v): %v", side, len(got), len(plain), herr, err)
 		}
 	}
 
@@ -226,6 +242,97 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	if strings.Contains(all, "zorblecanary") {
 		t.Error("canary from the ID found in plaintext")
 	}
+	rec.assertNoKeyMaterial(t, captureID)
+}
+
+// bodyRecorder is a reverse proxy in front of the web server that keeps
+// every request body it passes on.
+type bodyRecorder struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []recordedBody
+}
+
+type recordedBody struct {
+	method, path, contentType string
+	body                      []byte
+}
+
+func newBodyRecorder(t *testing.T, target string) *bodyRecorder {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &bodyRecorder{}
+	proxy := httputil.NewSingleHostReverseProxy(u) // keeps the browser's Host, as a load balancer would
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.bodies = append(r.bodies, recordedBody{req.Method, req.URL.Path, req.Header.Get("Content-Type"), b})
+		r.mu.Unlock()
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// keyLike finds what could be a key in a form value: a run of 43 or more
+// base64 or base64url characters (32 bytes or more), or of 64 or more hex
+// digits.
+var keyLike = regexp.MustCompile(`[A-Za-z0-9+/_-]{43,}|[0-9a-fA-F]{64,}`)
+
+// assertNoKeyMaterial checks what the web server received: the document
+// form is the capture id and the two upload URLs and nothing else, no
+// body has a key or IV field, and no value outside the upload URLs holds
+// anything shaped like a key.
+func (r *bodyRecorder) assertNoKeyMaterial(t *testing.T, captureID string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	documentPosts := 0
+	for _, b := range r.bodies {
+		if len(b.body) == 0 {
+			continue
+		}
+		if !strings.HasPrefix(b.contentType, "application/x-www-form-urlencoded") {
+			t.Errorf("%s %s: a %s body reached the web server", b.method, b.path, b.contentType)
+			continue
+		}
+		form, err := url.ParseQuery(string(b.body))
+		if err != nil {
+			t.Errorf("%s %s: body does not parse: %v", b.method, b.path, err)
+			continue
+		}
+		for name, values := range form {
+			if strings.Contains(name, "key") || strings.HasSuffix(name, "_iv") {
+				t.Errorf("%s %s: field %q reached the web server", b.method, b.path, name)
+			}
+			if strings.HasSuffix(name, "_image_url") {
+				continue
+			}
+			for _, v := range values {
+				if keyLike.MatchString(v) {
+					t.Errorf("%s %s: field %q holds a value shaped like a key", b.method, b.path, name)
+				}
+			}
+		}
+		if b.path == "/verify/document_capture" {
+			documentPosts++
+			if got := slices.Sorted(maps.Keys(form)); !slices.Equal(got, []string{"back_image_url", "capture_id", "front_image_url"}) || form.Get("capture_id") != captureID {
+				t.Errorf("the document form sent %v", got)
+			}
+		}
+	}
+	if documentPosts != 1 {
+		t.Errorf("%d document forms reached the web server, want 1", documentPosts)
+	}
+	t.Logf("%d request bodies reached the web server, none with key material", len(r.bodies))
 }
 
 // TestBrowserDevMode: what a newcomer gets from `idv dev`, in a real

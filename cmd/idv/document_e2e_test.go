@@ -19,6 +19,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -43,10 +46,16 @@ var (
 	captureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
 	frontURLRE  = regexp.MustCompile(`data-front-url="([^"]*)"`)
 	backURLRE   = regexp.MustCompile(`data-back-url="([^"]*)"`)
+	imageKeyRE  = regexp.MustCompile(`data-image-key-id="([^"]+)" data-image-key="([^"]+)"`)
 )
 
-// capturePage is what the capture page gives the browser.
-type capturePage struct{ captureID, frontURL, backURL string }
+// capturePage is what the capture page gives the browser. Under hpke it
+// gives the workers' public key too.
+type capturePage struct {
+	captureID, frontURL, backURL string
+	keyID                        string
+	key                          []byte // raw P-256 public key; nil under form_key
+}
 
 func (p *person) openCapture() capturePage {
 	p.t.Helper()
@@ -55,7 +64,15 @@ func (p *person) openCapture() capturePage {
 	if code != 200 || id == nil || f == nil || b == nil {
 		p.t.Fatalf("capture page: %d %.400s", code, body)
 	}
-	return capturePage{id[1], html.UnescapeString(f[1]), html.UnescapeString(b[1])}
+	page := capturePage{captureID: id[1], frontURL: html.UnescapeString(f[1]), backURL: html.UnescapeString(b[1])}
+	if k := imageKeyRE.FindStringSubmatch(body); k != nil {
+		page.keyID = k[1]
+		var err error
+		if page.key, err = base64.RawURLEncoding.DecodeString(k[2]); err != nil {
+			p.t.Fatalf("image key on the page: %v", err)
+		}
+	}
+	return page
 }
 
 // resolve is the URL a browser on p's pages PUTs to for an upload URL:
@@ -93,7 +110,10 @@ type docUpload struct {
 	front, back []byte
 	skipBack    bool // never upload the back
 	tamperFront bool // flip a byte of the uploaded ciphertext
-	wrongBackIV bool // submit an IV other than the one used
+	wrongBackIV bool // submit an IV other than the one used (hpke: seal the back as the front)
+	// hpke only: seal to this key instead of the page's (nil: the page's).
+	keyID string
+	key   []byte
 }
 
 // uploadDocument does what the capture page's script does and returns the
@@ -101,7 +121,15 @@ type docUpload struct {
 // check that it holds ciphertext only.
 func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUpload) url.Values {
 	p.t.Helper()
-	page := p.openCapture()
+	return p.uploadTo(p.openCapture(), stored, u)
+}
+
+// uploadTo is uploadDocument on a capture page opened before.
+func (p *person) uploadTo(page capturePage, stored func(key string) ([]byte, error), u docUpload) url.Values {
+	p.t.Helper()
+	if page.key != nil {
+		return p.uploadHPKE(page, stored, u)
+	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	form := url.Values{"capture_id": {page.captureID}, "encryption_key": {base64.StdEncoding.EncodeToString(key)}}
@@ -133,6 +161,51 @@ func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUp
 			iv[0] ^= 0xff
 		}
 		form.Set(side.name+"_image_iv", base64.StdEncoding.EncodeToString(iv))
+		form.Set(side.name+"_image_url", side.url)
+	}
+	return form
+}
+
+// uploadHPKE does what the page's script does under hpke: each image
+// sealed to the workers' public key (Go's crypto/hpke in place of
+// hpke.js, which TestHPKEInteropInBrowser holds to the same bytes), and a
+// form of the capture id and URLs only.
+func (p *person) uploadHPKE(page capturePage, stored func(key string) ([]byte, error), u docUpload) url.Values {
+	p.t.Helper()
+	keyID, raw := page.keyID, page.key
+	if u.key != nil {
+		keyID, raw = u.keyID, u.key
+	}
+	pub, err := seal.ImageKEM().NewPublicKey(raw)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	form := url.Values{"capture_id": {page.captureID}}
+	for _, side := range []struct {
+		name string
+		img  []byte
+		url  string
+	}{{"front", u.front, page.frontURL}, {"back", u.back, page.backURL}} {
+		info := seal.ImageInfo(page.captureID, idv.Side(side.name))
+		if side.name == "back" && u.wrongBackIV {
+			info = seal.ImageInfo(page.captureID, idv.SideFront)
+		}
+		obj, err := seal.SealImageHPKE(pub, keyID, info, side.img)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if side.name == "front" && u.tamperFront {
+			obj[len(obj)-1] ^= 0x01
+		}
+		if !(side.name == "back" && u.skipBack) {
+			if code := putObject(p.t, p.resolve(side.url), obj); code < 200 || code > 299 {
+				p.t.Fatalf("PUT %s: HTTP %d", side.name, code)
+			}
+			got, err := stored(idv.DocumentImageKey(page.captureID, idv.Side(side.name)))
+			if err != nil || !bytes.Equal(got, obj) || bytes.Contains(got, side.img[:min(16, len(side.img))]) {
+				p.t.Fatalf("stored %s object is not the ciphertext: %v", side.name, err)
+			}
+		}
 		form.Set(side.name+"_image_url", side.url)
 	}
 	return form
@@ -174,6 +247,10 @@ func TestDocumentFlowProduction(t *testing.T) {
 	photo := testenv.PNG(t, 64, 40)
 	stored := func(key string) ([]byte, error) { return store.Get(context.Background(), key) }
 	rp := newRP(t, env, base, nil)
+	otherKey, err := seal.ImageKEM().GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name    string
@@ -195,8 +272,10 @@ func TestDocumentFlowProduction(t *testing.T) {
 			want: "/verify/errors/exception?step=document_capture"},
 		{name: "tampered ciphertext", upload: docUpload{front: photo, back: photo, tamperFront: true},
 			want: "/verify/errors/warning?step=document_capture", page: htmlText(idv.DocumentErrorMessage(idv.DocCodeImageUnreadable))},
-		{name: "wrong IV", upload: docUpload{front: photo, back: photo, wrongBackIV: true},
+		{name: "back sealed as the front", upload: docUpload{front: photo, back: photo, wrongBackIV: true},
 			want: "/verify/errors/warning?step=document_capture", page: htmlText(idv.DocumentErrorMessage(idv.DocCodeImageUnreadable))},
+		{name: "sealed to a key the workers never had", upload: docUpload{front: photo, back: photo, keyID: "nonesuch", key: otherKey.PublicKey().Bytes()},
+			want: "/verify/errors/warning?step=document_capture", page: htmlText(idv.DocumentErrorMessage(idv.DocCodeImageKeyUnknown))},
 		{name: "missing object", upload: docUpload{front: photo, back: photo, skipBack: true},
 			want: "/verify/errors/warning?step=document_capture", page: htmlText(idv.DocumentErrorMessage(idv.DocCodeImageMissing))},
 	}
@@ -217,6 +296,89 @@ func TestDocumentFlowProduction(t *testing.T) {
 			}
 		})
 	}
+
+	// The seeds' protocol on a second web server, against the same
+	// workers: a key made by the page and posted with the form.
+	t.Run("form_key", func(t *testing.T) {
+		fk := start(t, append(env, "IDV_DOC_AUTH_IMAGE_ENCRYPTION=form_key"), "web", "web", "--addr", "127.0.0.1:0")
+		fkBase := fk.waitURL(t)
+		for _, tc := range []struct {
+			name   string
+			upload docUpload
+			want   string
+		}{
+			{"a real photo passes", docUpload{front: photo, back: photo}, "/verify/verify_info"},
+			{"wrong IV", docUpload{front: photo, back: photo, wrongBackIV: true}, "/verify/errors/warning?step=document_capture"},
+		} {
+			p := rp.person(t)
+			p.Base = fkBase // same cookies: the session is in Redis
+			page := p.openCapture()
+			if page.key != nil {
+				t.Fatal("form_key page carries an image key")
+			}
+			if got := p.step("/verify/document_capture", p.uploadTo(page, stored, tc.upload)); got != tc.want {
+				t.Fatalf("%s: went to %q, want %q", tc.name, got, tc.want)
+			}
+		}
+		web.out.Write([]byte(fk.out.String()))
+	})
+
+	// Rotation mid-flow: a page opened before `idv keys rotate-image`
+	// keeps the old key, and what it sealed still opens; the next page
+	// has the new key. An image sealed to a key retired longer ago than an
+	// upload can take is refused with its own message.
+	t.Run("image key rotation", func(t *testing.T) {
+		p := rp.person(t)
+		before := p.openCapture()
+		if before.key == nil {
+			t.Fatal("the default capture page carries no image key")
+		}
+		if out := run1(t, env, "keys", "rotate-image"); !strings.Contains(out, "is current") {
+			t.Fatalf("idv keys rotate-image: %s", out)
+		}
+		if got := p.step("/verify/document_capture", p.uploadTo(before, stored, docUpload{front: photo, back: photo})); got != "/verify/verify_info" {
+			t.Fatalf("upload sealed to the previous key went to %q", got)
+		}
+		var after capturePage
+		deadline := time.Now().Add(90 * time.Second) // the web tier rereads the key every minute
+		for {
+			after = rp.person(t).openCapture()
+			if after.keyID != before.keyID || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if after.keyID == before.keyID {
+			t.Fatalf("capture pages still carry key %s after the rotation", before.keyID)
+		}
+
+		// A key retired two days ago, as the database holds it.
+		old, err := seal.ImageKEM().GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := pgx.Connect(context.Background(), pe.dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close(context.Background())
+		if _, err := db.Exec(context.Background(), `INSERT INTO `+pgx.Identifier{pe.schema}.Sanitize()+`.idv_image_keys
+			(kid, public_key, sealed_private_key, created_at, retired_at) VALUES ($1, $2, $3, now() - interval '3 days', now() - interval '2 days')`,
+			"retired-key", old.PublicKey().Bytes(), []byte("sealed bytes never opened")); err != nil {
+			t.Fatal(err)
+		}
+		p = rp.person(t)
+		got := p.step("/verify/document_capture", p.uploadDocument(stored, docUpload{front: photo, back: photo, keyID: "retired-key", key: old.PublicKey().Bytes()}))
+		if got != "/verify/errors/warning?step=document_capture" {
+			t.Fatalf("upload sealed to a retired key went to %q", got)
+		}
+		if _, _, body := p.do("GET", got, nil); !strings.Contains(body, htmlText(idv.DocumentErrorMessage(idv.DocCodeImageKeyRetired))) {
+			t.Fatalf("page for a retired key: %.600s", body)
+		}
+		if !strings.Contains(worker.out.String(), idv.DocCodeImageKeyRetired) {
+			t.Error("the worker's log does not name the retired key refusal")
+		}
+	})
 
 	t.Run("a URL the server did not issue is refused before any fetch", func(t *testing.T) {
 		p := rp.person(t)

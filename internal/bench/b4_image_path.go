@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/hpke"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/internal/app"
 	"github.com/idv-dev/idv/internal/testenv/versitygw"
 	"github.com/idv-dev/idv/objects/s3"
@@ -71,7 +74,7 @@ func (t *jobLogTap) Write(p []byte) (int, error) {
 			bt := b4Timing{
 				run:      time.Duration(line.RunMS * float64(time.Millisecond)),
 				download: d("download.front") + d("download.back"),
-				decrypt:  d("decrypt.front") + d("decrypt.back"),
+				decrypt:  d("decrypt.front") + d("decrypt.back") + d("decrypt"), // form_key per side; hpke both at once
 				vendor:   d("document"),
 				store:    d("store_result") + d("record_outcome"),
 			}
@@ -90,6 +93,7 @@ func benchImagePath(ctx context.Context, env *env, o Settings) (*Result, error) 
 
 	// The single-core ceiling of the decryption itself, for comparison.
 	res.metric("OpenImage alone, one core", b4OpenImageRate(o.B4ImageSize), "GB/s")
+	res.metric("OpenImageHPKE alone, one core", b4OpenImageHPKERate(o.B4ImageSize), "GB/s")
 
 	store, where, stop, err := b4Store(ctx, env)
 	if err != nil {
@@ -98,39 +102,77 @@ func benchImagePath(ctx context.Context, env *env, o Settings) (*Result, error) 
 	defer stop()
 	res.Params["s3"] = where
 
+	// Both image encryptions in one run, one after the other, on the same
+	// store, database and Redis: form_key (the seeds' protocol, a key in
+	// the job's arguments) and hpke (sealed to the workers' key).
+	got := map[string]map[string]float64{}
+	for _, mode := range []string{config.ImageEncryptionFormKey, config.ImageEncryptionHPKE} {
+		m, err := b4Mode(ctx, env, o, store, mode, res)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", mode, err)
+		}
+		got[mode] = m
+	}
+	fk, hp := got[config.ImageEncryptionFormKey], got[config.ImageEncryptionHPKE]
+	res.metric("hpke/form_key decrypt rate", hp["decrypt"]/fk["decrypt"], "ratio")
+	res.metric("hpke/form_key beyond the transfer p50", hp["beyond"]/fk["beyond"], "ratio")
+	res.metric("hpke/form_key job run p50", hp["run"]/fk["run"], "ratio")
+	res.Target = &Target{Text: "decryption at least 1 GB/s (form_key)", Met: fk["decrypt"] >= 1}
+	res.note("decrypt rate = plaintext bytes / time decrypting inside jobs (%d workers at once on %d CPUs): form_key is seal.OpenImage per side; hpke is imagekey.Keys.OpenCapture for both sides (header parse, key lookup, HPKE decapsulation and open, and the record of each encapsulated key in PostgreSQL); 'beyond the transfer' = job run - both downloads (stale guard, arguments, URL checks, decrypt, vendor, result, outcome row); the zero-latency vendor takes no time", o.B4Workers, runtime.NumCPU())
+	return res, nil
+}
+
+// b4Mode runs B4's jobs with one image encryption and adds its metrics to
+// res, each name prefixed with the mode; it returns the decrypt rate and
+// the p50s the two modes are compared by.
+func b4Mode(ctx context.Context, env *env, o Settings, store *s3.Store, mode string, res *Result) (map[string]float64, error) {
 	cfg := env.cfg
-	cfg.DatabaseSchema = env.schema("b4")
+	cfg.DatabaseSchema = env.schema("b4_" + mode)
+	cfg.DocAuth.ImageEncryption = mode
 	cfg.Jobs.Workers.DocumentProofing = o.B4Workers
 	log, tap := b4Logger(env)
 	q, err := app.OpenQueue(ctx, cfg, log)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer q.Close()
 	if err := q.Migrate(ctx); err != nil {
-		return res, err
+		return nil, err
 	}
-	rstore, err := redisresults.New(env.redis, env.sealer, results.Options{Prefix: env.redisPrefix("b4")})
+	rstore, err := redisresults.New(env.redis, env.sealer, results.Options{Prefix: env.redisPrefix("b4_" + mode)})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer rstore.Close()
 
 	// The production handler (runner, document job), with the
 	// zero-latency vendor in place of the HTTP client.
 	c := &app.Components{Config: cfg, Log: log, Sealer: env.sealer, Results: rstore, Queue: q, Objects: store, Metrics: telemetry.NewMetrics()}
+	var pub imagekey.PublicKey
+	if mode == config.ImageEncryptionHPKE {
+		// The workers' key, made as a worker makes it at start-up.
+		if c.ImageKeys, err = imagekey.New(q.ImageKeys(), env.sealer, imagekey.Options{Grace: cfg.ImageKeyGrace()}); err != nil {
+			return nil, err
+		}
+		if _, err := c.ImageKeys.EnsureKey(ctx); err != nil {
+			return nil, err
+		}
+		if pub, err = c.ImageKeys.CurrentImageKey(ctx); err != nil {
+			return nil, err
+		}
+	}
 	h, err := c.Handlers(app.Proofers{Document: benchDocVendor{}})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	doc := h[idv.JobDocument]
 
 	// Upload and enqueue every job first, as browsers and the web tier
 	// would have.
 	uploadStart := time.Now()
-	ids, uploaded, err := b4Fill(ctx, env, q, store, o)
+	ids, uploaded, err := b4Fill(ctx, env, q, store, o, pub)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	uploadTook := time.Since(uploadStart)
 
@@ -139,7 +181,7 @@ func benchImagePath(ctx context.Context, env *env, o Settings) (*Result, error) 
 	wc.CaptureSessionRetention = -1
 	workers, err := q.StartWorkers(ctx, wc)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	select {
 	case <-counter.done:
@@ -149,7 +191,7 @@ func benchImagePath(ctx context.Context, env *env, o Settings) (*Result, error) 
 	defer scancel()
 	_ = workers.Stop(sctx)
 	if n := counter.finished.Load(); n < int64(o.B4Jobs) {
-		return res, fmt.Errorf("only %d of %d document jobs finished (%v)", n, o.B4Jobs, ctx.Err())
+		return nil, fmt.Errorf("only %d of %d document jobs finished (%v)", n, o.B4Jobs, ctx.Err())
 	}
 	counter.mu.Lock()
 	span := counter.lastEnd.Sub(time.Unix(0, counter.firstStart.Load()))
@@ -164,14 +206,14 @@ func benchImagePath(ctx context.Context, env *env, o Settings) (*Result, error) 
 		}
 	}
 	if bad > 0 {
-		return res, fmt.Errorf("%d of %d document jobs did not store a successful result", bad, len(ids))
+		return nil, fmt.Errorf("%d of %d document jobs did not store a successful result", bad, len(ids))
 	}
 
 	tap.mu.Lock()
 	timings := slices.Clone(tap.got)
 	tap.mu.Unlock()
 	if len(timings) < o.B4Jobs {
-		return res, fmt.Errorf("only %d job log lines with timings (log level %q hides them?)", len(timings), cfg.Log.Level)
+		return nil, fmt.Errorf("only %d job log lines with timings (log level %q hides them?)", len(timings), cfg.Log.Level)
 	}
 	var decrypt, download time.Duration
 	var beyond, beyondNoDecrypt, runs []time.Duration
@@ -188,19 +230,18 @@ func benchImagePath(ctx context.Context, env *env, o Settings) (*Result, error) 
 	slices.Sort(handled)
 	plainBytes := float64(2 * o.B4ImageSize * len(timings))
 	decryptRate := plainBytes / decrypt.Seconds() / 1e9
-	res.metric("decrypt rate in jobs", decryptRate, "GB/s")
-	res.metric("download rate in jobs", plainBytes/download.Seconds()/1e6, "MB/s")
-	res.metric("job run p50", ms(percentile(runs, 50)), "ms")
-	res.metric("job run p99", ms(percentile(runs, 99)), "ms")
-	res.metric("beyond the transfer p50", ms(percentile(beyond, 50)), "ms")
-	res.metric("beyond the transfer p99", ms(percentile(beyond, 99)), "ms")
-	res.metric("beyond transfer and decrypt p50", ms(percentile(beyondNoDecrypt, 50)), "ms")
-	res.metric("handler incl. image deletes p50", ms(percentile(handled, 50)), "ms")
-	res.metric("document jobs", float64(o.B4Jobs)/span.Seconds(), "jobs/s")
-	res.metric("upload (browser PUTs) and enqueue", float64(uploaded)/uploadTook.Seconds()/1e6, "MB/s")
-	res.Target = &Target{Text: "decryption at least 1 GB/s", Met: decryptRate >= 1}
-	res.note("decrypt rate = plaintext bytes / time in seal.OpenImage inside jobs (%d workers at once on %d CPUs); 'beyond the transfer' = job run - both downloads (stale guard, arguments, URL checks, decrypt, vendor, result, outcome row); the zero-latency vendor takes no time", o.B4Workers, runtime.NumCPU())
-	return res, nil
+	p := func(name string) string { return mode + ": " + name }
+	res.metric(p("decrypt rate in jobs"), decryptRate, "GB/s")
+	res.metric(p("download rate in jobs"), plainBytes/download.Seconds()/1e6, "MB/s")
+	res.metric(p("job run p50"), ms(percentile(runs, 50)), "ms")
+	res.metric(p("job run p99"), ms(percentile(runs, 99)), "ms")
+	res.metric(p("beyond the transfer p50"), ms(percentile(beyond, 50)), "ms")
+	res.metric(p("beyond the transfer p99"), ms(percentile(beyond, 99)), "ms")
+	res.metric(p("beyond transfer and decrypt p50"), ms(percentile(beyondNoDecrypt, 50)), "ms")
+	res.metric(p("handler incl. image deletes p50"), ms(percentile(handled, 50)), "ms")
+	res.metric(p("document jobs"), float64(o.B4Jobs)/span.Seconds(), "jobs/s")
+	res.metric(p("upload (browser PUTs) and enqueue"), float64(uploaded)/uploadTook.Seconds()/1e6, "MB/s")
+	return map[string]float64{"decrypt": decryptRate, "beyond": ms(percentile(beyond, 50)), "run": ms(percentile(runs, 50))}, nil
 }
 
 // b4Logger is the bench's log with a tap on job lines; the level must let
@@ -231,10 +272,47 @@ func b4OpenImageRate(size int) float64 {
 	return float64(n*size) / time.Since(start).Seconds() / 1e9
 }
 
+// b4OpenImageHPKERate times opening one HPKE-sealed image (header parse,
+// decapsulation, key schedule, AES-256-GCM) on one goroutine.
+func b4OpenImageHPKERate(size int) float64 {
+	priv, err := seal.ImageKEM().GenerateKey()
+	if err != nil {
+		return 0
+	}
+	img := make([]byte, size)
+	_, _ = rand.Read(img)
+	info := seal.ImageInfo("bench", idv.SideFront)
+	obj, err := seal.SealImageHPKE(priv.PublicKey(), "bench", info, img)
+	if err != nil {
+		return 0
+	}
+	n, start := 0, time.Now()
+	for time.Since(start) < 500*time.Millisecond {
+		h, err := seal.ParseImageHeader(obj)
+		if err != nil {
+			return 0
+		}
+		if _, err := seal.OpenImageHPKE(priv, h, obj, info); err != nil {
+			return 0
+		}
+		n++
+	}
+	return float64(n*size) / time.Since(start).Seconds() / 1e9
+}
+
 // b4Fill encrypts and uploads two images per job through pre-signed URLs,
 // as the capture page does, and enqueues the jobs. It returns the result
 // ids and the bytes uploaded.
-func b4Fill(ctx context.Context, env *env, q *queue.Queue, store *s3.Store, o Settings) ([]string, int, error) {
+// With pub set (hpke) each image is sealed to it instead, and the
+// arguments carry only the URLs.
+func b4Fill(ctx context.Context, env *env, q *queue.Queue, store *s3.Store, o Settings, pub imagekey.PublicKey) ([]string, int, error) {
+	var hpkePub hpke.PublicKey
+	if pub.ID != "" {
+		var err error
+		if hpkePub, err = seal.ImageKEM().NewPublicKey(pub.Raw); err != nil {
+			return nil, 0, err
+		}
+	}
 	img := make([]byte, o.B4ImageSize)
 	_, _ = rand.Read(img)
 	// A JPEG's first bytes: the worker refuses anything that does not
@@ -244,13 +322,24 @@ func b4Fill(ctx context.Context, env *env, q *queue.Queue, store *s3.Store, o Se
 	ids := make([]string, o.B4Jobs)
 	uploaded := 0
 	for i := range ids {
-		args := idv.DocumentArguments{CaptureID: idv.NewID(), EncryptionKey: make([]byte, seal.ImageKeySize)}
-		_, _ = rand.Read(args.EncryptionKey)
+		args := idv.DocumentArguments{CaptureID: idv.NewID()}
+		if hpkePub != nil {
+			args.ImageEncryption = idv.ImageEncryptionHPKE
+		} else {
+			args.EncryptionKey = make([]byte, seal.ImageKeySize)
+			_, _ = rand.Read(args.EncryptionKey)
+		}
 		for _, side := range idv.Sides {
 			im := args.Image(side)
-			im.IV = make([]byte, seal.ImageIVSize)
-			_, _ = rand.Read(im.IV)
-			ct, err := seal.SealImage(args.EncryptionKey, im.IV, img)
+			var ct []byte
+			var err error
+			if hpkePub != nil {
+				ct, err = seal.SealImageHPKE(hpkePub, pub.ID, seal.ImageInfo(args.CaptureID, side), img)
+			} else {
+				im.IV = make([]byte, seal.ImageIVSize)
+				_, _ = rand.Read(im.IV)
+				ct, err = seal.SealImage(args.EncryptionKey, im.IV, img)
+			}
 			if err != nil {
 				return nil, 0, err
 			}

@@ -71,7 +71,7 @@ func TestRunAtTinySizes(t *testing.T) {
 		"B1": {"idv resolution jobs", "idv job run p50", "idv bound jobs (relying party, webhooks on)", "idv bound job run p50"},
 		"B2": {"added latency p50", "added latency p90", "added latency p99", "job pickup (enqueue to start) p99"},
 		"B3": {"status checks (done)", "latency p99"},
-		"B4": {"decrypt rate in jobs", "beyond the transfer p50"},
+		"B4": {"form_key: decrypt rate in jobs", "form_key: beyond the transfer p50", "hpke: decrypt rate in jobs", "hpke: beyond the transfer p50", "hpke/form_key decrypt rate"},
 		"B5": {"verifications created through the API", "webhook received - state change p50", "webhook received - state change p99",
 			"verified: webhook received - submit p50", "verified: webhook received - submit p99", "delivery job pickup (state change to job start) p99"},
 	}
