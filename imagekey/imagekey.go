@@ -57,12 +57,18 @@ type KeyStore interface {
 	ListKeys(ctx context.Context) ([]StoredKey, error)
 	// RetireKey sets the retirement time of a key that has none.
 	RetireKey(ctx context.Context, id string, at time.Time) error
-	// RecordEncapsulation records e unless its EncHash is recorded already,
-	// and returns the capture and side that hold it: e's own, or the first
-	// ones recorded.
-	RecordEncapsulation(ctx context.Context, e Encapsulation) (captureID string, side idv.Side, err error)
+	// RecordEncapsulations records each of es unless its EncHash is
+	// recorded already, in one transaction, and returns for each the
+	// capture and side that hold it: its own, or the first ones recorded.
+	RecordEncapsulations(ctx context.Context, es []Encapsulation) ([]Owner, error)
 	// PruneEncapsulations deletes those seen before t.
 	PruneEncapsulations(ctx context.Context, before time.Time) error
+}
+
+// Owner is the capture and side an encapsulated key was first recorded for.
+type Owner struct {
+	CaptureID string
+	Side      idv.Side
 }
 
 // PrivateKeyAAD binds a sealed private key to its key id: a sealed key
@@ -328,7 +334,33 @@ type Object struct {
 // info of its capture and side. A problem the person can mend (taking the
 // photos again) is a *seal.ImageError carrying a document code and the
 // side it is on; any other error is an infrastructure fault.
-func (k *Keys) OpenCapture(ctx context.Context, captureID string, objs []Object) ([][]byte, error) {
+//
+// timed, if not nil, runs the decryption (parse, keys, open) as "decrypt"
+// and the records as "record_encapsulations", for the job's timings.
+func (k *Keys) OpenCapture(ctx context.Context, captureID string, objs []Object, timed func(name string, f func() error) error) ([][]byte, error) {
+	if timed == nil {
+		timed = func(_ string, f func() error) error { return f() }
+	}
+	var out [][]byte
+	if err := timed("decrypt", func() error {
+		var err error
+		out, err = k.open(ctx, captureID, objs)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	err := timed("record_encapsulations", func() error { return k.record(ctx, captureID, objs) })
+	if err != nil {
+		for _, p := range out {
+			clear(p)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+// open parses, finds the keys and opens.
+func (k *Keys) open(ctx context.Context, captureID string, objs []Object) ([][]byte, error) {
 	hdrs := make([]seal.ImageHeader, len(objs))
 	for i, o := range objs {
 		h, err := seal.ParseImageHeader(o.Data)
@@ -362,25 +394,34 @@ func (k *Keys) OpenCapture(ctx context.Context, captureID string, objs []Object)
 		}
 		out[i] = img
 	}
-	// Recorded once authenticated: only the sender of an image knows the
-	// secret behind its enc, so a recorded enc is that sender's.
+	return out, nil
+}
+
+// record records the encapsulated key of each object, opened already:
+// only the sender of an image knows the secret behind its enc, so a
+// recorded enc is that sender's.
+func (k *Keys) record(ctx context.Context, captureID string, objs []Object) error {
 	k.prune(ctx)
+	es := make([]Encapsulation, 0, len(objs))
+	for _, o := range objs {
+		h, err := seal.ParseImageHeader(o.Data)
+		if err != nil {
+			return sideError(o.Side, err)
+		}
+		sum := sha256.Sum256(h.Enc)
+		es = append(es, Encapsulation{EncHash: sum[:], KeyID: h.KeyID, CaptureID: captureID, Side: o.Side, SeenAt: k.opts.Now().UTC()})
+	}
+	owners, err := k.store.RecordEncapsulations(ctx, es)
+	if err != nil {
+		return err
+	}
 	for i, o := range objs {
-		sum := sha256.Sum256(hdrs[i].Enc)
-		gotCapture, gotSide, err := k.store.RecordEncapsulation(ctx, Encapsulation{EncHash: sum[:], KeyID: hdrs[i].KeyID,
-			CaptureID: captureID, Side: o.Side, SeenAt: k.opts.Now().UTC()})
-		if err == nil && (gotCapture != captureID || gotSide != o.Side) {
-			err = sideError(o.Side, &seal.ImageError{Code: idv.DocCodeImageEncapsulationReused,
+		if owners[i] != (Owner{CaptureID: captureID, Side: o.Side}) {
+			return sideError(o.Side, &seal.ImageError{Code: idv.DocCodeImageEncapsulationReused,
 				Err: idv.Errorf(idv.ETAMPERED, "encapsulated key seen before, under another capture or side")})
 		}
-		if err != nil {
-			for _, p := range out {
-				clear(p)
-			}
-			return nil, err
-		}
 	}
-	return out, nil
+	return nil
 }
 
 // prune deletes encapsulations older than the longest a key opens images

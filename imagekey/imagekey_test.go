@@ -95,22 +95,22 @@ func TestRotation(t *testing.T) {
 
 	// Within the grace: the upload sealed before the rotation opens.
 	clock.Advance(30 * time.Minute)
-	got, err := keys.OpenCapture(ctx, "cap-before", inFlight)
+	got, err := keys.OpenCapture(ctx, "cap-before", inFlight, nil)
 	if err != nil || string(got[0]) != "photo of the front" || string(got[1]) != "photo of the back" {
 		t.Fatalf("in-flight upload after rotation: %q, %v", got, err)
 	}
 	// A retried job opens the same objects again.
-	if _, err := keys.OpenCapture(ctx, "cap-before", inFlight); err != nil {
+	if _, err := keys.OpenCapture(ctx, "cap-before", inFlight, nil); err != nil {
 		t.Fatalf("the same capture again (a retried job): %v", err)
 	}
 
 	// Past the grace: the retired key is refused, the current one opens.
 	late := capture(t, old, "cap-late")
 	clock.Advance(31 * time.Minute)
-	_, err = keys.OpenCapture(ctx, "cap-late", late)
+	_, err = keys.OpenCapture(ctx, "cap-late", late, nil)
 	refused(t, err, idv.SideFront, idv.DocCodeImageKeyRetired)
 	cur, _ := pub.CurrentImageKey(ctx)
-	if _, err := keys.OpenCapture(ctx, "cap-now", capture(t, cur, "cap-now")); err != nil {
+	if _, err := keys.OpenCapture(ctx, "cap-now", capture(t, cur, "cap-now"), nil); err != nil {
 		t.Fatalf("current key: %v", err)
 	}
 
@@ -128,10 +128,10 @@ func TestRotation(t *testing.T) {
 	if err != nil || k3pub.ID != k3 {
 		t.Fatalf("other process's key: %v %v", k3pub.ID, err)
 	}
-	if _, err := keys.OpenCapture(ctx, "cap-k3", capture(t, k3pub, "cap-k3")); err != nil {
+	if _, err := keys.OpenCapture(ctx, "cap-k3", capture(t, k3pub, "cap-k3"), nil); err != nil {
 		t.Fatalf("key rotated by another process: %v", err)
 	}
-	_, err = keys.OpenCapture(ctx, "cap-x", capture(t, imagekey.PublicKey{ID: "nonesuch", Raw: k3pub.Raw}, "cap-x"))
+	_, err = keys.OpenCapture(ctx, "cap-x", capture(t, imagekey.PublicKey{ID: "nonesuch", Raw: k3pub.Raw}, "cap-x"), nil)
 	refused(t, err, idv.SideFront, idv.DocCodeImageKeyUnknown)
 
 	// The private keys are sealed at rest, bound to their ids.
@@ -166,7 +166,7 @@ func TestOpenCaptureRefusals(t *testing.T) {
 
 	objs := capture(t, pub, "cap-1")
 	same := []imagekey.Object{objs[0], {Side: idv.SideBack, Data: objs[0].Data}}
-	_, err = keys.OpenCapture(ctx, "cap-1", same)
+	_, err = keys.OpenCapture(ctx, "cap-1", same, nil)
 	refused(t, err, idv.SideBack, idv.DocCodeImageEncapsulationReused)
 
 	// An enc another capture recorded (a page whose random numbers
@@ -177,10 +177,10 @@ func TestOpenCaptureRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(h.Enc)
-	if _, _, err := store.RecordEncapsulation(ctx, imagekey.Encapsulation{EncHash: sum[:], CaptureID: "cap-0", Side: idv.SideBack, SeenAt: time.Now()}); err != nil {
+	if _, err := store.RecordEncapsulations(ctx, []imagekey.Encapsulation{{EncHash: sum[:], CaptureID: "cap-0", Side: idv.SideBack, SeenAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = keys.OpenCapture(ctx, "cap-2", objs)
+	_, err = keys.OpenCapture(ctx, "cap-2", objs, nil)
 	refused(t, err, idv.SideBack, idv.DocCodeImageEncapsulationReused)
 
 	objs = capture(t, pub, "cap-3")
@@ -194,7 +194,7 @@ func TestOpenCaptureRefusals(t *testing.T) {
 		{"ciphertext altered", append(slices.Clone(objs[1].Data[:len(objs[1].Data)-1]), objs[1].Data[len(objs[1].Data)-1]^1), idv.DocCodeImageUnreadable},
 		{"the other side's object", capture(t, pub, "cap-3")[0].Data, idv.DocCodeImageUnreadable},
 	} {
-		_, err := keys.OpenCapture(ctx, "cap-3", []imagekey.Object{objs[0], {Side: idv.SideBack, Data: tc.back}})
+		_, err := keys.OpenCapture(ctx, "cap-3", []imagekey.Object{objs[0], {Side: idv.SideBack, Data: tc.back}}, nil)
 		t.Run(tc.name, func(t *testing.T) { refused(t, err, idv.SideBack, tc.code) })
 	}
 }

@@ -39,7 +39,7 @@ type Document struct {
 // (imagekey.Keys): a problem the person can mend is an error carrying a
 // document code and a side (imagekey.SideError).
 type ImageOpener interface {
-	OpenCapture(ctx context.Context, captureID string, objs []imagekey.Object) ([][]byte, error)
+	OpenCapture(ctx context.Context, captureID string, objs []imagekey.Object, timed func(string, func() error) error) ([][]byte, error)
 }
 
 // Handle implements idv.JobHandler.
@@ -153,12 +153,7 @@ func (h *Document) hpkeImages(ctx context.Context, args idv.DocumentArguments, t
 		}
 		objs = append(objs, imagekey.Object{Side: side, Data: ct})
 	}
-	var opened [][]byte
-	err := t.Time("decrypt", func() error {
-		var e error
-		opened, e = h.Keys.OpenCapture(ctx, args.CaptureID, objs)
-		return e
-	})
+	opened, err := h.Keys.OpenCapture(ctx, args.CaptureID, objs, t.Time)
 	var se *imagekey.SideError
 	switch {
 	case errors.As(err, &se):

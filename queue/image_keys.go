@@ -69,30 +69,38 @@ func (k imageKeys) RetireKey(ctx context.Context, id string, at time.Time) error
 	return nil
 }
 
-func (k imageKeys) RecordEncapsulation(ctx context.Context, e imagekey.Encapsulation) (string, idv.Side, error) {
-	var captureID, side string
+func (k imageKeys) RecordEncapsulations(ctx context.Context, es []imagekey.Encapsulation) ([]imagekey.Owner, error) {
+	owners := make([]imagekey.Owner, len(es))
 	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
-		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_image_encapsulations (enc_hash, kid, capture_id, side, seen_at)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enc_hash) DO NOTHING`,
-			e.EncHash, e.KeyID, e.CaptureID, string(e.Side), e.SeenAt); err != nil {
-			return err
-		}
-		rows, err := tx.query(ctx, `SELECT capture_id, side FROM {p}idv_image_encapsulations WHERE enc_hash = $1`, e.EncHash)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := rows.Scan(&captureID, &side); err != nil {
+		for i, e := range es {
+			if _, err := tx.exec(ctx, `INSERT INTO {p}idv_image_encapsulations (enc_hash, kid, capture_id, side, seen_at)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enc_hash) DO NOTHING`,
+				e.EncHash, e.KeyID, e.CaptureID, string(e.Side), e.SeenAt); err != nil {
+				return err
+			}
+			rows, err := tx.query(ctx, `SELECT capture_id, side FROM {p}idv_image_encapsulations WHERE enc_hash = $1`, e.EncHash)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var side string
+				if err := rows.Scan(&owners[i].CaptureID, &side); err != nil {
+					rows.Close()
+					return err
+				}
+				owners[i].Side = idv.Side(side)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
 				return err
 			}
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
-		return "", "", unavailable(err)
+		return nil, unavailable(err)
 	}
-	return captureID, idv.Side(side), nil
+	return owners, nil
 }
 
 func (k imageKeys) PruneEncapsulations(ctx context.Context, before time.Time) error {

@@ -57,17 +57,21 @@ func TestImageKeyStore(t *testing.T) {
 				side    idv.Side
 			}{{"c1", idv.SideFront}, {"c1", idv.SideFront}, {"c2", idv.SideFront}, {"c1", idv.SideBack}} {
 				e.CaptureID, e.Side = try.capture, try.side
-				c, s, err := store.RecordEncapsulation(ctx(t), e)
-				if err != nil || c != "c1" || s != idv.SideFront {
-					t.Fatalf("record %d: owner %s %s, %v; want c1 front", i, c, s, err)
+				o, err := store.RecordEncapsulations(ctx(t), []imagekey.Encapsulation{e})
+				if err != nil || len(o) != 1 || o[0] != (imagekey.Owner{CaptureID: "c1", Side: idv.SideFront}) {
+					t.Fatalf("record %d: owners %v, %v; want c1 front", i, o, err)
 				}
 			}
 			if err := store.PruneEncapsulations(ctx(t), t0.Add(time.Second)); err != nil {
 				t.Fatal(err)
 			}
+			// After pruning the hash is free again; two at once in one
+			// transaction each get their owner.
 			e.CaptureID, e.Side = "c2", idv.SideBack
-			if c, s, err := store.RecordEncapsulation(ctx(t), e); err != nil || c != "c2" || s != idv.SideBack {
-				t.Fatalf("after pruning: owner %s %s, %v", c, s, err)
+			f := imagekey.Encapsulation{EncHash: bytes.Repeat([]byte{2}, 32), KeyID: "b", CaptureID: "c2", Side: idv.SideFront, SeenAt: t0}
+			o, err := store.RecordEncapsulations(ctx(t), []imagekey.Encapsulation{f, e})
+			if err != nil || len(o) != 2 || o[0] != (imagekey.Owner{CaptureID: "c2", Side: idv.SideFront}) || o[1] != (imagekey.Owner{CaptureID: "c2", Side: idv.SideBack}) {
+				t.Fatalf("after pruning: owners %v, %v", o, err)
 			}
 		})
 	}

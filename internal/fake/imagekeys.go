@@ -57,17 +57,21 @@ func (m *ImageKeyStore) RetireKey(_ context.Context, id string, at time.Time) er
 	return nil
 }
 
-func (m *ImageKeyStore) RecordEncapsulation(_ context.Context, e imagekey.Encapsulation) (string, idv.Side, error) {
+func (m *ImageKeyStore) RecordEncapsulations(_ context.Context, es []imagekey.Encapsulation) ([]imagekey.Owner, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.encs == nil {
 		m.encs = map[string]imagekey.Encapsulation{}
 	}
-	if got, ok := m.encs[string(e.EncHash)]; ok {
-		return got.CaptureID, got.Side, nil
+	owners := make([]imagekey.Owner, len(es))
+	for i, e := range es {
+		got, ok := m.encs[string(e.EncHash)]
+		if !ok {
+			m.encs[string(e.EncHash)], got = e, e
+		}
+		owners[i] = imagekey.Owner{CaptureID: got.CaptureID, Side: got.Side}
 	}
-	m.encs[string(e.EncHash)] = e
-	return e.CaptureID, e.Side, nil
+	return owners, nil
 }
 
 func (m *ImageKeyStore) PruneEncapsulations(_ context.Context, before time.Time) error {
