@@ -57,4 +57,9 @@
 // OpenImage and SealImage handle the browser-encrypted document images: plain
 // AES-256-GCM as WebCrypto produces it (12-byte IV, no AAD, 16-byte tag
 // appended), keyed by the key the browser generated, not by an envelope.
+// That is doc_auth.image_encryption form_key. Under hpke (the default) the
+// browser seals each image to the workers' HPKE public key instead:
+// ParseImageHeader, OpenImageHPKE and SealImageHPKE (image_hpke.go) handle
+// that object, a small header (magic "IDVI", version, key id, encapsulated
+// key) then the AES-256-GCM ciphertext; docs/encryption.md has the layout.
 package seal
