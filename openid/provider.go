@@ -205,7 +205,12 @@ func (p *Provider) Begin(ctx context.Context, id, current string) (string, error
 		return "", idv.Errorf(idv.ECONFLICT, "this sign-in request is already finished")
 	}
 	if a.verificationID != "" {
-		return a.verificationID, nil
+		// A request is the browser's that began it: another browser
+		// holding its id does not get its verification's pages.
+		if a.verificationID != current {
+			return "", idv.Errorf(idv.ECONFLICT, "this sign-in request is in use in another browser")
+		}
+		return current, nil
 	}
 	rp, err := p.o.Store.RelyingParty(ctx, a.clientID)
 	if err != nil {
