@@ -17,9 +17,13 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/base64"
+	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,11 +161,45 @@ func New(o Options) (*Provider, error) {
 // authorize, token and userinfo. The JWKS is served with the receipts'.
 func (p *Provider) Mounts() map[string]http.Handler {
 	return map[string]http.Handler{
-		"GET " + DiscoveryPath: p.op,
+		"GET " + DiscoveryPath: p.discovery(),
 		AuthorizePath:          p.authorize(),
 		"POST " + TokenPath:    p.token(),
 		UserinfoPath:           p.op,
 	}
+}
+
+// discovery is the op package's discovery document, narrowed to what idv
+// offers (the code flow only, no client without authentication, no other
+// grants) and with OpenID Connect for Identity Assurance 1.0's metadata.
+func (p *Provider) discovery() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		p.op.ServeHTTP(rec, r)
+		var doc map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
+			http.Error(w, "discovery unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		doc["response_types_supported"] = []string{"code"}
+		doc["response_modes_supported"] = []string{"query"}
+		doc["grant_types_supported"] = []string{"authorization_code"}
+		doc["token_endpoint_auth_methods_supported"] = []string{idv.AuthClientSecretBasic, idv.AuthPrivateKeyJWT}
+		doc["token_endpoint_auth_signing_alg_values_supported"] = []string{"ES256", "RS256", "PS256"}
+		doc["claims_parameter_supported"] = true
+		doc["verified_claims_supported"] = true
+		doc["trust_frameworks_supported"] = []string{p.o.TrustFramework}
+		doc["evidence_supported"] = []string{"document", "electronic_record"}
+		doc["documents_supported"] = []string{DocumentType}
+		doc["claims_in_verified_claims_supported"] = slices.Sorted(maps.Keys(claimOutput))
+		for _, k := range []string{"introspection_endpoint", "revocation_endpoint", "end_session_endpoint", "device_authorization_endpoint",
+			"introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported",
+			"introspection_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported"} {
+			delete(doc, k)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_ = json.NewEncoder(w).Encode(doc)
+	})
 }
 
 // authorize hands the claims parameter (which the op package does not
