@@ -160,8 +160,12 @@ type CreateInput struct {
 // CreateVerification creates a verification for rp through the API's own
 // path (the same checks and defaults, the per-end-user limit, the sealed
 // metadata, one transaction with its first link), for the other doors to
-// verifications: the OpenID Provider. Its link is not handed out.
+// verifications: the OpenID Provider. Each create counts against rp's
+// request limit, as an API request does. Its link is not handed out.
 func (h *Handler) CreateVerification(ctx context.Context, rp idv.RelyingParty, in CreateInput) (idv.Verification, error) {
+	if err := h.allowRequest(ctx, rp); err != nil {
+		return idv.Verification{}, domainError(err)
+	}
 	req := createRequest{ClientReferenceID: in.ClientReferenceID, ReturnURL: in.ReturnURL, Steps: in.Steps, Metadata: in.Metadata}
 	if err := req.normalize(rp, h.o.Steps); err != nil {
 		return idv.Verification{}, domainError(err)

@@ -308,9 +308,46 @@ func TestOIDCEndToEnd(t *testing.T) {
 	})
 
 	api := flow.NewRP(public, basic.key, nil)
+	t.Run("a second request for the same client and end user in the same browser resumes the verification", func(t *testing.T) {
+		first := newAuthorization(basic, oauth2.SetAuthURLParam("login_hint", "oidc-resume-1"))
+		p, _ := startSignIn(t, public, first.url)
+		if got := p.verify(canaryForm("Oidccanaryfour", "900-41-7735", "22201", "CANARYID77")); got != "/verify/phone" {
+			t.Fatalf("verify_info went to %q", got)
+		}
+		// The RP starts over (its user came back): a new request, same
+		// end user, same browser.
+		second := newAuthorization(basic, oauth2.SetAuthURLParam("login_hint", "oidc-resume-1"))
+		u, _ := url.Parse(second.url)
+		code, loc, _ := p.do("GET", u.RequestURI(), nil)
+		if code != http.StatusFound || !strings.HasPrefix(loc, "/oidc/login?id=") {
+			t.Fatalf("authorize: HTTP %d to %q", code, loc)
+		}
+		if code, loc, _ = p.do("GET", loc, nil); code != http.StatusSeeOther || loc != "/" {
+			t.Fatalf("login: HTTP %d to %q", code, loc)
+		}
+		if got := p.step("/verify/phone", url.Values{"phone": {"7035550199"}}); got != "/verify/result" {
+			t.Fatalf("phone went to %q: the identity step was not kept", got)
+		}
+		tok, err := basic.conf.Exchange(ctx, second.code(t, finish(t, p)), oauth2.VerifierOption(second.verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := checkIDToken(t, ctx, verifierOf(basic), tok, second.nonce, public, basic.id)
+		_, r, err := api.Call(ctx, "GET", "/v1/verifications?client_reference_id=oidc-resume-1", nil, nil)
+		var list struct{ Data []flow.Verification }
+		if err != nil || json.Unmarshal(r.Body, &list) != nil || len(list.Data) != 1 || list.Data[0].ID != id.Subject || list.Data[0].Status != "verified" {
+			t.Fatalf("verifications of the end user: %v %s, want one, verified, the ID token's sub %s", err, r.Body, id.Subject)
+		}
+	})
+
 	t.Run("a canceled verification returns access_denied to the redirect URI", func(t *testing.T) {
 		a := newAuthorization(basic, oauth2.SetAuthURLParam("login_hint", "oidc-cancel-1"))
-		p := startSignIn(t, public, a.url)
+		p, login := startSignIn(t, public, a.url)
+		// The request is this browser's: another one holding its id does
+		// not get the verification's pages.
+		if code, loc, _ := newPerson(t, public).do("GET", login, nil); code != http.StatusConflict || loc != "" {
+			t.Errorf("another browser at the request's login: HTTP %d to %q, want 409", code, loc)
+		}
 		_, r, err := api.Call(ctx, "GET", "/v1/verifications?client_reference_id=oidc-cancel-1", nil, nil)
 		var list struct{ Data []flow.Verification }
 		if err != nil || json.Unmarshal(r.Body, &list) != nil || len(list.Data) != 1 {
@@ -324,7 +361,7 @@ func TestOIDCEndToEnd(t *testing.T) {
 
 	t.Run("a failed verification returns access_denied to the redirect URI", func(t *testing.T) {
 		a := newAuthorization(basic)
-		p := startSignIn(t, public, a.url)
+		p, _ := startSignIn(t, public, a.url)
 		for i := range 5 {
 			got := p.verify(canaryForm("Badcanary", "900-41-7734", "22201", "CANARYID77"))
 			if i < 4 && got != "/verify/errors/warning?step=verify_info" || i == 4 && got != "/verify/result" {
@@ -453,8 +490,9 @@ func (a authorization) wantError(t *testing.T, loc, e string) {
 }
 
 // startSignIn follows an authorization request as the person's browser
-// does, up to the start page of its verification.
-func startSignIn(t *testing.T, public, authURL string) *person {
+// does, up to the start page of its verification. It returns the person
+// and the login path the request sent them to.
+func startSignIn(t *testing.T, public, authURL string) (*person, string) {
 	t.Helper()
 	p := newPerson(t, public)
 	u, err := url.Parse(authURL)
@@ -465,10 +503,11 @@ func startSignIn(t *testing.T, public, authURL string) *person {
 	if code != http.StatusFound || !strings.HasPrefix(loc, "/oidc/login?id=") {
 		t.Fatalf("authorize: HTTP %d to %q: %.300s", code, loc, body)
 	}
-	if code, loc, body = p.do("GET", loc, nil); code != http.StatusSeeOther || loc != "/" {
+	login := loc
+	if code, loc, body = p.do("GET", login, nil); code != http.StatusSeeOther || loc != "/" {
 		t.Fatalf("login: HTTP %d to %q: %.300s", code, loc, body)
 	}
-	return p
+	return p, login
 }
 
 // signIn is the whole sign-in: the verification's steps (identity with
@@ -476,7 +515,7 @@ func startSignIn(t *testing.T, public, authURL string) *person {
 // where Continue sends the person.
 func signIn(t *testing.T, public, authURL string, form url.Values) string {
 	t.Helper()
-	p := startSignIn(t, public, authURL)
+	p, _ := startSignIn(t, public, authURL)
 	if got := p.verify(form); got != "/verify/phone" {
 		t.Fatalf("verify_info went to %q", got)
 	}
