@@ -150,12 +150,14 @@ func TestOIDCEndToEnd(t *testing.T) {
 	verifierOf := func(c *oidcClient) *oidc.IDTokenVerifier { return provider.Verifier(&oidc.Config{ClientID: c.id}) }
 
 	var issued []*oauth2.Token
+	var codes []string
 	t.Run("client_secret_basic: the claims parameter puts verified_claims in the ID token and userinfo, limited to what it asks", func(t *testing.T) {
 		claims := `{"id_token":{"verified_claims":{"verification":{"trust_framework":null},"claims":{"given_name":null,"family_name":null}}},` +
 			`"userinfo":{"verified_claims":{"verification":{"trust_framework":null},"claims":{"birthdate":null,"address":null,"phone_number":null}}}}`
 		a := newAuthorization(basic, oauth2.SetAuthURLParam("claims", claims))
 		loc := signIn(t, public, a.url, canaryForm("Oidccanary", "900-41-7731", "22201", "CANARYID77"))
 		code := a.code(t, loc)
+		codes = append(codes, code)
 		tok, err := basic.conf.Exchange(ctx, code, oauth2.VerifierOption(a.verifier))
 		if err != nil {
 			t.Fatalf("exchange: %v", err)
@@ -248,6 +250,21 @@ func TestOIDCEndToEnd(t *testing.T) {
 		}
 		issued = append(issued, tok)
 		checkIDToken(t, ctx, verifierOf(basic), tok, a.nonce, public, basic.id)
+
+		// A code past its minute: invalid_grant. (The clock is moved in
+		// the database: the code's expiry is the only thing aged.)
+		late := newAuthorization(basic)
+		code = late.code(t, signIn(t, public, late.url, canaryForm("Oidccanaryfive", "900-41-7736", "22201", "CANARYID77")))
+		db, err := pgx.Connect(ctx, pe.dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close(context.Background())
+		if _, err := db.Exec(ctx, `UPDATE idv_oidc_requests SET code_expires_at = now() - interval '1 second' WHERE code_hash IS NOT NULL AND code_used_at IS NULL`); err != nil {
+			t.Fatal(err)
+		}
+		_, err = basic.conf.Exchange(ctx, code, oauth2.VerifierOption(late.verifier))
+		wantOAuthError(t, err, "invalid_grant")
 	})
 
 	t.Run("refused at the authorization endpoint", func(t *testing.T) {
@@ -392,8 +409,14 @@ func TestOIDCEndToEnd(t *testing.T) {
 			}
 		}
 		for _, tok := range issued {
-			if strings.Contains(dump.String(), tok.AccessToken) {
-				t.Error("an access token is stored or logged in clear")
+			raw, _ := tok.Extra("id_token").(string)
+			if strings.Contains(dump.String(), tok.AccessToken) || strings.Contains(dump.String(), raw) {
+				t.Error("an access token or ID token is stored or logged in clear")
+			}
+		}
+		for _, c := range codes {
+			if strings.Contains(dump.String(), c) {
+				t.Error("an authorization code is stored or logged in clear")
 			}
 		}
 		if len(issued) < 3 {
