@@ -114,15 +114,21 @@ func (s storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthReq
 	o, err := s.p.o.Store.OIDCRequestByCode(ctx, idv.HashToken(code), s.p.o.Now())
 	if err != nil {
 		if errors.Is(err, queue.ErrCodeReused) {
-			s.p.log.WarnContext(ctx, "authorization code reused: its tokens are revoked", "client_id", o.ClientID)
+			s.p.log.WarnContext(ctx, "oidc: authorization code reused: the tokens issued from it are revoked")
 		}
 		return nil, err
 	}
 	return s.p.open(ctx, o)
 }
 
+// SaveAuthCode keeps the code's hash. A request whose code was already
+// exchanged gets no other (Continue pressed again after the sign-in).
 func (s storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return s.p.o.Store.SaveOIDCCode(ctx, id, idv.HashToken(code), s.p.o.Now().Add(s.p.o.CodeLifetime))
+	err := s.p.o.Store.SaveOIDCCode(ctx, id, idv.HashToken(code), s.p.o.Now().Add(s.p.o.CodeLifetime))
+	if idv.ErrorCode(err) == idv.ECONFLICT {
+		return oidc.ErrInvalidRequest().WithDescription("this sign-in request is already finished")
+	}
+	return err
 }
 
 // DeleteAuthRequest keeps the request: its code is already spent (by

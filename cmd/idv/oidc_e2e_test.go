@@ -350,6 +350,13 @@ func TestOIDCEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := checkIDToken(t, ctx, verifierOf(basic), tok, second.nonce, public, basic.id)
+		// Continue pressed again after the code was exchanged: no second
+		// code.
+		if code, loc, _ := p.do("GET", "/oidc/continue", nil); code != http.StatusFound {
+			t.Errorf("continue again: HTTP %d to %q", code, loc)
+		} else {
+			second.wantError(t, loc, "invalid_request")
+		}
 		_, r, err := api.Call(ctx, "GET", "/v1/verifications?client_reference_id=oidc-resume-1", nil, nil)
 		var list struct{ Data []flow.Verification }
 		if err != nil || json.Unmarshal(r.Body, &list) != nil || len(list.Data) != 1 || list.Data[0].ID != id.Subject || list.Data[0].Status != "verified" {
