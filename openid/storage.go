@@ -45,6 +45,10 @@ func (s storage) CreateAuthRequest(ctx context.Context, ar *oidc.AuthRequest, _ 
 	if ar.CodeChallenge == "" || ar.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method=S256")
 	}
+	if slices.Contains(ar.Prompt, oidc.PromptNone) {
+		// Every sign-in is a verification the person goes through.
+		return nil, oidc.ErrInteractionRequired().WithDescription("a verification needs the person: prompt=none cannot be honoured")
+	}
 	if ar.LoginHint != "" {
 		if err := idv.ValidateReference(ar.LoginHint); err != nil {
 			return nil, oidc.ErrInvalidRequest().WithDescription("login_hint must be your opaque id of the end user: %s", idv.ErrorMessage(err))

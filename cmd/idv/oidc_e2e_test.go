@@ -287,6 +287,7 @@ func TestOIDCEndToEnd(t *testing.T) {
 			{"claims the client may not have", keyed, func(q url.Values) {
 				q.Set("claims", `{"id_token":{"verified_claims":{"verification":{},"claims":{"given_name":null,"birthdate":null}}}}`)
 			}, "access_denied"},
+			{"prompt=none", basic, func(q url.Values) { q.Set("prompt", "none") }, "interaction_required"},
 			{"implicit flow", basic, func(q url.Values) { q.Set("response_type", "id_token") }, "unauthorized_client"},
 			{"alg=none request object", basic, func(q url.Values) { q.Set("request", unsigned) }, "request_not_supported"},
 		}
