@@ -55,7 +55,13 @@ type work func(ctx context.Context, args []byte, t *Timings) (*idv.ProofingResul
 func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 	start := r.now()
 	info, _ := idv.JobInfoFrom(ctx)
-	timings := &Timings{}
+	timings := &Timings{progress: func(stage string) {
+		// The waiting page says which check runs. A lost write only
+		// leaves the page on the check before: the job goes on.
+		if err := r.Results.Store(ctx, job.ResultID, idv.AsyncResult{Status: idv.StatusInProgress, Stage: stage}); err != nil {
+			r.Logger.DebugContext(ctx, "progress not stored", "stage", stage, "error", err.Error())
+		}
+	}}
 	outcome := outcomeError
 	defer func() {
 		ran := r.now().Sub(start)
@@ -178,7 +184,18 @@ func decode(args []byte, v any) error {
 
 // Timings records how long each stage of a job took.
 type Timings struct {
-	stages []stageTiming
+	stages   []stageTiming
+	progress func(stage string)
+}
+
+// Progress tells the waiting page that the job moves on to the named check
+// (a check after the job's first: the page assumes the first until told).
+// It costs one result-store write, which also restarts the attempt's 60 s
+// window: the job is alive.
+func (t *Timings) Progress(stage string) {
+	if t.progress != nil {
+		t.progress(stage)
+	}
 }
 
 type stageTiming struct {

@@ -31,6 +31,8 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 		defer cancel()
 		var changed <-chan struct{}
 		held := false
+		// known is the check the page already shows.
+		known := r.URL.Query().Get("stage")
 		for {
 			as, err := s.state(ctx, st)
 			if err != nil {
@@ -42,6 +44,11 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 			}
 			if as.Status != idv.StatusInProgress {
 				writeJSON(w, http.StatusOK, map[string]string{"status": string(as.Status)})
+				return
+			}
+			if as.Stage != known {
+				// The job moved on to another check: the page says so.
+				writeJSON(w, http.StatusOK, statusAnswer(st, as.Stage))
 				return
 			}
 			if !held {
@@ -63,8 +70,14 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 				break
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": string(idv.StatusInProgress)})
+		writeJSON(w, http.StatusOK, statusAnswer(st, known))
 	}
+}
+
+// statusAnswer is an in-progress answer: the check running (its stage, and
+// its index in the step's checks).
+func statusAnswer(st *step, stage string) map[string]any {
+	return map[string]any{"status": string(idv.StatusInProgress), "stage": stage, "check": currentCheck(st.Checks, stage)}
 }
 
 // answerBusy answers a poll over a cap: still in progress, come back after
