@@ -217,6 +217,8 @@ type resultData struct {
 	RPName    string
 	ReturnURL string
 	Help      Help
+	// Wait says when the person may try again after a failure.
+	Wait string
 }
 
 // serveResult is the last page: the verification's outcome, and the way
@@ -226,6 +228,18 @@ func (s *Server) serveResult(w http.ResponseWriter, r *http.Request) {
 	d := resultData{Verified: v.Status == idv.VerificationVerified, Status: v.Status, ReturnURL: s.continueURL(r.Context(), v), Help: s.help()}
 	if rp, err := s.verifications.RelyingParty(r.Context(), v.RelyingPartyID); err == nil {
 		d.RPName = rp.Name
+	}
+	if v.Status == idv.VerificationFailed {
+		for _, st := range s.flow {
+			if rec, ok := v.Step(stepName(st.Name)); ok && rec.Status == idv.StepFailed {
+				at, err := s.limited(r.Context(), st.Limit, s.person(r.Context()))
+				if err != nil {
+					s.fail(w, r, err)
+					return
+				}
+				d.Wait = s.waitText(at.ResetAt)
+			}
+		}
 	}
 	if v.Status.Final() {
 		for _, st := range s.flow {

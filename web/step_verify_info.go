@@ -57,8 +57,8 @@ type verifyInfoForm struct {
 	Applicant idv.Applicant
 	// DOB is the date of birth's three boxes, as typed (or from the
 	// applicant's YYYY-MM-DD).
-	DOB       dateParts
-	Errors    idv.FieldErrors
+	DOB    dateParts
+	Errors idv.FieldErrors
 	// Notes are things the document check found that the person should
 	// check in the form (e.g. the barcode could not be read).
 	Notes []string
@@ -108,7 +108,7 @@ func (d dateParts) date() string {
 // formMessages replace the domain's messages where the page asks
 // differently (boxes for the date, a list for the states).
 var formMessages = map[string]map[string]string{
-	"dob": {"Enter your date of birth as YYYY-MM-DD.": "Enter your date of birth as a month, a day and a four-digit year, for example 4 28 1986."},
+	"dob":   {"Enter your date of birth as YYYY-MM-DD.": "Enter your date of birth as a month, a day and a four-digit year, for example 4 28 1986."},
 	"state": {"Choose a two-letter state code.": "Choose your state."},
 }
 

@@ -112,15 +112,15 @@ func TestVerifyInfoFieldKinds(t *testing.T) {
 	_, _, refused := h.do("POST", "/verify/verify_info", bad)
 	for name, body := range map[string]string{"form": page, "form with errors": refused} {
 		for _, want := range []string{
-			`<input id="ssn" name="ssn" type="text" value="" autocomplete="off" inputmode="numeric" spellcheck="false" data-mask`,
-			`<input id="zipcode" name="zipcode" type="text" value="`,
+			`id="ssn" name="ssn" type="text" value="" autocomplete="off" inputmode="numeric" spellcheck="false" data-mask`,
+			`id="zipcode" name="zipcode" type="text" value="`,
 			`<script src="/static/mask.js" defer></script>`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s lacks %s", name, want)
 			}
 		}
-		if !regexp.MustCompile(`<input id="zipcode" [^>]*autocomplete="postal-code" inputmode="numeric"`).MatchString(body) {
+		if !regexp.MustCompile(`<input [^>]*id="zipcode" [^>]*autocomplete="postal-code" inputmode="numeric"`).MatchString(body) {
 			t.Errorf("%s: ZIP code field without inputmode=numeric", name)
 		}
 		if strings.Contains(body, `type="password"`) {
