@@ -40,24 +40,26 @@ func (p *stateIDProofer) ProofStateID(ctx context.Context, _ idv.Applicant) idv.
 
 // TestResolutionReportsItsStage: before the state ID check the job marks
 // the attempt in progress at stage state_id, which the waiting page shows;
-// the first check needs no write (the page assumes it), and a job that
-// stops after it writes none.
+// the first check needs no write (the page assumes it), a job that stops
+// after it writes none, and neither does a job quicker than ProgressAfter.
 func TestResolutionReportsItsStage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name       string
+		after      time.Duration
 		resolution idv.VendorResult
 		want       []idv.AsyncResult
 	}{
-		{"both checks", idv.VendorResult{Success: true}, []idv.AsyncResult{{Status: idv.StatusInProgress, Stage: "state_id"}, {Status: idv.StatusDone}}},
-		{"resolution timed out", idv.VendorResult{TimedOut: true}, []idv.AsyncResult{{Status: idv.StatusDone}}},
+		{"both checks", -1, idv.VendorResult{Success: true}, []idv.AsyncResult{{Status: idv.StatusInProgress, Stage: "state_id"}, {Status: idv.StatusDone}}},
+		{"resolution timed out", -1, idv.VendorResult{TimedOut: true}, []idv.AsyncResult{{Status: idv.StatusDone}}},
+		{"quicker than a person reads", time.Hour, idv.VendorResult{Success: true}, []idv.AsyncResult{{Status: idv.StatusDone}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			store := &recordingResults{ResultStore: newResults(t)}
 			job := newJob(t, time.Now(), idv.Applicant{FirstName: "Stagey"})
 			sp := &stateIDProofer{store: store, id: job.ResultID}
-			h := &Resolution{Runner: &Runner{Sealer: fake.Sealer{}, Results: store, Logger: slog.New(slog.DiscardHandler)},
+			h := &Resolution{Runner: &Runner{Sealer: fake.Sealer{}, Results: store, Logger: slog.New(slog.DiscardHandler), ProgressAfter: tc.after},
 				Resolution: &fixedProofer{res: tc.resolution}, StateID: sp}
 			if err := h.Handle(context.Background(), job); err != nil {
 				t.Fatal(err)
