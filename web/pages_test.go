@@ -85,6 +85,11 @@ func TestStatusNamesTheCheck(t *testing.T) {
 	if !strings.Contains(body, `"stage":"state_id"`) || !strings.Contains(body, `"check":1`) || !strings.Contains(body, `"status":"in_progress"`) {
 		t.Fatalf("status: %s", body)
 	}
+	// A client that does not track checks waits for the result as before
+	// (here until the long poll ends).
+	if _, _, body := h.do("GET", "/verify/verify_info/status", nil); body != "{\"status\":\"in_progress\"}\n" {
+		t.Fatalf("status without ?stage: %q", body)
+	}
 	_, _, page := h.do("GET", "/verify/verify_info", nil)
 	for _, want := range []string{`<title>We&#39;re checking your information · idv</title>`, `class="check-current" aria-current="step">Checking your ID with the state that issued it`,
 		`role="status" aria-live="polite" data-announce>Checking your ID with the state that issued it…`} {

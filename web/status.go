@@ -31,8 +31,14 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 		defer cancel()
 		var changed <-chan struct{}
 		held := false
-		// known is the check the page already shows.
-		known := r.URL.Query().Get("stage")
+		// known is the check the page already shows. Only a client that
+		// says it (the waiting page's script, ?stage=) is answered when the
+		// check changes; others (scripts, load tests) wait for the result.
+		stages, tracks := r.URL.Query()["stage"]
+		known := ""
+		if tracks {
+			known = stages[0]
+		}
 		for {
 			as, err := s.state(ctx, st)
 			if err != nil {
@@ -46,7 +52,7 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 				writeJSON(w, http.StatusOK, map[string]string{"status": string(as.Status)})
 				return
 			}
-			if as.Stage != known {
+			if tracks && as.Stage != known {
 				// The job moved on to another check: the page says so.
 				writeJSON(w, http.StatusOK, statusAnswer(st, as.Stage))
 				return
@@ -69,6 +75,10 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 			if !s.waitChange(ctx, changed) {
 				break
 			}
+		}
+		if !tracks {
+			writeJSON(w, http.StatusOK, map[string]string{"status": string(idv.StatusInProgress)})
+			return
 		}
 		writeJSON(w, http.StatusOK, statusAnswer(st, known))
 	}
