@@ -267,7 +267,7 @@ func (b *walk) begin(documents bool, identityMax int) {
 	b.within("the link", chromedp.Navigate(h.srv.URL+"/start/"+token))
 	b.until("start page", `!!document.querySelector("main a.button")`)
 	b.check("start")
-	b.within("start", chromedp.Click(chromedp.CSS(`main a.button`)))
+	b.click("start", `main a.button`)
 }
 
 func cmpOr(a, b int) int {
@@ -290,7 +290,7 @@ func (b *walk) capture(dir string) {
 		b.t.Error("a progress bar shows before any upload")
 	}
 	b.check("capture-chosen")
-	b.within("continue", chromedp.Click(chromedp.CSS(`#capture button[type=submit]`)))
+	b.click("continue", `#capture button[type=submit]`)
 	b.waiting("document")
 }
 
@@ -318,11 +318,39 @@ func (b *walk) fillInfo(bound bool) {
 	if !bound {
 		for id, v := range map[string]string{"first_name": "Jane", "last_name": "Doe", "dob_month": "2", "dob_day": "3", "dob_year": "1980",
 			"address1": "1 Main St", "city": "Springfield", "state": "VA", "zipcode": "22201", "state_id_number": fmt.Sprintf("D%07d", n), "state_id_jurisdiction": "VA"} {
-			b.within("fill "+id, chromedp.SetValue(chromedp.CSS("#"+id), v))
+			b.fill(id, v)
 		}
 	}
-	b.within("ssn", chromedp.SetValue(chromedp.CSS("#ssn"), fmt.Sprintf("900-12-%04d", n)))
-	b.within("continue", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	b.fill("ssn", fmt.Sprintf("900-12-%04d", n))
+	b.click("continue", `form button[type=submit]`)
+}
+
+// click clicks the element sel selects, once it is there. The click runs
+// after the script has answered, so a navigation it starts cannot make the
+// answer fail and the click run again on the next page.
+func (b *walk) click(what, sel string) {
+	b.t.Helper()
+	b.until(what, fmt.Sprintf(`(function () {
+		var el = document.querySelector(%q);
+		if (!el) return false;
+		setTimeout(function () { el.click(); }, 0);
+		return true;
+	})()`, sel))
+}
+
+// fill sets a field's value as typing would leave it. It is one script,
+// asked again until the field is there, rather than chromedp.SetValue,
+// whose node can go stale under a busy machine.
+func (b *walk) fill(id, value string) {
+	b.t.Helper()
+	b.until("fill "+id, fmt.Sprintf(`(function () {
+		var el = document.getElementById(%q);
+		if (!el) return false;
+		el.value = %q;
+		el.dispatchEvent(new Event("input", {bubbles: true}));
+		el.dispatchEvent(new Event("change", {bubbles: true}));
+		return el.value === %q;
+	})()`, id, value, value))
 }
 
 // outcome waits for the page at path (a prefix) and checks it.
@@ -384,7 +412,7 @@ func TestPagesInBrowser(t *testing.T) {
 			// focus, and the title says "Error:".
 			b.until("verify_info", `!!document.querySelector("#ssn")`)
 			b.check("verify-info")
-			b.within("continue without the SSN", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+			b.click("continue without the SSN", `form button[type=submit]`)
 			b.until("error summary has focus", `document.activeElement && document.activeElement.matches("[data-error-summary]")`)
 			if title := withinT(b.t, b.ctx, "title", chromedp.Evaluate[string]("document.title")); !strings.HasPrefix(title, "Error: ") {
 				b.t.Errorf("title of a refused form: %q", title)
@@ -402,8 +430,8 @@ func TestPagesInBrowser(t *testing.T) {
 			b.finish(idv.ProofingResult{Outcome: idv.OutcomeSuccess})
 			b.until("phone page", `!!document.querySelector("#phone")`)
 			b.check("phone")
-			b.within("phone", chromedp.SetValue(chromedp.CSS("#phone"), "703 555 0100"))
-			b.within("continue", chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+			b.fill("phone", "703 555 0100")
+			b.click("continue", `form button[type=submit]`)
 			b.waiting("phone")
 			b.finish(idv.ProofingResult{Outcome: idv.OutcomeSuccess})
 			b.outcome("/verify/result", "result", "You've verified your identity", "Continue to Test Service")
