@@ -188,8 +188,10 @@ func (s *Server) waitText(resetAt time.Time) string {
 		return ""
 	case d < 2*time.Minute:
 		return "in a minute or two"
-	case d < 90*time.Minute:
+	case d < 45*time.Minute:
 		return fmt.Sprintf("in about %d minutes", int((d+time.Minute-1)/time.Minute))
+	case d < 90*time.Minute:
+		return "in about an hour"
 	default:
 		h := int((d + 30*time.Minute) / time.Hour)
 		return fmt.Sprintf("in about %d hours", h)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idv-dev/idv"
 )
@@ -126,5 +127,25 @@ func TestRefusedFormsKeepValues(t *testing.T) {
 	code, _, body = h.do("POST", "/verify/phone", map[string][]string{"phone": {"703 555 01"}})
 	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `value="703 555 01"`) || !strings.Contains(body, `<a href="#phone">`) {
 		t.Errorf("refused phone: %d %.2000s", code, body)
+	}
+}
+
+func TestWaitText(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	s := &Server{now: func() time.Time { return now }}
+	for _, tc := range []struct {
+		in   time.Duration
+		want string
+	}{
+		{-time.Second, ""}, {30 * time.Second, "in a minute or two"}, {20*time.Minute + time.Second, "in about 21 minutes"},
+		{59 * time.Minute, "in about an hour"}, {5*time.Hour + 50*time.Minute, "in about 6 hours"},
+	} {
+		if got := s.waitText(now.Add(tc.in)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := s.waitText(time.Time{}); got != "" {
+		t.Errorf("no reset time: %q", got)
 	}
 }

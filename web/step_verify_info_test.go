@@ -95,8 +95,20 @@ func TestSSNAttemptLimit(t *testing.T) {
 		}
 	}
 	h := newHarnessWith(t, lim)
-	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
+	loc := h.attempt(idv.OutcomeSuccess)
+	if loc != "/verify/errors/rate_limited?step=verify_info" {
 		t.Fatalf("after %d SSN attempts: %q", ratelimit.ProofSSN.Max, loc)
+	}
+	// Others used the SSN: the page blames no one, and says when.
+	_, _, body := h.do("GET", loc, nil)
+	for _, want := range []string{"We can't check this Social Security number right now", "doesn't mean you did anything wrong",
+		"You can try again in about an hour", "Go back to Test Service"} {
+		if !strings.Contains(unescape(body), want) {
+			t.Errorf("SSN limit page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "You've tried too many times") {
+		t.Error("the SSN limit page says the person tried too many times")
 	}
 }
 
