@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,28 @@ func TestWaitText(t *testing.T) {
 	}
 	if got := s.waitText(time.Time{}); got != "" {
 		t.Errorf("no reset time: %q", got)
+	}
+}
+
+// The success page continues to the relying party by the one link
+// continueURL gives; without one the person is told they may close the
+// page.
+func TestSuccessNextStep(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for _, tc := range []struct {
+		returnURL string
+		want      string
+	}{
+		{"https://rp.example/back?verification_id=v1", `<a class="button" href="https://rp.example/back?verification_id=v1" data-continue>Continue to Test Service</a>`},
+		{"", "You can close this page."},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", resultPath, nil)
+		h.server.render(rec, req, http.StatusOK, "result", page{Title: "Your result",
+			Data: resultData{Verified: true, Status: idv.VerificationVerified, RPName: "Test Service", ReturnURL: tc.returnURL}})
+		if body := rec.Body.String(); !strings.Contains(body, tc.want) || strings.Count(body, "data-continue") > 1 {
+			t.Errorf("return URL %q: %.2000s", tc.returnURL, body)
+		}
 	}
 }
