@@ -196,6 +196,18 @@ type axeViolation struct {
 // A and AA and best practices) and saves a screenshot.
 func (b *walk) check(page string) {
 	b.t.Helper()
+	// Nothing runs off the side: no page scrolls sideways, at any size.
+	if wide := withinT(b.t, b.ctx, "width", chromedp.Evaluate[string](`(function () {
+		if (document.documentElement.scrollWidth <= window.innerWidth) return "";
+		var out = [];
+		document.querySelectorAll("body *").forEach(function (el) {
+			var r = el.getBoundingClientRect();
+			if (r.right > window.innerWidth + 0.5) out.push(el.tagName + "." + el.className + " " + Math.round(r.right));
+		});
+		return document.documentElement.scrollWidth + " > " + window.innerWidth + ": " + out.slice(0, 5).join(", ");
+	})()`)); wide != "" {
+		b.t.Errorf("%s, %s, %s page is wider than the screen: %s", b.ending, b.size, page, wide)
+	}
 	for _, v := range b.runAxe(page) {
 		b.t.Errorf("%s, %s, %s page: axe %s (%s): %s at %v", b.ending, b.size, page, v.ID, v.Impact, v.Help, v.Nodes)
 	}
@@ -283,6 +295,11 @@ func (b *walk) capture(dir string) {
 	b.t.Helper()
 	b.until("capture page", `!!document.querySelector("[data-side=front][data-state=empty]") && !!document.querySelector("[data-side=back][data-state=empty]")`)
 	b.check("capture")
+	// Continue with no photo: the page's own error summary lists both
+	// sides and takes focus.
+	b.click("continue without photos", `#capture button[type=submit]`)
+	b.until("capture error summary has focus", `document.activeElement && document.activeElement.matches("[data-form-error]") && document.querySelectorAll("[data-form-error-list] a").length === 2`)
+	b.check("capture-error")
 	b.within("front", chromedp.SetUploadFiles(chromedp.CSS(`#front`), []string{filepath.Join(dir, "front.png")}))
 	b.within("back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{filepath.Join(dir, "back.png")}))
 	b.until("previews", `!document.querySelector("[data-side=front] [data-preview]").hidden && !document.querySelector("[data-side=back] [data-preview]").hidden`)
