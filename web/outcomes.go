@@ -2,7 +2,6 @@ package web
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -121,7 +120,11 @@ func (s *Server) serveStepError(w http.ResponseWriter, r *http.Request) {
 	}
 	e.Reason, e.Remaining, e.Help = reason, -1, s.help()
 	v := verificationOf(ctx)
-	e.Return = s.continueURL(ctx, v)
+	// The way back to the relying party (continueURL, oidc.go); through
+	// the OpenID Provider only once the verification has ended.
+	if u := s.continueURL(ctx, v); u != OIDCContinuePath || v.Status.Final() {
+		e.Return = u
+	}
 	if rp, err := s.verifications.RelyingParty(ctx, v.RelyingPartyID); err == nil {
 		e.RPName = rp.Name
 	}
@@ -200,14 +203,6 @@ func (s *Server) waitText(resetAt time.Time) string {
 
 func (s *Server) help() Help { return Help{URL: s.cfg.HelpURL, Text: s.cfg.HelpText} }
 
-// continueURL is where the last page's "Continue" leads: the one value the
-// success page's button uses. Today it is the verification's registered
-// return URL with its id; a flow started another way (OpenID Connect: a
-// redirect with a code) sets it here. Empty: there is nowhere to go back
-// to, and the page says the person can close it.
-func (s *Server) continueURL(ctx context.Context, v idv.Verification) string {
-	return returnURL(v)
-}
 
 // resultData is the result template's data.
 type resultData struct {
