@@ -203,7 +203,6 @@ func (s *Server) waitText(resetAt time.Time) string {
 
 func (s *Server) help() Help { return Help{URL: s.cfg.HelpURL, Text: s.cfg.HelpText} }
 
-
 // resultData is the result template's data.
 type resultData struct {
 	Verified bool
