@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/idv-dev/idv"
@@ -70,35 +72,51 @@ func (k imageKeys) RetireKey(ctx context.Context, id string, at time.Time) error
 }
 
 func (k imageKeys) RecordEncapsulations(ctx context.Context, es []imagekey.Encapsulation) ([]imagekey.Owner, error) {
-	owners := make([]imagekey.Owner, len(es))
+	if len(es) == 0 {
+		return nil, nil
+	}
+	// Two statements in one transaction whatever the number: one
+	// multi-row insert that leaves recorded hashes alone, one read of the
+	// owners.
+	var values, in []string
+	var args, hashes []any
+	for _, e := range es {
+		n := len(args)
+		values = append(values, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5))
+		args = append(args, e.EncHash, e.KeyID, e.CaptureID, string(e.Side), e.SeenAt)
+		hashes = append(hashes, e.EncHash)
+		in = append(in, fmt.Sprintf("$%d", len(hashes)))
+	}
+	found := map[string]imagekey.Owner{}
 	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
-		for i, e := range es {
-			if _, err := tx.exec(ctx, `INSERT INTO {p}idv_image_encapsulations (enc_hash, kid, capture_id, side, seen_at)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enc_hash) DO NOTHING`,
-				e.EncHash, e.KeyID, e.CaptureID, string(e.Side), e.SeenAt); err != nil {
-				return err
-			}
-			rows, err := tx.query(ctx, `SELECT capture_id, side FROM {p}idv_image_encapsulations WHERE enc_hash = $1`, e.EncHash)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var side string
-				if err := rows.Scan(&owners[i].CaptureID, &side); err != nil {
-					rows.Close()
-					return err
-				}
-				owners[i].Side = idv.Side(side)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
+		if _, err := tx.exec(ctx, `INSERT INTO {p}idv_image_encapsulations (enc_hash, kid, capture_id, side, seen_at)
+			VALUES `+strings.Join(values, ", ")+` ON CONFLICT (enc_hash) DO NOTHING`, args...); err != nil {
+			return err
 		}
-		return nil
+		rows, err := tx.query(ctx, `SELECT enc_hash, capture_id, side FROM {p}idv_image_encapsulations
+			WHERE enc_hash IN (`+strings.Join(in, ", ")+`)`, hashes...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var hash []byte
+			var o imagekey.Owner
+			var side string
+			if err := rows.Scan(&hash, &o.CaptureID, &side); err != nil {
+				return err
+			}
+			o.Side = idv.Side(side)
+			found[string(hash)] = o
+		}
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, unavailable(err)
+	}
+	owners := make([]imagekey.Owner, len(es))
+	for i, e := range es {
+		owners[i] = found[string(e.EncHash)]
 	}
 	return owners, nil
 }
