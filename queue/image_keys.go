@@ -11,7 +11,7 @@ import (
 )
 
 // ImageKeys returns the workers' HPKE image keys kept in this database
-// (idv_image_keys, migration 010) and the encapsulated keys workers have
+// (idv_image_keys, migration 007) and the encapsulated keys workers have
 // opened images with (idv_image_encapsulations). Private keys are sealed by
 // the caller; nothing here sees one in clear.
 func (q *Queue) ImageKeys() imagekey.KeyStore { return imageKeys{q} }
