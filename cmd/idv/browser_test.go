@@ -202,7 +202,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	}))
 	t.Cleanup(foreign.Close)
 	key := idv.DocumentImageKey(idv.NewID(), idv.SideFront)
-	signed, err := store.PresignPut(context.Background(), key, time.Hour)
+	signed, err := store.PresignPut(context.Background(), key, int64(len("not from idv")), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
