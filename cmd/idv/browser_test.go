@@ -102,6 +102,9 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	slow := start(t, []string{"IDV_VENDORS_SIMULATOR_LATENCY=1500ms"}, "vendors", "vendors", "--addr", "127.0.0.1:0")
 	env := append(append([]string{}, pe.env...), docEnv(s3srv)...)
 	env = append(env, "IDV_VENDORS_DOCUMENT_URL="+slow.waitURL(t))
+	// Upload URLs for 10 s, the shortest allowed: the page holds none
+	// and must ask for one (and again, when near expiry) for each upload.
+	env = append(env, "IDV_DOC_AUTH_UPLOAD_URL_EXPIRY=10s")
 	run1(t, env, "migrate")
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
 	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
@@ -163,6 +166,21 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](
 		`document.querySelector('[data-side=front]').dataset.state === 'done' && document.querySelector('[data-side=back]').dataset.state === 'done'`))
 	screenshot(t, ctx, "1-document-capture")
+
+	// The page asked the server for its upload URLs (at least one per
+	// side), and the URLs it used live 10 s and are bound to a length.
+	asked := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](
+		`performance.getEntriesByType('resource').filter(function (e) { return e.name.indexOf('/verify/document_capture/upload_url') >= 0; }).length`))
+	if asked < 2 {
+		t.Fatalf("the page asked for %d upload URLs, want one per side at least", asked)
+	}
+	for _, side := range []string{"front", "back"} {
+		used := within(t, ctx, step, side+" URL", chromedp.Value(chromedp.CSS(`input[name=`+side+`_image_url]`)))
+		u, err := url.Parse(used)
+		if err != nil || u.Query().Get("X-Amz-Expires") != "10" || !strings.Contains(u.Query().Get("X-Amz-SignedHeaders"), "content-length") {
+			t.Fatalf("%s upload URL %q: want X-Amz-Expires=10 and a signed content-length", side, used)
+		}
+	}
 
 	// The bucket holds ciphertext: not the file, not its contents.
 	captureID := within(t, ctx, step, "capture id", chromedp.Value(chromedp.CSS(`input[name=capture_id]`)))
@@ -252,7 +270,7 @@ func TestBrowserDevMode(t *testing.T) {
 	within(t, ctx, step, "choose the back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{photo}))
 	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](
 		`document.querySelector('[data-side=front]').dataset.state === 'done' && document.querySelector('[data-side=back]').dataset.state === 'done'`))
-	if url := within(t, ctx, step, "upload URL", chromedp.Evaluate[string](`document.getElementById('capture').getAttribute('data-front-url')`)); !strings.HasPrefix(url, "/uploads/") || strings.HasPrefix(url, "//") {
+	if url := within(t, ctx, step, "upload URL", chromedp.Value(chromedp.CSS(`input[name=front_image_url]`))); !strings.HasPrefix(url, "/uploads/") || strings.HasPrefix(url, "//") {
 		t.Fatalf("dev upload URL %q is not a path on the web server (same-origin at any host name)", url)
 	}
 	within(t, ctx, step, "submit", chromedp.Click(chromedp.CSS(`button[type=submit]`)))

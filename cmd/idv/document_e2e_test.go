@@ -11,12 +11,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"html"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -39,23 +40,36 @@ func docEnv(s *testenv.S3Server) []string {
 	}
 }
 
-var (
-	captureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
-	frontURLRE  = regexp.MustCompile(`data-front-url="([^"]*)"`)
-	backURLRE   = regexp.MustCompile(`data-back-url="([^"]*)"`)
-)
+var captureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
 
-// capturePage is what the capture page gives the browser.
-type capturePage struct{ captureID, frontURL, backURL string }
+// capturePage is what the capture page gives the browser: the attempt's
+// capture id, and no upload URL (the page asks for one per upload).
+type capturePage struct{ captureID string }
 
 func (p *person) openCapture() capturePage {
 	p.t.Helper()
 	code, _, body := p.do("GET", "/verify/document_capture", nil)
-	id, f, b := captureIDRE.FindStringSubmatch(body), frontURLRE.FindStringSubmatch(body), backURLRE.FindStringSubmatch(body)
-	if code != 200 || id == nil || f == nil || b == nil {
+	id := captureIDRE.FindStringSubmatch(body)
+	if code != 200 || id == nil || strings.Contains(body, "data-front-url") {
 		p.t.Fatalf("capture page: %d %.400s", code, body)
 	}
-	return capturePage{id[1], html.UnescapeString(f[1]), html.UnescapeString(b[1])}
+	return capturePage{id[1]}
+}
+
+// uploadURL asks for an upload URL as the page's script does, just before
+// a PUT of size bytes; it returns the status and the URL (or the error).
+func (p *person) uploadURL(captureID string, side idv.Side, size int) (int, string) {
+	p.t.Helper()
+	code, _, body := p.do("POST", "/verify/document_capture/upload_url",
+		url.Values{"capture_id": {captureID}, "side": {string(side)}, "size": {strconv.Itoa(size)}})
+	var a struct{ URL, Error string }
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		p.t.Fatalf("upload URL answer %d is not JSON: %.300s", code, body)
+	}
+	if code == http.StatusOK {
+		return code, a.URL
+	}
+	return code, a.Error
 }
 
 // resolve is the URL a browser on p's pages PUTs to for an upload URL:
@@ -108,8 +122,7 @@ func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUp
 	for _, side := range []struct {
 		name string
 		img  []byte
-		url  string
-	}{{"front", u.front, page.frontURL}, {"back", u.back, page.backURL}} {
+	}{{"front", u.front}, {"back", u.back}} {
 		iv := make([]byte, 12)
 		_, _ = rand.Read(iv)
 		ct, err := seal.SealImage(key, iv, side.img)
@@ -119,8 +132,12 @@ func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUp
 		if side.name == "front" && u.tamperFront {
 			ct[len(ct)/2] ^= 0x01
 		}
+		code, signed := p.uploadURL(page.captureID, idv.Side(side.name), len(ct))
+		if code != http.StatusOK {
+			p.t.Fatalf("upload URL for the %s: %d %s", side.name, code, signed)
+		}
 		if !(side.name == "back" && u.skipBack) {
-			if code := putObject(p.t, p.resolve(side.url), ct); code < 200 || code > 299 {
+			if code := putObject(p.t, p.resolve(signed), ct); code < 200 || code > 299 {
 				p.t.Fatalf("PUT %s: HTTP %d", side.name, code)
 			}
 			// What S3 holds is the ciphertext, never the image.
@@ -133,7 +150,7 @@ func (p *person) uploadDocument(stored func(key string) ([]byte, error), u docUp
 			iv[0] ^= 0xff
 		}
 		form.Set(side.name+"_image_iv", base64.StdEncoding.EncodeToString(iv))
-		form.Set(side.name+"_image_url", side.url)
+		form.Set(side.name+"_image_url", signed)
 	}
 	return form
 }
@@ -217,6 +234,48 @@ func TestDocumentFlowProduction(t *testing.T) {
 			}
 		})
 	}
+
+	// Issue 13: upload URLs had no size bound and lived 12 h. Through the
+	// production web role and versitygw: a URL takes exactly the length
+	// it was asked for (a PUT one byte or 12 MiB longer is refused, and
+	// nothing is stored); once the attempt's job is enqueued no URL is
+	// minted for it.
+	t.Run("upload URLs are bound to a length and end with the attempt", func(t *testing.T) {
+		p := rp.person(t)
+		page := p.openCapture()
+		ct := make([]byte, 4096)
+		_, _ = rand.Read(ct)
+		code, signed := p.uploadURL(page.captureID, idv.SideFront, len(ct))
+		if code != http.StatusOK {
+			t.Fatalf("upload URL: %d %s", code, signed)
+		}
+		if q, _ := url.Parse(signed); q == nil || q.Query().Get("X-Amz-Expires") != "300" ||
+			!strings.Contains(q.Query().Get("X-Amz-SignedHeaders"), "content-length") {
+			t.Fatalf("upload URL %s: want X-Amz-Expires=300 and content-length signed", signed)
+		}
+		big := make([]byte, 12<<20)
+		for name, body := range map[string][]byte{"one byte more": append(ct[:len(ct):len(ct)], 0), "12 MiB": big} {
+			if code := putObject(t, signed, body); code != http.StatusForbidden {
+				t.Errorf("%s: PUT of %d bytes to a URL for %d answered %d, want 403", name, len(body), len(ct), code)
+			}
+		}
+		key := idv.DocumentImageKey(page.captureID, idv.SideFront)
+		if _, err := store.Get(context.Background(), key); idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("after refused PUTs, Get: %v, want ENOTFOUND", err)
+		}
+		if code := putObject(t, signed, ct); code != http.StatusOK {
+			t.Fatalf("PUT of the announced length: %d", code)
+		}
+		// A second page's form for the same attempt, then the submit.
+		form := p.uploadDocument(stored, docUpload{front: photo, back: photo})
+		if code, loc, body := p.do("POST", "/verify/document_capture", form); code != http.StatusSeeOther || loc != "/verify/document_capture" {
+			t.Fatalf("submit: %d %q %.300s", code, loc, body)
+		}
+		if code, msg := p.uploadURL(page.captureID, idv.SideBack, 100); code != http.StatusConflict {
+			t.Errorf("upload URL after the job was enqueued: %d %s, want 409", code, msg)
+		}
+		_ = p.waitStep("/verify/document_capture")
+	})
 
 	t.Run("a URL the server did not issue is refused before any fetch", func(t *testing.T) {
 		p := rp.person(t)

@@ -149,7 +149,7 @@ func documentOptions(cfg config.Config, store idv.ObjectStore) *web.DocumentOpti
 		return nil
 	}
 	return &web.DocumentOptions{Objects: store, Presigned: cfg.DocAuth.PresignedUploads,
-		URLExpiry: cfg.DocAuth.EffectiveUploadURLExpiry(cfg.Web), AllowTestFiles: cfg.DocAuth.AllowTestFiles}
+		URLExpiry: cfg.DocAuth.UploadURLExpiry, AllowTestFiles: cfg.DocAuth.AllowTestFiles}
 }
 
 // jobsAdmin returns the jobs admin UI (riverui over q) with its credentials
