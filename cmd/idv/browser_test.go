@@ -236,7 +236,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	}
 	// The same URL works from outside a browser: what stopped the page was
 	// CORS, not a bad URL.
-	if code := putObject(t, signed, []byte("x")); code != 200 {
+	if code := putObject(t, signed, []byte("not from idv")); code != 200 {
 		t.Fatalf("direct PUT: %d", code)
 	}
 
