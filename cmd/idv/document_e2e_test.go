@@ -255,8 +255,17 @@ func TestDocumentFlowProduction(t *testing.T) {
 		}
 		big := make([]byte, 12<<20)
 		for name, body := range map[string][]byte{"one byte more": append(ct[:len(ct):len(ct)], 0), "12 MiB": big} {
-			if code := putObject(t, signed, body); code != http.StatusForbidden {
-				t.Errorf("%s: PUT of %d bytes to a URL for %d answered %d, want 403", name, len(body), len(ct), code)
+			// versitygw may answer 403 and close before reading a large
+			// body: the client then sees a broken pipe, also a refusal.
+			req, _ := http.NewRequest(http.MethodPut, signed, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/octet-stream")
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusForbidden {
+					t.Errorf("%s: PUT of %d bytes to a URL for %d answered %d, want 403", name, len(body), len(ct), res.StatusCode)
+				}
 			}
 		}
 		key := idv.DocumentImageKey(page.captureID, idv.SideFront)
