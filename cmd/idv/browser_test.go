@@ -119,6 +119,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 
 	dir := t.TempDir()
 	files := map[string][]byte{"front.yml": []byte(canaryDocument), "back.png": testenv.PNG(t, 64, 40), "notes.pdf": []byte("%PDF-1.4 not a photo")}
+	files["back-again.png"] = files["back.png"] // the same photo chosen again: the same length
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -169,10 +170,40 @@ func TestBrowserDocumentFlow(t *testing.T) {
 
 	// The page asked the server for its upload URLs (at least one per
 	// side), and the URLs it used live 10 s and are bound to a length.
-	asked := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](
-		`performance.getEntriesByType('resource').filter(function (e) { return e.name.indexOf('/verify/document_capture/upload_url') >= 0; }).length`))
+	const countAsks = `performance.getEntriesByType('resource').filter(function (e) { return e.name.indexOf('/verify/document_capture/upload_url') >= 0; }).length`
+	asked := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](countAsks))
 	if asked < 2 {
 		t.Fatalf("the page asked for %d upload URLs, want one per side at least", asked)
+	}
+	// Near expiry the page asks again: with the page's clock an hour on,
+	// the URL it holds for the back is stale, and choosing the same photo
+	// again (the same length) makes it ask for a fresh one.
+	within(t, ctx, step, "clock an hour on", chromedp.Evaluate[bool](`(function () { var real = Date.now; Date.now = function () { return real() + 3600000; }; return true; })()`))
+	within(t, ctx, step, "choose the back again", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{filepath.Join(dir, "back-again.png")}))
+	within(t, ctx, step, "back uploaded again", chromedp.Poll[bool](`document.querySelector('[data-side=back]').dataset.state === 'done'`))
+	if n := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](countAsks)); n <= asked {
+		t.Fatalf("a stale URL was reused: %d URL requests before, %d after", asked, n)
+	} else {
+		asked = n
+	}
+	// A URL the store refuses (403: it expired on the way) makes the page
+	// ask for a fresh one and upload again; the person sees no failure.
+	within(t, ctx, step, "the store refuses once", chromedp.Evaluate[bool](`(function () {
+		var send = XMLHttpRequest.prototype.send;
+		XMLHttpRequest.prototype.send = function () {
+			XMLHttpRequest.prototype.send = send;
+			var xhr = this;
+			Object.defineProperty(xhr, "status", { value: 403 });
+			window.refusedOnce = true;
+			setTimeout(function () { xhr.onload(new ProgressEvent("load")); }, 0);
+		};
+		return true;
+	})()`))
+	within(t, ctx, step, "choose the back once more", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{filepath.Join(dir, "back.png")}))
+	within(t, ctx, step, "back uploaded after the refusal", chromedp.Poll[bool](
+		`window.refusedOnce === true && document.querySelector('[data-side=back]').dataset.state === 'done'`))
+	if n := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](countAsks)); n <= asked {
+		t.Fatalf("after a 403 the page did not ask for a fresh URL: %d URL requests before, %d after", asked, n)
 	}
 	for _, side := range []string{"front", "back"} {
 		used := within(t, ctx, step, side+" URL", chromedp.Value(chromedp.CSS(`input[name=`+side+`_image_url]`)))
