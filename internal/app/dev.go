@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-
 	"github.com/idv-dev/idv/config"
 	memlimit "github.com/idv-dev/idv/ratelimit/memory"
 	"github.com/idv-dev/idv/results"
