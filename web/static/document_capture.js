@@ -114,7 +114,7 @@
     // put uploads body for side and resolves with the URL it went to. A
     // refusal for age (403) gets one retry with a fresh URL.
     function putFresh(side, body, onProgress) {
-      var size = body.byteLength;
+      var size = body.byteLength !== undefined ? body.byteLength : body.size; // ArrayBuffer, view or Blob
       return urlFor(side, size).then(function (url) {
         return put(url, body, onProgress).then(function () { return url; }, function (err) {
           if (!err || err.status !== 403) throw err;
