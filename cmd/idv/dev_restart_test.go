@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -8,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/app"
 	"github.com/idv-dev/idv/internal/testenv"
+	"github.com/idv-dev/idv/queue"
 )
 
 var statusURLRE = regexp.MustCompile(`data-status-url="([^"]+)"`)
@@ -63,6 +67,19 @@ func TestDevRestartEndsTheAttemptInFlight(t *testing.T) {
 	code, loc, body := p.do("GET", "/verify/document_capture", nil)
 	if code != 200 || !strings.Contains(body, "taking longer than usual") || !captureIDRE.MatchString(body) {
 		t.Fatalf("after the restart: %d %q, want the capture form saying the check took too long: %.600s", code, loc, body)
+	}
+	// The verification says so: nothing in flight, the attempt given back.
+	db, err := queue.OpenSQLite(context.Background(), filepath.Join(dir, "jobs.sqlite"), queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _, err := db.ListVerifications(context.Background(), app.DemoRPID, queue.ListFilter{})
+	db.Close()
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("verifications: %d, %v", len(vs), err)
+	}
+	if rec, _ := vs[0].Step(idv.StepDocument); rec.InFlight != "" || rec.Attempts != 0 || rec.Status != idv.StepPending {
+		t.Fatalf("document step after the restart: %+v, want pending, nothing in flight, no attempt counted", rec)
 	}
 	// The person is still on their verification: a new attempt goes.
 	form = p.uploadDocument(stored, docUpload{front: photo, back: photo})
