@@ -10,7 +10,7 @@ import (
 )
 
 // WebSessions is a store of the web tier's sessions in this database
-// (idv_web_sessions, migration 006), with the methods of scs's Store and
+// (idv_web_sessions, migration 007), with the methods of scs's Store and
 // CtxStore. `idv dev` uses it on SQLite so that people's sessions outlive a
 // restart of the process: a person whose check was in flight then sees the
 // attempt end ("taking longer than usual", the attempt given back) instead

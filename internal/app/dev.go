@@ -100,7 +100,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		return nil, err
 	}
 	limiter := memlimit.New(time.Now)
-	mounts, err := c.relyingPartyMounts(ctx, limiter)
+	mounts, provider, err := c.relyingPartyMounts(ctx, limiter)
 	if err != nil {
 		_ = stopWorkers(0)
 		return nil, err
@@ -112,7 +112,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	}
 	maps.Copy(mounts, demoApp.Mounts())
 	srv, err := web.New(web.Options{
-		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
+		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin, OIDC: provider,
 		// Sessions in the SQLite file, sealed as in Redis: after a restart
 		// (even kill -9) a person whose check was in flight comes back to
 		// their verification and sees the attempt end, given back, instead
