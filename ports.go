@@ -69,11 +69,13 @@ type DocumentProofer interface {
 // pre-signed uploads off, the web tier Puts images it sealed itself. Keys
 // come from DocumentImageKey. No method's error may quote object content.
 type ObjectStore interface {
-	// PresignPut returns a URL through which one HTTP PUT with
-	// Content-Type application/octet-stream may write the object at key
-	// until expires from now. Nothing is contacted: the URL is signed
-	// locally.
-	PresignPut(ctx context.Context, key string, expires time.Duration) (string, error)
+	// PresignPut returns a URL through which an HTTP PUT with
+	// Content-Type application/octet-stream and a Content-Length of
+	// exactly size bytes (1 to MaxImageBytes) may write the object at key
+	// until expires from now; a body of any other length, or one sent
+	// without a Content-Length, is refused. Nothing is contacted: the URL
+	// is signed locally.
+	PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error)
 	// Put writes data at key, replacing any object there.
 	Put(ctx context.Context, key string, data []byte) error
 	// Get returns the object at key. A missing object is ErrNotFound (an

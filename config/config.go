@@ -265,9 +265,10 @@ type DocAuth struct {
 	// images to the web server, which seals them and stores them itself
 	// (the seeds' doc_auth_enable_presigned_s3_urls).
 	PresignedUploads bool `yaml:"presigned_uploads"`
-	// UploadURLExpiry is how long a pre-signed upload URL stays valid. 0
-	// (the default) means web.session_lifetime, the longest session, so a
-	// URL never expires under a page that is still open.
+	// UploadURLExpiry is how long a pre-signed upload URL stays valid
+	// (default 5 minutes; from 10 s to 1 h). The capture page asks for a
+	// URL just before each upload, and for a fresh one when the one it
+	// holds is near expiry, so a slow person never meets an expired URL.
 	UploadURLExpiry time.Duration `yaml:"upload_url_expiry"`
 	// AllowTestFiles lets a small YAML or JSON file stand in for an image so
 	// QA can pick the document simulator's answer. Never in production.
@@ -292,20 +293,21 @@ func (d DocAuth) HPKE() bool {
 }
 
 // ImageKeyGrace is how long a retired image key still opens images: the
-// longest a page can upload with the key it was rendered with (its upload
-// URLs' lifetime) plus the longest a job may wait (jobs.stale_after).
+// longest a capture page can go on sealing with the key it was rendered
+// with (the session's lifetime: upload URLs are short-lived, but the page
+// asks for fresh ones and keeps its key) plus the longest a job may wait
+// (jobs.stale_after).
 func (c Config) ImageKeyGrace() time.Duration {
-	return c.DocAuth.EffectiveUploadURLExpiry(c.Web) + c.Jobs.StaleAfter
+	return max(c.DocAuth.UploadURLExpiry, c.Web.SessionLifetime) + c.Jobs.StaleAfter
 }
 
-// EffectiveUploadURLExpiry is UploadURLExpiry, or the session lifetime when
-// it is 0.
-func (d DocAuth) EffectiveUploadURLExpiry(w Web) time.Duration {
-	if d.UploadURLExpiry > 0 {
-		return d.UploadURLExpiry
-	}
-	return w.SessionLifetime
-}
+// Bounds of doc_auth.upload_url_expiry: long enough for the page to start
+// its PUT after asking, short enough that a URL is dead minutes after the
+// attempt ends.
+const (
+	MinUploadURLExpiry = 10 * time.Second
+	MaxUploadURLExpiry = time.Hour
+)
 
 // Objects configures the object storage of document images: an S3 bucket,
 // or in `idv dev` a local folder the web server serves uploads to.
@@ -374,7 +376,7 @@ func Defaults() Config {
 			PhoneSecondary: Vendor{Timeout: time.Second},
 			Document:       Vendor{Timeout: 45 * time.Second},
 		},
-		DocAuth:       DocAuth{Enabled: true, PresignedUploads: true, ImageEncryption: ImageEncryptionHPKE},
+		DocAuth:       DocAuth{Enabled: true, PresignedUploads: true, UploadURLExpiry: 5 * time.Minute, ImageEncryption: ImageEncryptionHPKE},
 		Objects:       Objects{Region: "us-east-1"},
 		Log:           Log{Level: "info"},
 		Verifications: Verifications{Lifetime: 24 * time.Hour, LinkLifetime: time.Hour, WebhookWorkers: 10, APIRequestsPerMinute: 600},
@@ -609,11 +611,9 @@ func (c Config) Validate(role Role) error {
 			bad("objects.bucket", "is required while doc_auth.enabled is true: the S3 bucket for document images (or set doc_auth.enabled: false)")
 		}
 		if role&(RoleWeb|RoleDev) != 0 {
-			switch e := c.DocAuth.EffectiveUploadURLExpiry(c.Web); {
-			case c.DocAuth.UploadURLExpiry < 0:
-				bad("doc_auth.upload_url_expiry", "must not be negative (0 means web.session_lifetime), got %s", c.DocAuth.UploadURLExpiry)
-			case e > 7*24*time.Hour:
-				bad("doc_auth.upload_url_expiry", "S3 signatures last at most 7 days, got %s (0 means web.session_lifetime)", e)
+			if e := c.DocAuth.UploadURLExpiry; e < MinUploadURLExpiry || e > MaxUploadURLExpiry {
+				bad("doc_auth.upload_url_expiry", "must be between %s and %s (the page asks for a fresh URL before each upload), got %s",
+					MinUploadURLExpiry, MaxUploadURLExpiry, e)
 			}
 		}
 		switch c.DocAuth.ImageEncryption {

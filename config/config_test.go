@@ -124,19 +124,30 @@ func TestHeartbeatTimeoutValidation(t *testing.T) {
 	}
 }
 
-func TestUploadURLExpiryFollowsTheSession(t *testing.T) {
+// Issue 13: upload URLs lived as long as the session (12 h). They are
+// short now: 5 minutes by default, and a setting outside 10 s to 1 h is
+// refused, naming it.
+func TestUploadURLExpiryIsShort(t *testing.T) {
 	t.Parallel()
-	c := Defaults()
-	if got := c.DocAuth.EffectiveUploadURLExpiry(c.Web); got != c.Web.SessionLifetime || got != 12*time.Hour {
-		t.Fatalf("default expiry %s, want the session lifetime %s", got, c.Web.SessionLifetime)
+	if got := Defaults().DocAuth.UploadURLExpiry; got != 5*time.Minute {
+		t.Fatalf("default expiry %s, want 5m", got)
 	}
-	c.Web.SessionLifetime = 8 * 24 * time.Hour
-	if err := c.Validate(RoleDev); err == nil || !strings.Contains(err.Error(), "doc_auth.upload_url_expiry") {
-		t.Fatalf("an 8-day session gives 8-day URLs, over S3's limit: %v", err)
-	}
-	c.DocAuth.UploadURLExpiry = time.Hour
-	if got := c.DocAuth.EffectiveUploadURLExpiry(c.Web); got != time.Hour {
-		t.Fatalf("set expiry %s, want 1h", got)
+	for _, tc := range []struct {
+		d  time.Duration
+		ok bool
+	}{{0, false}, {-time.Minute, false}, {9 * time.Second, false}, {10 * time.Second, true}, {5 * time.Minute, true},
+		{time.Hour, true}, {time.Hour + time.Second, false}, {12 * time.Hour, false}, {8 * 24 * time.Hour, false}} {
+		c := Defaults()
+		c.DocAuth.UploadURLExpiry = tc.d
+		for _, role := range []Role{RoleDev, RoleWeb} {
+			if role == RoleWeb {
+				c.Objects.Bucket = "b"
+			}
+			named := strings.Contains(fmt.Sprint(c.Validate(role)), "doc_auth.upload_url_expiry")
+			if named == tc.ok {
+				t.Errorf("upload_url_expiry %s (role %v): named in the errors %v, want %v", tc.d, role, named, !tc.ok)
+			}
+		}
 	}
 }
 

@@ -69,7 +69,7 @@ func newDocCase(t *testing.T, now time.Time) *docCase {
 			t.Fatal(err)
 		}
 		_ = c.objects.Put(context.Background(), key, ct)
-		im.URL, _ = c.objects.PresignPut(context.Background(), key, time.Hour)
+		im.URL, _ = c.objects.PresignPut(context.Background(), key, int64(len(ct)), time.Hour)
 	}
 	c.vendor = &docVendor{res: idv.VendorResult{Vendor: "document_sim", Success: true},
 		pii: &idv.Applicant{FirstName: "Canaryfirst", LastName: "Canarylast"}}

@@ -174,7 +174,7 @@ func New(o Options) (*Server, error) {
 		}
 		dc := *d
 		if dc.URLExpiry <= 0 {
-			dc.URLExpiry = 12 * time.Hour
+			dc.URLExpiry = DefaultUploadURLExpiry
 		}
 		s.docs = &dc
 	}
@@ -214,6 +214,9 @@ func (s *Server) routes(o Options) http.Handler {
 	for _, st := range s.flow {
 		mux.HandleFunc("GET "+st.Path, s.requireStep(st, s.show(st)))
 		mux.HandleFunc("POST "+st.Path, s.limitBody(s.stepBodyLimit(st), s.requireStep(st, s.submit(st))))
+		if st.Kind == idv.JobDocument && s.docs.Presigned {
+			mux.HandleFunc("POST "+st.Path+uploadURLSuffix, s.serveUploadURL(st)) // capped at maxUploadURLBytes
+		}
 	}
 	mux.HandleFunc("GET /verify/errors/{reason}", s.requireVerification(true, s.serveStepError))
 	mux.HandleFunc("GET "+resultPath, s.requireVerification(true, s.serveResult))

@@ -78,7 +78,7 @@ func TestSealedCodecRefusesMalformedFlat(t *testing.T) {
 func TestAnonymousGetsStoreNoSession(t *testing.T) {
 	t.Parallel()
 	for _, presigned := range []bool{true, false} {
-		h, _ := newDocHarness(t, presigned)
+		h, objects := newDocHarness(t, presigned)
 		store, ok := h.sm.Store.(scs.IterableStore)
 		if !ok {
 			t.Fatalf("session store %T cannot be listed", h.sm.Store)
@@ -115,12 +115,36 @@ func TestAnonymousGetsStoreNoSession(t *testing.T) {
 				}
 			}
 		}
+		// Nor does asking for an upload URL: none is minted (issue 13:
+		// every cookieless GET used to mint two).
+		for _, cookie := range []string{"", "a-token-the-store-never-issued"} {
+			req, _ := http.NewRequest("POST", h.srv.URL+"/verify/document_capture/upload_url",
+				strings.NewReader("capture_id=x&side=front&size=10"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if cookie != "" {
+				req.AddCookie(&http.Cookie{Name: h.sm.Cookie.Name, Value: cookie})
+			}
+			res, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			if res.StatusCode/100 == 2 || res.StatusCode >= 500 {
+				t.Errorf("anonymous upload URL request (cookie %q): %d, want a refusal", cookie, res.StatusCode)
+			}
+			if sc := res.Header.Values("Set-Cookie"); len(sc) != 0 {
+				t.Errorf("anonymous upload URL request (cookie %q) set a cookie: %q", cookie, sc)
+			}
+		}
+		if n := len(objects.Presigns()); n != 0 {
+			t.Errorf("presigned=%v: anonymous requests minted %d upload URLs", presigned, n)
+		}
 		after, err := store.All()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(after) != len(before) {
-			t.Errorf("presigned=%v: anonymous GETs stored %d sessions", presigned, len(after)-len(before))
+			t.Errorf("presigned=%v: anonymous requests stored %d sessions", presigned, len(after)-len(before))
 		}
 	}
 }

@@ -30,8 +30,9 @@ type DocumentOptions struct {
 	// this server, which seals them and puts them itself (the seeds'
 	// doc_auth_enable_presigned_s3_urls switched off).
 	Presigned bool
-	// URLExpiry is how long a pre-signed URL stays valid; default 12 h,
-	// the longest session, so an URL never expires under an open page.
+	// URLExpiry is how long a pre-signed URL stays valid; default 5
+	// minutes. The page asks for a URL just before each upload
+	// (serveUploadURL), so a slow person never holds an expired one.
 	URLExpiry time.Duration
 	// AllowTestFiles lets a YAML or JSON file stand in for an image, so
 	// QA can choose the document simulator's answer. Never in production.
@@ -54,6 +55,9 @@ type ImageKeys interface {
 
 // uploadsPrefix is where DocumentOptions.Uploads is served.
 const uploadsPrefix = "/uploads/"
+
+// DefaultUploadURLExpiry is DocumentOptions.URLExpiry when unset.
+const DefaultUploadURLExpiry = 5 * time.Minute
 
 func (s *Server) documentStep() *step {
 	return &step{
@@ -83,7 +87,7 @@ func (s *Server) documentStep() *step {
 type documentPage struct {
 	CaptureID      string
 	Presigned      bool
-	URLs           map[idv.Side]string // pre-signed upload URLs
+	UploadURLPath  string // where the page asks for upload URLs (pre-signed)
 	MaxBytes       int
 	Accept         string
 	AllowTestFiles bool
@@ -95,21 +99,18 @@ type documentPage struct {
 	ImageKey   string
 }
 
-// URL is the pre-signed upload URL of side.
-func (p documentPage) URL(side idv.Side) string { return p.URLs[side] }
-
 // renderDocument shows the capture form. The capture id is the attempt's,
 // not the page's: every form of one attempt (a reload, a second tab) gets
 // the same one, so the upload URLs and the form of a page opened earlier stay
 // valid. A new id is drawn only when there is none, that is for a new
-// attempt: submitting one removes it (readDocument's begun). With pre-signed
-// uploads each form gets fresh upload URLs for the attempt's keys.
+// attempt: submitting one removes it (readDocument's begun). The page holds
+// no upload URL: with pre-signed uploads it asks for one, for the
+// attempt's keys, just before each upload (serveUploadURL).
 func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, code int, fe idv.FieldErrors, flash string) {
 	ctx := r.Context()
 	captureID := s.sessions.GetString(ctx, keyDocCapture)
 	if captureID == "" {
-		captureID = idv.NewID()
-		s.sessions.Put(ctx, keyDocCapture, captureID)
+		captureID = s.newCapture(ctx)
 	}
 	p := documentPage{CaptureID: captureID, Presigned: s.docs.Presigned, MaxBytes: idv.MaxImageBytes,
 		Accept: strings.Join(acceptedTypes, ","), AllowTestFiles: s.docs.AllowTestFiles, Errors: fe}
@@ -125,15 +126,7 @@ func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, code int
 		p.HPKE, p.ImageKeyID, p.ImageKey = true, k.ID, base64.RawURLEncoding.EncodeToString(k.Raw)
 	}
 	if p.Presigned {
-		p.URLs = map[idv.Side]string{}
-		for _, side := range idv.Sides {
-			u, err := s.docs.Objects.PresignPut(ctx, idv.DocumentImageKey(p.CaptureID, side), s.docs.URLExpiry)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			p.URLs[side] = u
-		}
+		p.UploadURLPath = s.step("document_capture").Path + uploadURLSuffix
 	}
 	s.render(w, r, code, "document_capture", page{Title: "Add photos of your ID", Flash: flash,
 		Step: s.stepIndicator(ctx, s.step("document_capture")), Errors: summarize(fe, []string{"front", "back"}, nil), Data: p})
@@ -172,8 +165,12 @@ func (s *Server) readDocument(w http.ResponseWriter, r *http.Request) (submissio
 		args: args,
 		keep: func(ctx context.Context) error { return s.putImages(ctx, captureID, images) },
 		// The attempt has begun, and its capture with it: the next form
-		// is a new attempt's, with a new capture id.
-		begun: func(ctx context.Context) { s.sessions.Remove(ctx, keyDocCapture) },
+		// is a new attempt's, with a new capture id. No upload URL is
+		// minted for this capture again.
+		begun: func(ctx context.Context) {
+			s.sessions.Remove(ctx, keyDocCapture)
+			s.sessions.Remove(ctx, keyDocMints)
+		},
 	}, true
 }
 

@@ -109,6 +109,9 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	slow := start(t, []string{"IDV_VENDORS_SIMULATOR_LATENCY=1500ms"}, "vendors", "vendors", "--addr", "127.0.0.1:0")
 	env := append(append([]string{}, pe.env...), docEnv(s3srv)...)
 	env = append(env, "IDV_VENDORS_DOCUMENT_URL="+slow.waitURL(t))
+	// Upload URLs for 10 s, the shortest allowed: the page holds none
+	// and must ask for one (and again, when near expiry) for each upload.
+	env = append(env, "IDV_DOC_AUTH_UPLOAD_URL_EXPIRY=10s")
 	run1(t, env, "migrate")
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
 	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")
@@ -128,6 +131,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 
 	dir := t.TempDir()
 	files := map[string][]byte{"front.yml": []byte(canaryDocument), "back.png": testenv.PNG(t, 64, 40), "notes.pdf": []byte("%PDF-1.4 not a photo")}
+	files["back-again.png"] = files["back.png"] // the same photo chosen again: the same length
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -176,6 +180,51 @@ func TestBrowserDocumentFlow(t *testing.T) {
 		`document.querySelector('[data-side=front]').dataset.state === 'done' && document.querySelector('[data-side=back]').dataset.state === 'done'`))
 	screenshot(t, ctx, "1-document-capture")
 
+	// The page asked the server for its upload URLs (at least one per
+	// side), and the URLs it used live 10 s and are bound to a length.
+	const countAsks = `performance.getEntriesByType('resource').filter(function (e) { return e.name.indexOf('/verify/document_capture/upload_url') >= 0; }).length`
+	asked := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](countAsks))
+	if asked < 2 {
+		t.Fatalf("the page asked for %d upload URLs, want one per side at least", asked)
+	}
+	// Near expiry the page asks again: with the page's clock an hour on,
+	// the URL it holds for the back is stale, and choosing the same photo
+	// again (the same length) makes it ask for a fresh one.
+	within(t, ctx, step, "clock an hour on", chromedp.Evaluate[bool](`(function () { var real = Date.now; Date.now = function () { return real() + 3600000; }; return true; })()`))
+	within(t, ctx, step, "choose the back again", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{filepath.Join(dir, "back-again.png")}))
+	within(t, ctx, step, "back uploaded again", chromedp.Poll[bool](`document.querySelector('[data-side=back]').dataset.state === 'done'`))
+	if n := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](countAsks)); n <= asked {
+		t.Fatalf("a stale URL was reused: %d URL requests before, %d after", asked, n)
+	} else {
+		asked = n
+	}
+	// A URL the store refuses (403: it expired on the way) makes the page
+	// ask for a fresh one and upload again; the person sees no failure.
+	within(t, ctx, step, "the store refuses once", chromedp.Evaluate[bool](`(function () {
+		var send = XMLHttpRequest.prototype.send;
+		XMLHttpRequest.prototype.send = function () {
+			XMLHttpRequest.prototype.send = send;
+			var xhr = this;
+			Object.defineProperty(xhr, "status", { value: 403 });
+			window.refusedOnce = true;
+			setTimeout(function () { xhr.onload(new ProgressEvent("load")); }, 0);
+		};
+		return true;
+	})()`))
+	within(t, ctx, step, "choose the back once more", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{filepath.Join(dir, "back.png")}))
+	within(t, ctx, step, "back uploaded after the refusal", chromedp.Poll[bool](
+		`window.refusedOnce === true && document.querySelector('[data-side=back]').dataset.state === 'done'`))
+	if n := within(t, ctx, step, "URL requests", chromedp.Evaluate[int](countAsks)); n <= asked {
+		t.Fatalf("after a 403 the page did not ask for a fresh URL: %d URL requests before, %d after", asked, n)
+	}
+	for _, side := range []string{"front", "back"} {
+		used := within(t, ctx, step, side+" URL", chromedp.Value(chromedp.CSS(`input[name=`+side+`_image_url]`)))
+		u, err := url.Parse(used)
+		if err != nil || u.Query().Get("X-Amz-Expires") != "10" || !strings.Contains(u.Query().Get("X-Amz-SignedHeaders"), "content-length") {
+			t.Fatalf("%s upload URL %q: want X-Amz-Expires=10 and a signed content-length", side, used)
+		}
+	}
+
 	// The bucket holds ciphertext sealed to the workers' key: the
 	// documented header (magic, version, the page's key id, enc), then
 	// the ciphertext and tag; not the file, not its contents.
@@ -218,7 +267,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	}))
 	t.Cleanup(foreign.Close)
 	key := idv.DocumentImageKey(idv.NewID(), idv.SideFront)
-	signed, err := store.PresignPut(context.Background(), key, time.Hour)
+	signed, err := store.PresignPut(context.Background(), key, int64(len("not from idv")), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +283,7 @@ func TestBrowserDocumentFlow(t *testing.T) {
 	}
 	// The same URL works from outside a browser: what stopped the page was
 	// CORS, not a bad URL.
-	if code := putObject(t, signed, []byte("x")); code != 200 {
+	if code := putObject(t, signed, []byte("not from idv")); code != 200 {
 		t.Fatalf("direct PUT: %d", code)
 	}
 
@@ -359,7 +408,7 @@ func TestBrowserDevMode(t *testing.T) {
 	within(t, ctx, step, "choose the back", chromedp.SetUploadFiles(chromedp.CSS(`#back`), []string{photo}))
 	within(t, ctx, step, "both uploaded", chromedp.Poll[bool](
 		`document.querySelector('[data-side=front]').dataset.state === 'done' && document.querySelector('[data-side=back]').dataset.state === 'done'`))
-	if url := within(t, ctx, step, "upload URL", chromedp.Evaluate[string](`document.getElementById('capture').getAttribute('data-front-url')`)); !strings.HasPrefix(url, "/uploads/") || strings.HasPrefix(url, "//") {
+	if url := within(t, ctx, step, "upload URL", chromedp.Value(chromedp.CSS(`input[name=front_image_url]`))); !strings.HasPrefix(url, "/uploads/") || strings.HasPrefix(url, "//") {
 		t.Fatalf("dev upload URL %q is not a path on the web server (same-origin at any host name)", url)
 	}
 	within(t, ctx, step, "submit", chromedp.Click(chromedp.CSS(`button[type=submit]`)))

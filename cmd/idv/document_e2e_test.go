@@ -11,12 +11,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"html"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,27 +45,26 @@ func docEnv(s *testenv.S3Server) []string {
 
 var (
 	captureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
-	frontURLRE  = regexp.MustCompile(`data-front-url="([^"]*)"`)
-	backURLRE   = regexp.MustCompile(`data-back-url="([^"]*)"`)
 	imageKeyRE  = regexp.MustCompile(`data-image-key-id="([^"]+)" data-image-key="([^"]+)"`)
 )
 
-// capturePage is what the capture page gives the browser. Under hpke it
-// gives the workers' public key too.
+// capturePage is what the capture page gives the browser: the attempt's
+// capture id, no upload URL (the page asks for one per upload), and under
+// hpke the workers' public key.
 type capturePage struct {
-	captureID, frontURL, backURL string
-	keyID                        string
-	key                          []byte // raw P-256 public key; nil under form_key
+	captureID string
+	keyID     string
+	key       []byte // raw P-256 public key; nil under form_key
 }
 
 func (p *person) openCapture() capturePage {
 	p.t.Helper()
 	code, _, body := p.do("GET", "/verify/document_capture", nil)
-	id, f, b := captureIDRE.FindStringSubmatch(body), frontURLRE.FindStringSubmatch(body), backURLRE.FindStringSubmatch(body)
-	if code != 200 || id == nil || f == nil || b == nil {
+	id := captureIDRE.FindStringSubmatch(body)
+	if code != 200 || id == nil || strings.Contains(body, "data-front-url") {
 		p.t.Fatalf("capture page: %d %.400s", code, body)
 	}
-	page := capturePage{captureID: id[1], frontURL: html.UnescapeString(f[1]), backURL: html.UnescapeString(b[1])}
+	page := capturePage{captureID: id[1]}
 	if k := imageKeyRE.FindStringSubmatch(body); k != nil {
 		page.keyID = k[1]
 		var err error
@@ -73,6 +73,22 @@ func (p *person) openCapture() capturePage {
 		}
 	}
 	return page
+}
+
+// uploadURL asks for an upload URL as the page's script does, just before
+// a PUT of size bytes; it returns the status and the URL (or the error).
+func (p *person) uploadURL(captureID string, side idv.Side, size int) (int, string) {
+	p.t.Helper()
+	code, _, body := p.do("POST", "/verify/document_capture/upload_url",
+		url.Values{"capture_id": {captureID}, "side": {string(side)}, "size": {strconv.Itoa(size)}})
+	var a struct{ URL, Error string }
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		p.t.Fatalf("upload URL answer %d is not JSON: %.300s", code, body)
+	}
+	if code == http.StatusOK {
+		return code, a.URL
+	}
+	return code, a.Error
 }
 
 // resolve is the URL a browser on p's pages PUTs to for an upload URL:
@@ -136,8 +152,7 @@ func (p *person) uploadTo(page capturePage, stored func(key string) ([]byte, err
 	for _, side := range []struct {
 		name string
 		img  []byte
-		url  string
-	}{{"front", u.front, page.frontURL}, {"back", u.back, page.backURL}} {
+	}{{"front", u.front}, {"back", u.back}} {
 		iv := make([]byte, 12)
 		_, _ = rand.Read(iv)
 		ct, err := seal.SealImage(key, iv, side.img)
@@ -147,8 +162,12 @@ func (p *person) uploadTo(page capturePage, stored func(key string) ([]byte, err
 		if side.name == "front" && u.tamperFront {
 			ct[len(ct)/2] ^= 0x01
 		}
+		code, signed := p.uploadURL(page.captureID, idv.Side(side.name), len(ct))
+		if code != http.StatusOK {
+			p.t.Fatalf("upload URL for the %s: %d %s", side.name, code, signed)
+		}
 		if !(side.name == "back" && u.skipBack) {
-			if code := putObject(p.t, p.resolve(side.url), ct); code < 200 || code > 299 {
+			if code := putObject(p.t, p.resolve(signed), ct); code < 200 || code > 299 {
 				p.t.Fatalf("PUT %s: HTTP %d", side.name, code)
 			}
 			// What S3 holds is the ciphertext, never the image.
@@ -161,7 +180,7 @@ func (p *person) uploadTo(page capturePage, stored func(key string) ([]byte, err
 			iv[0] ^= 0xff
 		}
 		form.Set(side.name+"_image_iv", base64.StdEncoding.EncodeToString(iv))
-		form.Set(side.name+"_image_url", side.url)
+		form.Set(side.name+"_image_url", signed)
 	}
 	return form
 }
@@ -184,8 +203,7 @@ func (p *person) uploadHPKE(page capturePage, stored func(key string) ([]byte, e
 	for _, side := range []struct {
 		name string
 		img  []byte
-		url  string
-	}{{"front", u.front, page.frontURL}, {"back", u.back, page.backURL}} {
+	}{{"front", u.front}, {"back", u.back}} {
 		info := seal.ImageInfo(page.captureID, idv.Side(side.name))
 		if side.name == "back" && u.wrongBackIV {
 			info = seal.ImageInfo(page.captureID, idv.SideFront)
@@ -197,8 +215,12 @@ func (p *person) uploadHPKE(page capturePage, stored func(key string) ([]byte, e
 		if side.name == "front" && u.tamperFront {
 			obj[len(obj)-1] ^= 0x01
 		}
+		code, signed := p.uploadURL(page.captureID, idv.Side(side.name), len(obj))
+		if code != http.StatusOK {
+			p.t.Fatalf("upload URL for the %s: %d %s", side.name, code, signed)
+		}
 		if !(side.name == "back" && u.skipBack) {
-			if code := putObject(p.t, p.resolve(side.url), obj); code < 200 || code > 299 {
+			if code := putObject(p.t, p.resolve(signed), obj); code < 200 || code > 299 {
 				p.t.Fatalf("PUT %s: HTTP %d", side.name, code)
 			}
 			got, err := stored(idv.DocumentImageKey(page.captureID, idv.Side(side.name)))
@@ -206,7 +228,7 @@ func (p *person) uploadHPKE(page capturePage, stored func(key string) ([]byte, e
 				p.t.Fatalf("stored %s object is not the ciphertext: %v", side.name, err)
 			}
 		}
-		form.Set(side.name+"_image_url", side.url)
+		form.Set(side.name+"_image_url", signed)
 	}
 	return form
 }
@@ -378,6 +400,57 @@ func TestDocumentFlowProduction(t *testing.T) {
 		if !strings.Contains(worker.out.String(), idv.DocCodeImageKeyRetired) {
 			t.Error("the worker's log does not name the retired key refusal")
 		}
+	})
+
+	// Issue 13: upload URLs had no size bound and lived 12 h. Through the
+	// production web role and versitygw: a URL takes exactly the length
+	// it was asked for (a PUT one byte or 12 MiB longer is refused, and
+	// nothing is stored); once the attempt's job is enqueued no URL is
+	// minted for it.
+	t.Run("upload URLs are bound to a length and end with the attempt", func(t *testing.T) {
+		p := rp.person(t)
+		page := p.openCapture()
+		ct := make([]byte, 4096)
+		_, _ = rand.Read(ct)
+		code, signed := p.uploadURL(page.captureID, idv.SideFront, len(ct))
+		if code != http.StatusOK {
+			t.Fatalf("upload URL: %d %s", code, signed)
+		}
+		if q, _ := url.Parse(signed); q == nil || q.Query().Get("X-Amz-Expires") != "300" ||
+			!strings.Contains(q.Query().Get("X-Amz-SignedHeaders"), "content-length") {
+			t.Fatalf("upload URL %s: want X-Amz-Expires=300 and content-length signed", signed)
+		}
+		big := make([]byte, 12<<20)
+		for name, body := range map[string][]byte{"one byte more": append(ct[:len(ct):len(ct)], 0), "12 MiB": big} {
+			// versitygw may answer 403 and close before reading a large
+			// body: the client then sees a broken pipe, also a refusal.
+			req, _ := http.NewRequest(http.MethodPut, signed, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/octet-stream")
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusForbidden {
+					t.Errorf("%s: PUT of %d bytes to a URL for %d answered %d, want 403", name, len(body), len(ct), res.StatusCode)
+				}
+			}
+		}
+		key := idv.DocumentImageKey(page.captureID, idv.SideFront)
+		if _, err := store.Get(context.Background(), key); idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("after refused PUTs, Get: %v, want ENOTFOUND", err)
+		}
+		if code := putObject(t, signed, ct); code != http.StatusOK {
+			t.Fatalf("PUT of the announced length: %d", code)
+		}
+		// A second page's form for the same attempt, then the submit.
+		form := p.uploadDocument(stored, docUpload{front: photo, back: photo})
+		if code, loc, body := p.do("POST", "/verify/document_capture", form); code != http.StatusSeeOther || loc != "/verify/document_capture" {
+			t.Fatalf("submit: %d %q %.300s", code, loc, body)
+		}
+		if code, msg := p.uploadURL(page.captureID, idv.SideBack, 100); code != http.StatusConflict {
+			t.Errorf("upload URL after the job was enqueued: %d %s, want 409", code, msg)
+		}
+		_ = p.waitStep("/verify/document_capture")
 	})
 
 	t.Run("a URL the server did not issue is refused before any fetch", func(t *testing.T) {

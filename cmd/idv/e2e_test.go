@@ -402,6 +402,8 @@ func TestDevModeFlow(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", info, err)
 	}
+	// The file holds the queue, the verifications and (since issue 13)
+	// the people's sessions, sealed: none may show PII.
 	var db []byte
 	for _, f := range []string{"jobs.sqlite", "jobs.sqlite-wal"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))

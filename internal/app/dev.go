@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/alexedwards/scs/v2/memstore"
-
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/objects/local"
 	memlimit "github.com/idv-dev/idv/ratelimit/memory"
@@ -120,7 +118,11 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	maps.Copy(mounts, demoApp.Mounts())
 	srv, err := web.New(web.Options{
 		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin, OIDC: provider,
-		Sessions: sessionManager(cfg, memstore.New(), sealer),
+		// Sessions in the SQLite file, sealed as in Redis: after a restart
+		// (even kill -9) a person whose check was in flight comes back to
+		// their verification and sees the attempt end, given back, instead
+		// of silently starting over.
+		Sessions: sessionManager(cfg, c.Queue.WebSessions(), sealer),
 		// One loopback port for everything in development: metrics and
 		// health stay beside the pages, as before the ops listener.
 		Observer: c.Metrics, Metrics: c.Metrics.Handler(), OpsOnPublic: true,

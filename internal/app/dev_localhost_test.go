@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
@@ -18,10 +19,10 @@ import (
 	"github.com/idv-dev/idv/internal/testenv/flow"
 )
 
-var devFrontURLRE = regexp.MustCompile(`data-front-url="([^"]*)"`)
+var devCaptureIDRE = regexp.MustCompile(`name="capture_id" value="([^"]+)"`)
 
 // `idv dev` works at localhost as at 127.0.0.1: the capture page opened at
-// http://localhost:PORT holds a path-only upload URL, which the browser
+// http://localhost:PORT gets a path-only upload URL, which the browser
 // resolves against the page's origin, so the PUT is same-origin (the CSP's
 // connect-src 'self' allows it) and the server takes it. Before, the URL
 // named http://127.0.0.1:PORT, a cross-origin PUT the CSP blocked.
@@ -52,11 +53,28 @@ func TestDevUploadsAtLocalhost(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	m := devFrontURLRE.FindSubmatch(body)
+	m := devCaptureIDRE.FindSubmatch(body)
 	if res.StatusCode != http.StatusOK || m == nil {
-		t.Fatalf("capture page at localhost: HTTP %d without an upload URL", res.StatusCode)
+		t.Fatalf("capture page at localhost: HTTP %d without a capture id", res.StatusCode)
 	}
-	upload := html.UnescapeString(string(m[1]))
+	// The page asks for an upload URL for the ciphertext's length, from
+	// the page's origin, just before the PUT.
+	ask, _ := http.NewRequestWithContext(ctx, http.MethodPost, origin+first+"/upload_url", strings.NewReader(url.Values{
+		"capture_id": {html.UnescapeString(string(m[1]))}, "side": {"front"}, "size": {"10"}}.Encode()))
+	ask.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	ask.Header.Set("Origin", origin)
+	ask.Header.Set("Sec-Fetch-Site", "same-origin")
+	res, err = p.Client.Do(ask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minted struct{ URL, Error string }
+	err = json.NewDecoder(res.Body).Decode(&minted)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("upload URL at localhost: HTTP %d %+v %v", res.StatusCode, minted, err)
+	}
+	upload := minted.URL
 	if !strings.HasPrefix(upload, "/uploads/") || strings.HasPrefix(upload, "//") {
 		t.Fatalf("upload URL %q is not path-only", upload)
 	}

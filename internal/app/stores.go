@@ -81,7 +81,7 @@ func openLocalObjects(dir string) (*local.Store, error) {
 // makes no request. A store whose URLs are path-only (the local store's)
 // needs no extra origin: its uploads are 'self'.
 func uploadOrigin(ctx context.Context, store idv.ObjectStore) ([]string, error) {
-	raw, err := store.PresignPut(ctx, idv.DocumentImageKey("origin-probe", idv.SideFront), time.Minute)
+	raw, err := store.PresignPut(ctx, idv.DocumentImageKey("origin-probe", idv.SideFront), 1, time.Minute)
 	if err != nil {
 		return nil, err
 	}

@@ -152,7 +152,7 @@ func documentOptions(cfg config.Config, store idv.ObjectStore, keys web.ImageKey
 		return nil
 	}
 	d := &web.DocumentOptions{Objects: store, Presigned: cfg.DocAuth.PresignedUploads,
-		URLExpiry: cfg.DocAuth.EffectiveUploadURLExpiry(cfg.Web), AllowTestFiles: cfg.DocAuth.AllowTestFiles}
+		URLExpiry: cfg.DocAuth.UploadURLExpiry, AllowTestFiles: cfg.DocAuth.AllowTestFiles}
 	if cfg.DocAuth.HPKE() {
 		d.ImageKeys = keys
 	}

@@ -350,7 +350,7 @@ func b4Fill(ctx context.Context, env *env, q *queue.Queue, store *s3.Store, o Se
 			if err != nil {
 				return nil, 0, err
 			}
-			u, err := store.PresignPut(ctx, idv.DocumentImageKey(args.CaptureID, side), 15*time.Minute)
+			u, err := store.PresignPut(ctx, idv.DocumentImageKey(args.CaptureID, side), int64(len(ct)), 5*time.Minute)
 			if err != nil {
 				return nil, 0, err
 			}

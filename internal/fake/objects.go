@@ -26,16 +26,39 @@ type ObjectStore struct {
 	// GetFn, when set, answers Get (a store that is down).
 	GetFn func(ctx context.Context, key string) ([]byte, error)
 
-	mu      sync.Mutex
-	objects map[string][]byte
-	deleted []string
+	mu       sync.Mutex
+	objects  map[string][]byte
+	deleted  []string
+	presigns []Presign
 }
 
 var _ idv.ObjectStore = (*ObjectStore)(nil)
 
-// PresignPut returns ObjectURL(key); nothing can be PUT to it.
-func (s *ObjectStore) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
+// Presign is one PresignPut call the fake answered.
+type Presign struct {
+	Key     string
+	Size    int64
+	Expires time.Duration
+}
+
+// PresignPut returns ObjectURL(key); nothing can be PUT to it. It refuses
+// a size outside 1..MaxImageBytes or a non-positive expiry, as the
+// adapters do, and records the call (Presigns).
+func (s *ObjectStore) PresignPut(_ context.Context, key string, size int64, expires time.Duration) (string, error) {
+	if size < 1 || size > idv.MaxImageBytes || expires <= 0 {
+		return "", idv.Errorf(idv.EINVALID, "fake object store: size %d or expiry %s out of range", size, expires)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.presigns = append(s.presigns, Presign{Key: key, Size: size, Expires: expires})
 	return ObjectURL(key), nil
+}
+
+// Presigns lists the PresignPut calls answered so far.
+func (s *ObjectStore) Presigns() []Presign {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.presigns)
 }
 
 // Put stores a copy of data at key.

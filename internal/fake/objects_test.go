@@ -45,7 +45,7 @@ func TestObjectStore(t *testing.T) {
 		t.Fatalf("Deleted = %v, want [%s]", d, key)
 	}
 
-	u, err := s.PresignPut(ctx, key, time.Minute)
+	u, err := s.PresignPut(ctx, key, 100, time.Minute)
 	if err != nil || u != fake.ObjectURL(key) {
 		t.Fatalf("PresignPut = %q, %v; want %q", u, err, fake.ObjectURL(key))
 	}

@@ -102,23 +102,29 @@ func New(cfg Config) (*Store, error) {
 
 // PresignPut implements idv.ObjectStore. The URL is path-only, relative to
 // the origin of the page that holds it: /uploads/{key}?expires=&sig=.
-func (s *Store) PresignPut(_ context.Context, key string, expires time.Duration) (string, error) {
+// The URL also carries the one body length it accepts (size=).
+func (s *Store) PresignPut(_ context.Context, key string, size int64, expires time.Duration) (string, error) {
 	if err := objects.ValidKey(key); err != nil {
 		return "", err
+	}
+	if size < 1 || size > idv.MaxImageBytes {
+		return "", idv.Errorf(idv.EINVALID, "local object store: size must be between 1 and %d bytes", idv.MaxImageBytes)
 	}
 	if expires <= 0 {
 		return "", idv.Errorf(idv.EINVALID, "local object store: expiry must be positive")
 	}
 	exp := strconv.FormatInt(s.now().Add(expires).Unix(), 10)
-	q := url.Values{"expires": {exp}, "sig": {s.sign(http.MethodPut, key, exp)}}
+	n := strconv.FormatInt(size, 10)
+	q := url.Values{"expires": {exp}, "size": {n}, "sig": {s.sign(http.MethodPut, key, exp, n)}}
 	return UploadPath + key + "?" + q.Encode(), nil
 }
 
 // sign is the URL signature: HMAC-SHA256 over a version tag, the method,
-// the key and the expiry, so a signature is valid for nothing else.
-func (s *Store) sign(method, key, expires string) string {
+// the key, the expiry and the body length, so a signature is valid for
+// nothing else.
+func (s *Store) sign(method, key, expires, size string) string {
 	m := hmac.New(sha256.New, s.secret)
-	fmt.Fprintf(m, "idv/upload/v1\n%s\n%s\n%s", method, key, expires)
+	fmt.Fprintf(m, "idv/upload/v2\n%s\n%s\n%s\n%s", method, key, expires, size)
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -169,7 +175,7 @@ func (s *Store) Put(_ context.Context, key string, data []byte) error {
 	if len(data) > idv.MaxImageBytes {
 		return idv.Errorf(idv.EINVALID, "object is over %d bytes", idv.MaxImageBytes)
 	}
-	_, err := s.write(key, bytes.NewReader(data))
+	_, err := s.write(key, bytes.NewReader(data), int64(len(data)))
 	return err
 }
 
@@ -248,8 +254,9 @@ var errTooLarge = idv.Errorf(idv.EINVALID, "object is over %d bytes", idv.MaxIma
 // write copies r to a temporary file (0600) and renames it to the key's path
 // (folders 0700), so the object appears whole or not at all. All paths go
 // through an os.Root on Dir: a key can never reach outside it, not even
-// through a symbolic link placed inside. It returns the bytes written.
-func (s *Store) write(key string, r io.Reader) (int64, error) {
+// through a symbolic link placed inside. Anything but exactly want bytes is
+// refused and nothing is kept. It returns the bytes written.
+func (s *Store) write(key string, r io.Reader, want int64) (int64, error) {
 	root, err := os.OpenRoot(s.dir)
 	if err != nil {
 		return 0, idv.WrapError(idv.EUNAVAILABLE, "local object store: open folder", err)
@@ -277,6 +284,9 @@ func (s *Store) write(key string, r io.Reader) (int64, error) {
 	case err != nil:
 		_ = root.Remove(tmp)
 		return n, idv.WrapError(idv.EUNAVAILABLE, "local object store: write object", err)
+	case n != want:
+		_ = root.Remove(tmp)
+		return n, idv.Errorf(idv.EINVALID, "object is %d bytes, not the %d announced", n, want)
 	}
 	dst := objectsDir + "/" + key
 	if err := root.MkdirAll(path.Dir(dst), 0o700); err != nil {
@@ -312,28 +322,49 @@ func (s *Store) serveUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	exp, sig := q["expires"], q["sig"]
-	if len(exp) != 1 || len(sig) != 1 ||
-		!hmac.Equal([]byte(sig[0]), []byte(s.sign(http.MethodPut, key, exp[0]))) {
+	exp, size, sig := q["expires"], q["size"], q["sig"]
+	if len(exp) != 1 || len(size) != 1 || len(sig) != 1 ||
+		!hmac.Equal([]byte(sig[0]), []byte(s.sign(http.MethodPut, key, exp[0], size[0]))) {
 		http.Error(w, "The upload URL's signature is not valid.", http.StatusForbidden)
 		return
 	}
 	unix, err := strconv.ParseInt(exp[0], 10, 64)
 	if err != nil || !s.now().Before(time.Unix(unix, 0)) {
-		http.Error(w, "The upload URL has expired: reload the page to get a new one.", http.StatusForbidden)
+		http.Error(w, "The upload URL has expired: ask the page for a new one.", http.StatusForbidden)
+		return
+	}
+	n, err := strconv.ParseInt(size[0], 10, 64)
+	if err != nil || n < 1 || n > idv.MaxImageBytes {
+		http.Error(w, "The upload URL's signature is not valid.", http.StatusForbidden)
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/octet-stream" {
 		http.Error(w, "Content-Type must be application/octet-stream.", http.StatusUnsupportedMediaType)
 		return
 	}
-	if r.ContentLength > idv.MaxImageBytes {
-		http.Error(w, fmt.Sprintf("The file is over %d bytes.", idv.MaxImageBytes), http.StatusRequestEntityTooLarge)
+	switch {
+	case r.ContentLength < 0:
+		// Chunked: the length is not known before the body is read.
+		http.Error(w, "Send the file with a Content-Length.", http.StatusLengthRequired)
+		return
+	case r.ContentLength > n:
+		http.Error(w, fmt.Sprintf("The file is over the %d bytes this URL is for.", n), http.StatusRequestEntityTooLarge)
+		return
+	case r.ContentLength != n:
+		// S3 answers a Content-Length other than the signed one with
+		// 403 (the signature does not match); so does this store.
+		http.Error(w, fmt.Sprintf("This URL is for a file of exactly %d bytes.", n), http.StatusForbidden)
 		return
 	}
-	if _, err := s.write(key, http.MaxBytesReader(w, r.Body, idv.MaxImageBytes)); err != nil {
+	// net/http never reads past Content-Length; the cap is a second lock.
+	written, err := s.write(key, http.MaxBytesReader(w, r.Body, n), n)
+	if err != nil {
 		if err == errTooLarge {
-			http.Error(w, fmt.Sprintf("The file is over %d bytes.", idv.MaxImageBytes), http.StatusRequestEntityTooLarge)
+			http.Error(w, fmt.Sprintf("The file is over the %d bytes this URL is for.", n), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if written != n {
+			http.Error(w, fmt.Sprintf("This URL is for a file of exactly %d bytes.", n), http.StatusBadRequest)
 			return
 		}
 		http.Error(w, "The upload could not be stored. Try again.", http.StatusInternalServerError)

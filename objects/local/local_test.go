@@ -71,8 +71,8 @@ type absolute struct {
 	base string
 }
 
-func (a absolute) PresignPut(ctx context.Context, key string, expires time.Duration) (string, error) {
-	u, err := a.Store.PresignPut(ctx, key, expires)
+func (a absolute) PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error) {
+	u, err := a.Store.PresignPut(ctx, key, size, expires)
 	return a.base + u, err
 }
 
@@ -123,7 +123,7 @@ func TestPresignedURLShape(t *testing.T) {
 	t.Parallel()
 	s := serve(t)
 	key := objectstest.NewKey(idv.SideFront)
-	raw, err := s.store.PresignPut(t.Context(), key, 10*time.Minute)
+	raw, err := s.store.PresignPut(t.Context(), key, 1234, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +146,11 @@ func TestPresignedURLShape(t *testing.T) {
 	if len(q.Get("sig")) != 43 || strings.ContainsAny(q.Get("sig"), "+/=") {
 		t.Errorf("sig = %q, want 43 characters of unpadded base64url", q.Get("sig"))
 	}
-	if len(q) != 2 {
-		t.Errorf("query has %d parameters, want expires and sig", len(q))
+	if q.Get("size") != "1234" {
+		t.Errorf("size = %q, want 1234 (the one length the URL takes)", q.Get("size"))
+	}
+	if len(q) != 3 {
+		t.Errorf("query has %d parameters, want expires, size and sig", len(q))
 	}
 }
 
@@ -163,7 +166,7 @@ func TestKeyFromURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := objectstest.NewKey(idv.SideFront)
-	issued, err := st.PresignPut(t.Context(), key, time.Minute)
+	issued, err := st.PresignPut(t.Context(), key, 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +237,7 @@ func TestUploadAnswers(t *testing.T) {
 	t.Parallel()
 	s := serve(t)
 	key := objectstest.NewKey(idv.SideFront)
-	good, err := s.store.PresignPut(t.Context(), key, time.Minute)
+	good, err := s.store.PresignPut(t.Context(), key, 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +254,10 @@ func TestUploadAnswers(t *testing.T) {
 		{"no signature", http.MethodPut, bare, "application/octet-stream", []byte("x"), http.StatusForbidden, "signature"},
 		{"signature twice", http.MethodPut, good + "&sig=x", "application/octet-stream", []byte("x"), http.StatusForbidden, "signature"},
 		{"too large", http.MethodPut, good, "application/octet-stream", make([]byte, idv.MaxImageBytes+1), http.StatusRequestEntityTooLarge, "over"},
+		{"one byte over the URL's", http.MethodPut, good, "application/octet-stream", []byte("xy"), http.StatusRequestEntityTooLarge, "over the 1 bytes"},
+		{"shorter than the URL's", http.MethodPut, good, "application/octet-stream", []byte{}, http.StatusForbidden, "exactly 1 bytes"},
+		{"size changed", http.MethodPut, strings.Replace(good, "size=1", "size=2", 1), "application/octet-stream", []byte("xy"), http.StatusForbidden, "signature"},
+		{"size dropped", http.MethodPut, strings.Replace(good, "&size=1", "", 1), "application/octet-stream", []byte("x"), http.StatusForbidden, "signature"},
 		{"GET", http.MethodGet, good, "", nil, http.StatusMethodNotAllowed, "PUT"},
 		{"POST", http.MethodPost, good, "application/octet-stream", []byte("x"), http.StatusMethodNotAllowed, "PUT"},
 		{"bad key", http.MethodPut, s.url + "/uploads/a%2Fb?sig=x&expires=1", "application/octet-stream", []byte("x"), http.StatusNotFound, "not an upload URL"},
@@ -275,17 +282,16 @@ func TestUploadAnswers(t *testing.T) {
 			}
 		})
 	}
-	// A body over the limit without a Content-Length (chunked) is cut off
-	// by the reader, not trusted from the header.
+	// A body without a Content-Length (chunked) is refused before it is
+	// read: the URL is for one announced length.
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, good, struct{ *bytes.Reader }{bytes.NewReader(make([]byte, idv.MaxImageBytes+10))})
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("chunked body over the limit: %d, want 413", resp.StatusCode)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusLengthRequired {
+			t.Errorf("chunked body: %d, want 411", resp.StatusCode)
+		}
 	}
 	if _, err := s.store.Get(t.Context(), key); idv.ErrorCode(err) != idv.ENOTFOUND {
 		t.Errorf("after refusals, Get: %v, want ENOTFOUND", err)
@@ -299,7 +305,7 @@ func TestUploadAnswers(t *testing.T) {
 		t.Errorf("expired URL: %d %q, want 403 saying expired", code, body)
 	}
 	// A content type with parameters is still octet-stream.
-	fresh, _ := s.store.PresignPut(t.Context(), key, time.Minute)
+	fresh, _ := s.store.PresignPut(t.Context(), key, 1, time.Minute)
 	if code, body := objectstest.PlainPut(t, s.abs(fresh), "application/octet-stream; charset=binary", []byte("x")); code != http.StatusNoContent {
 		t.Errorf("octet-stream with a parameter: %d %q, want 204", code, body)
 	}
@@ -321,7 +327,7 @@ func TestFilesArePrivate(t *testing.T) {
 	t.Parallel()
 	s := serve(t)
 	key := objectstest.NewKey(idv.SideBack)
-	u, _ := s.store.PresignPut(t.Context(), key, time.Minute)
+	u, _ := s.store.PresignPut(t.Context(), key, int64(len("ciphertext")), time.Minute)
 	if code, body := objectstest.PlainPut(t, s.abs(u), "application/octet-stream", []byte("ciphertext")); code != http.StatusNoContent {
 		t.Fatalf("PUT: %d %s", code, body)
 	}

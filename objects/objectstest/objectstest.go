@@ -42,8 +42,8 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		t.Parallel()
 		h := newHarness(t)
 		key := newKey(idv.SideFront)
-		u := presign(t, h, key, time.Hour)
 		data := randomBytes(64 << 10)
+		u := presign(t, h, key, len(data), time.Hour)
 		if code, body := put(t, u, "application/octet-stream", data); code/100 != 2 {
 			t.Fatalf("PUT to the pre-signed URL: %d %s", code, body)
 		}
@@ -54,8 +54,10 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if !bytes.Equal(got, data) {
 			t.Fatalf("Get returned %d bytes that differ from the %d uploaded", len(got), len(data))
 		}
-		// A second PUT replaces the object (the person retakes a photo).
+		// A second PUT replaces the object (the person retakes a photo,
+		// and the page asks for a URL for its length).
 		again := randomBytes(1000)
+		u = presign(t, h, key, len(again), time.Hour)
 		if code, body := put(t, u, "application/octet-stream", again); code/100 != 2 {
 			t.Fatalf("second PUT: %d %s", code, body)
 		}
@@ -132,16 +134,20 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		if got, err := h.Store.Get(ctx(t), key); err != nil || len(got) != idv.MaxImageBytes {
 			t.Fatalf("Get of exactly MaxImageBytes: %d bytes, %v", len(got), err)
 		}
-		// Through a pre-signed URL the store either refuses the upload
-		// or keeps it and Get refuses it: the worker never holds more.
+		// No URL is issued for more than the limit (or for nothing), and
+		// the URL for exactly the limit takes no more.
 		key = newKey(idv.SideBack)
-		code, body := put(t, presign(t, h, key, time.Hour), "application/octet-stream", big)
-		_, err := h.Store.Get(ctx(t), key)
-		switch {
-		case code/100 == 2 && idv.ErrorCode(err) == idv.EINVALID:
-		case code == http.StatusRequestEntityTooLarge && idv.ErrorCode(err) == idv.ENOTFOUND:
-		default:
-			t.Fatalf("oversized PUT answered %d %s and Get then gave %v: want a 2xx PUT and EINVALID, or 413 and ENOTFOUND", code, body, err)
+		for _, n := range []int64{idv.MaxImageBytes + 1, 1 << 40, 0, -1} {
+			if u, err := h.Store.PresignPut(ctx(t), key, n, time.Hour); idv.ErrorCode(err) != idv.EINVALID {
+				t.Errorf("PresignPut for %d bytes: %q, %v; want EINVALID", n, u, err)
+			}
+		}
+		u := presign(t, h, key, idv.MaxImageBytes, time.Hour)
+		if code, body, err := tryPut(t, u, big); err == nil && code/100 == 2 {
+			t.Errorf("PUT of %d bytes to a URL for %d answered %d %s, want a refusal", len(big), idv.MaxImageBytes, code, body)
+		}
+		if _, err := h.Store.Get(ctx(t), key); idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("Get after a refused oversized PUT: %v, want ENOTFOUND (nothing stored)", err)
 		}
 	})
 
@@ -149,7 +155,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		t.Parallel()
 		h := newHarness(t)
 		key := newKey(idv.SideFront)
-		issued := presign(t, h, key, time.Hour)
+		issued := presign(t, h, key, 1, time.Hour)
 		u, err := url.Parse(issued)
 		if err != nil {
 			t.Fatal(err)
@@ -166,6 +172,18 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 				for k := range q {
 					if strings.EqualFold(k, "X-Amz-Expires") || k == "expires" {
 						q.Set(k, q.Get(k)+"0")
+					}
+				}
+			},
+			// Content-Length is a signed header on S3 (not in the
+			// query); the local store carries it as size=.
+			"other length": func(q url.Values) {
+				for k := range q {
+					if strings.EqualFold(k, "X-Amz-SignedHeaders") {
+						q.Set(k, strings.Replace(q.Get(k), "content-length;", "", 1))
+					}
+					if k == "size" {
+						q.Set(k, "2")
 					}
 				}
 			},
@@ -200,13 +218,13 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		key := newKey(idv.SideFront)
 		if h.Backdate != nil {
 			restore := h.Backdate(time.Hour)
-			u := presign(t, h, key, time.Minute)
+			u := presign(t, h, key, len("late"), time.Minute)
 			restore()
 			if code, body := put(t, u, "application/octet-stream", []byte("late")); code != http.StatusForbidden {
 				t.Fatalf("PUT to a URL that expired 59 minutes ago: %d %s, want 403", code, body)
 			}
 		} else {
-			u := presign(t, h, key, time.Second)
+			u := presign(t, h, key, len("late"), time.Second)
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				code, body := put(t, u, "application/octet-stream", []byte("late"))
@@ -231,11 +249,48 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		}
 	})
 
+	t.Run("LengthBound", func(t *testing.T) {
+		// A URL is for one body length: the page asks for it with the
+		// ciphertext's size just before the PUT. Anything longer, shorter
+		// or of unannounced length (chunked) is refused, and nothing is
+		// stored; then the exact length goes through.
+		t.Parallel()
+		h := newHarness(t)
+		key := newKey(idv.SideFront)
+		const n = 1000
+		u := presign(t, h, key, n, time.Hour)
+		data := randomBytes(12 << 20) // a 12 MiB attempt, over MaxImageBytes too
+		for name, body := range map[string][]byte{
+			"one byte more": data[:n+1],
+			"one byte less": data[:n-1],
+			"12 MiB":        data,
+			"empty":         {},
+		} {
+			// A store may answer before reading a large body and close
+			// the connection: the client sees an error, also a refusal.
+			if code, resp, err := tryPut(t, u, body); err == nil && code/100 == 2 {
+				t.Errorf("%s: PUT of %d bytes to a URL for %d answered %d %s, want a refusal", name, len(body), n, code, resp)
+			}
+		}
+		if code, resp := chunkedPut(t, u, data[:n]); code/100 == 2 {
+			t.Errorf("chunked PUT (no Content-Length) of %d bytes answered %d %s, want a refusal", n, code, resp)
+		}
+		if _, err := h.Store.Get(ctx(t), key); idv.ErrorCode(err) != idv.ENOTFOUND {
+			t.Fatalf("Get after refused PUTs: %v, want ENOTFOUND (nothing stored)", err)
+		}
+		if code, resp := put(t, u, "application/octet-stream", data[:n]); code/100 != 2 {
+			t.Fatalf("PUT of exactly %d bytes: %d %s", n, code, resp)
+		}
+		if got, err := h.Store.Get(ctx(t), key); err != nil || !bytes.Equal(got, data[:n]) {
+			t.Fatalf("Get: %d bytes, %v; want the %d uploaded", len(got), err, n)
+		}
+	})
+
 	t.Run("KeyFromURL", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
 		key := newKey(idv.SideFront)
-		issued := presign(t, h, key, time.Hour)
+		issued := presign(t, h, key, 1000, time.Hour)
 		bare, _, _ := strings.Cut(issued, "?")
 		for name, u := range map[string]string{
 			"issued":             issued,
@@ -258,7 +313,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		t.Parallel()
 		h := newHarness(t)
 		for _, key := range []string{"", "/a", "a/", "a//b", "a/../b", "..", "a/./b", "a b", "a%2Fb", "ä", "a\\b", "a?b", "a#b"} {
-			if _, err := h.Store.PresignPut(ctx(t), key, time.Minute); idv.ErrorCode(err) != idv.EINVALID {
+			if _, err := h.Store.PresignPut(ctx(t), key, 1, time.Minute); idv.ErrorCode(err) != idv.EINVALID {
 				t.Errorf("PresignPut(%q): %v, want EINVALID", key, err)
 			}
 			if err := h.Store.Put(ctx(t), key, []byte("x")); idv.ErrorCode(err) != idv.EINVALID {
@@ -351,9 +406,9 @@ func toggledPort(host, port, scheme string) string {
 	return host + ":80"
 }
 
-func presign(t *testing.T, h Harness, key string, expires time.Duration) string {
+func presign[N int | int64](t *testing.T, h Harness, key string, size N, expires time.Duration) string {
 	t.Helper()
-	u, err := h.Store.PresignPut(ctx(t), key, expires)
+	u, err := h.Store.PresignPut(ctx(t), key, int64(size), expires)
 	if err != nil {
 		t.Fatalf("PresignPut: %v", err)
 	}
@@ -381,6 +436,43 @@ func put(t *testing.T, u, contentType string, body []byte) (int, string) {
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("PUT: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// tryPut is put that returns a transport error instead of failing.
+func tryPut(t *testing.T, u string, body []byte) (int, string, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("build PUT: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+}
+
+// chunkedPut sends body with Transfer-Encoding: chunked, so without a
+// Content-Length: what a client that hides the length up front sends.
+func chunkedPut(t *testing.T, u string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPut, u, io.MultiReader(bytes.NewReader(body)))
+	if err != nil {
+		t.Fatalf("build PUT: %v", err)
+	}
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := client.Do(req)
+	if err != nil {
+		// A store may drop the connection: also a refusal.
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
@@ -455,7 +547,7 @@ func CheckKeyFromURL(t *testing.T, store idv.ObjectStore, raw string) {
 	if u.User != nil || strings.Contains(raw, "#") {
 		t.Fatalf("KeyFromURL accepted %q with user info or a fragment", raw)
 	}
-	issued, err := store.PresignPut(context.Background(), key, time.Minute)
+	issued, err := store.PresignPut(context.Background(), key, 1, time.Minute)
 	if err != nil {
 		t.Fatalf("PresignPut(%q) of an accepted key: %v", key, err)
 	}

@@ -186,11 +186,15 @@ func (c clockSigner) PresignHTTP(ctx context.Context, creds aws.Credentials, r *
 }
 
 // PresignPut implements idv.ObjectStore. The URL signs the method, the key,
-// the host and Content-Type: application/octet-stream, and nothing a browser
-// would not send.
-func (s *Store) PresignPut(ctx context.Context, key string, expires time.Duration) (string, error) {
+// the host, Content-Type: application/octet-stream and Content-Length: size,
+// and nothing a browser would not send (a browser sets Content-Length from
+// the body itself, and it is not a CORS request header).
+func (s *Store) PresignPut(ctx context.Context, key string, size int64, expires time.Duration) (string, error) {
 	if err := objects.ValidKey(key); err != nil {
 		return "", err
+	}
+	if size < 1 || size > idv.MaxImageBytes {
+		return "", idv.Errorf(idv.EINVALID, "s3: size must be between 1 and %d bytes", idv.MaxImageBytes)
 	}
 	if expires <= 0 || expires > MaxPresignExpiry {
 		return "", idv.Errorf(idv.EINVALID, "s3: expiry must be between 1 s and 7 days")
@@ -199,6 +203,10 @@ func (s *Store) PresignPut(ctx context.Context, key string, expires time.Duratio
 		Bucket:      aws.String(s.bucket),
 		Key:         aws.String(key),
 		ContentType: aws.String(mediaType),
+		// A positive length is a signed header (content-length): S3
+		// refuses a PUT whose Content-Length differs, and one without
+		// any (chunked), as a signature mismatch.
+		ContentLength: aws.Int64(size),
 	}, s3.WithPresignExpires(expires))
 	if err != nil {
 		// Only credentials can fail here (the default chain is fetched).

@@ -60,13 +60,14 @@ func TestConformance(t *testing.T) {
 
 // TestPresignedURLNeedsOnlyContentType proves the URL is what a browser can
 // use: no checksum parameters or headers are signed (s3 v1.114 would add
-// them by default), only host and content-type, and a net/http PUT with
-// just Content-Type succeeds.
+// them by default), only host, content-type and content-length (the
+// length the URL was issued for), and a net/http PUT with just Content-Type
+// (Go, like a browser, sets Content-Length from the body) succeeds.
 func TestPresignedURLNeedsOnlyContentType(t *testing.T) {
 	t.Parallel()
 	st, _, _ := newStore(t)
 	key := objectstest.NewKey(idv.SideFront)
-	raw, err := st.PresignPut(t.Context(), key, 5*time.Minute)
+	raw, err := st.PresignPut(t.Context(), key, int64(len("ciphertext")), 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +76,8 @@ func TestPresignedURLNeedsOnlyContentType(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := u.Query()
-	if got := q.Get("X-Amz-SignedHeaders"); got != "content-type;host" {
-		t.Errorf("X-Amz-SignedHeaders = %q, want content-type;host", got)
+	if got := q.Get("X-Amz-SignedHeaders"); got != "content-length;content-type;host" {
+		t.Errorf("X-Amz-SignedHeaders = %q, want content-length;content-type;host", got)
 	}
 	for k := range q {
 		if strings.Contains(strings.ToLower(k), "checksum") {
@@ -93,7 +94,7 @@ func TestPresignedURLNeedsOnlyContentType(t *testing.T) {
 		t.Fatalf("Get: %q, %v", got, err)
 	}
 	// Another Content-Type is not what was signed.
-	if code, body := objectstest.PlainPut(t, raw, "image/jpeg", []byte("x")); code != http.StatusForbidden {
+	if code, body := objectstest.PlainPut(t, raw, "image/jpeg", []byte("ciphertext")); code != http.StatusForbidden {
 		t.Errorf("PUT with image/jpeg: %d %s, want 403", code, body)
 	}
 }
@@ -104,7 +105,7 @@ func TestPresignExpiresInRealTime(t *testing.T) {
 	t.Parallel()
 	st, _, _ := newStore(t)
 	key := objectstest.NewKey(idv.SideBack)
-	u, err := st.PresignPut(t.Context(), key, time.Second)
+	u, err := st.PresignPut(t.Context(), key, 1, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestCORS(t *testing.T) {
 		t.Fatalf("SetCORS: %v", err)
 	}
 	key := objectstest.NewKey(idv.SideFront)
-	raw, err := st.PresignPut(t.Context(), key, 5*time.Minute)
+	raw, err := st.PresignPut(t.Context(), key, 1, 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +278,7 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 		t.Errorf("Delete: %v, want EUNAVAILABLE", err)
 	}
 	// Pre-signing is local work: it still succeeds.
-	if _, err := st.PresignPut(t.Context(), key, time.Minute); err != nil {
+	if _, err := st.PresignPut(t.Context(), key, 1, time.Minute); err != nil {
 		t.Errorf("PresignPut without a server: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -371,7 +372,7 @@ func TestKeyFromURLAddressing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.AccessKeyID, tc.cfg.SecretAccessKey = "AKIDEXAMPLE", "secret"
 			st := offline(t, tc.cfg)
-			raw, err := st.PresignPut(t.Context(), key, time.Minute)
+			raw, err := st.PresignPut(t.Context(), key, 1, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}

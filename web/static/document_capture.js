@@ -21,6 +21,7 @@
   var submit = form.querySelector("button[type=submit]");
   var keyPromise = null;
   var sides = {};
+  var uploadURLs = uploadURLSource(form);
 
   function base64(buf) {
     var bytes = new Uint8Array(buf), s = "";
@@ -98,12 +99,76 @@
         if (e.lengthComputable) onProgress(Math.round(100 * e.loaded / e.total));
       };
       xhr.onload = function () {
-        if (xhr.status >= 200 && xhr.status < 300) resolve(); else reject(new Error("upload refused: " + xhr.status));
+        if (xhr.status >= 200 && xhr.status < 300) { resolve(); return; }
+        var e = new Error("upload refused: " + xhr.status);
+        e.status = xhr.status;
+        reject(e);
       };
       xhr.onerror = xhr.onabort = xhr.ontimeout = function () { reject(new Error("upload failed")); };
       xhr.send(body);
     });
   }
+
+  // --- Upload URLs -------------------------------------------------------
+  // The page is served without upload URLs. Before each PUT it asks the
+  // server (a same-origin POST, like the form) for a URL for this side and
+  // the ciphertext's exact length; the URL lives a few minutes and takes
+  // exactly that many bytes. A URL is reused for a retry of the same length
+  // while it has more than a margin left; near its expiry, for a new photo,
+  // or after the store refused it (403: expired on the way), the page asks
+  // for a fresh one, so a slow person never meets an expired URL.
+  function uploadURLSource(form) {
+    var endpoint = form.getAttribute("data-upload-url-endpoint");
+    var held = {}; // side -> {url, size, expiresAt}
+
+    function fresh(side, size) {
+      var body = new URLSearchParams();
+      body.set("capture_id", form.elements.capture_id.value);
+      body.set("side", side);
+      body.set("size", String(size));
+      return fetch(endpoint, {
+        method: "POST", body: body, credentials: "same-origin", redirect: "error",
+        headers: { "Accept": "application/json" }
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (a) {
+          if (!r.ok || !a.url) {
+            var e = new Error(a.error || "upload URL refused: " + r.status);
+            e.fromServer = !!a.error;
+            e.reload = !!a.reload;
+            throw e;
+          }
+          var ttl = (a.expires_in || 60) * 1000;
+          held[side] = { url: a.url, size: size, expiresAt: Date.now() + ttl, margin: Math.min(60000, ttl / 2) };
+          return a.url;
+        });
+      });
+    }
+
+    // urlFor returns a URL for side and size with time to spare.
+    function urlFor(side, size) {
+      var h = held[side];
+      if (h && h.size === size && Date.now() < h.expiresAt - h.margin) return Promise.resolve(h.url);
+      return fresh(side, size);
+    }
+
+    // put uploads body for side and resolves with the URL it went to. A
+    // refusal for age (403) gets one retry with a fresh URL.
+    function putFresh(side, body, onProgress) {
+      var size = body.byteLength !== undefined ? body.byteLength : body.size; // ArrayBuffer, view or Blob
+      return urlFor(side, size).then(function (url) {
+        return put(url, body, onProgress).then(function () { return url; }, function (err) {
+          if (!err || err.status !== 403) throw err;
+          delete held[side];
+          return fresh(side, size).then(function (again) {
+            return put(again, body, onProgress).then(function () { return again; });
+          });
+        });
+      });
+    }
+
+    return { put: putFresh };
+  }
+  // ------------------------------------------------------------------------
 
   function upload(s) {
     var file = s.input.files[0];
@@ -123,18 +188,18 @@
     }).then(function (ciphertext) {
       if (token !== s.token) return null;
       setState(s, "uploading", "Uploading your photo…");
-      return put(s.url, ciphertext, function (pct) { if (token === s.token) s.progress.value = pct; }).then(function () { return true; });
-    }).then(function (uploaded) {
-      if (!uploaded || token !== s.token) return;
+      return uploadURLs.put(s.side, ciphertext, function (pct) { if (token === s.token) s.progress.value = pct; });
+    }).then(function (url) {
+      if (!url || token !== s.token) return;
       if (!hpke) form.elements[s.side + "_image_iv"].value = base64(iv);
-      form.elements[s.side + "_image_url"].value = s.url;
+      form.elements[s.side + "_image_url"].value = url;
       s.progress.value = 100;
       setState(s, "done", "Uploaded.");
-    }).catch(function () {
+    }).catch(function (err) {
       if (token !== s.token) return;
       s.progress.hidden = true;
-      s.retry.hidden = false;
-      setState(s, "failed", "", "This photo didn't upload. Check your connection, then try again.");
+      s.retry.hidden = !!(err && err.reload);
+      setState(s, "failed", "", (err && err.message && err.fromServer) ? err.message : "This photo didn't upload. Check your connection, then try again.");
     });
   }
 
@@ -147,8 +212,7 @@
       preview: el.querySelector("[data-preview]"),
       status: el.querySelector("[data-status]"),
       error: el.querySelector("[data-error]"),
-      retry: el.querySelector("[data-retry]"),
-      url: form.getAttribute("data-" + side + "-url")
+      retry: el.querySelector("[data-retry]")
     };
     sides[side] = s;
     el.setAttribute("data-state", "empty");
