@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -147,7 +148,8 @@ func deleteRedisPrefix(ctx context.Context, c goredis.UniversalClient, prefix st
 }
 
 // forEachKey calls fn for each key matching pattern, on the node that holds
-// it: the one server, or each primary of a Redis Cluster in turn.
+// it: the one server, or each primary of a Redis Cluster (one at a time:
+// fn need not be safe for concurrent use).
 func forEachKey(ctx context.Context, c goredis.UniversalClient, pattern string, fn func(ctx context.Context, node goredis.Cmdable, key string) error) error {
 	scan := func(ctx context.Context, node goredis.Cmdable) error {
 		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
@@ -159,7 +161,12 @@ func forEachKey(ctx context.Context, c goredis.UniversalClient, pattern string, 
 		return iter.Err()
 	}
 	if cc, ok := c.(*goredis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error { return scan(ctx, node) })
+		var mu sync.Mutex // ForEachMaster runs the primaries at once
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(ctx, node)
+		})
 	}
 	return scan(ctx, c)
 }

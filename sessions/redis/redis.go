@@ -16,6 +16,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -73,6 +74,7 @@ func (s *Store) DeleteCtx(ctx context.Context, token string) error {
 // It is for operators' tools, never on a request's path.
 func (s *Store) AllCtx(ctx context.Context) (map[string][]byte, error) {
 	out := map[string][]byte{}
+	var mu sync.Mutex // ForEachMaster scans the primaries at once
 	scan := func(ctx context.Context, c goredis.Cmdable) error {
 		iter := c.Scan(ctx, 0, s.prefix+"*", 500).Iterator()
 		for iter.Next(ctx) {
@@ -83,7 +85,9 @@ func (s *Store) AllCtx(ctx context.Context) (map[string][]byte, error) {
 			} else if err != nil {
 				return err
 			}
+			mu.Lock()
 			out[key[len(s.prefix):]] = b
+			mu.Unlock()
 		}
 		return iter.Err()
 	}
