@@ -212,6 +212,13 @@ func (c *RedisCluster) Client(t testing.TB) *redis.ClusterClient {
 	return cc
 }
 
+// Client returns a client of this one server, closed when the test ends.
+func (r *RedisServer) Client(t testing.TB) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // client is a one-connection client of the server for the helpers' checks.
 func (r *RedisServer) client() *redis.Client {
 	r.mu.Lock()

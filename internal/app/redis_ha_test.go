@@ -1,0 +1,190 @@
+package app_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/config"
+	"github.com/idv-dev/idv/internal/app"
+	"github.com/idv-dev/idv/internal/fake"
+	"github.com/idv-dev/idv/internal/testenv"
+	"github.com/idv-dev/idv/ratelimit"
+	redislimit "github.com/idv-dev/idv/ratelimit/redis"
+	"github.com/idv-dev/idv/results"
+	redisresults "github.com/idv-dev/idv/results/redis"
+	redissessions "github.com/idv-dev/idv/sessions/redis"
+)
+
+// TestRedisSentinelFailover opens Redis as a deployment with Sentinel does
+// (redis.master_name and the Sentinels in redis.addrs), once for a web
+// process and once for a worker, and SIGKILLs the primary. The Sentinels
+// promote the replica; results, sessions and attempt limits written before
+// the kill are still there, new writes land on the new primary, and a
+// person who was waiting when the primary died gets their result, woken by
+// the web process's subscription that followed the primary.
+func TestRedisSentinelFailover(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	set := testenv.StartRedisSentinel(t, testenv.RedisSentinelOptions{})
+	cfg := config.Defaults()
+	cfg.Redis.Addrs, cfg.Redis.MasterName, cfg.Redis.Prefix = set.SentinelAddrs(), set.MasterName, "idv:"
+	if err := cfg.Validate(config.RoleWorker); err != nil && strings.Contains(err.Error(), "redis.") {
+		t.Fatal(err)
+	}
+	open := func() goredis.UniversalClient {
+		c, err := app.OpenRedis(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	webRedis, workerRedis := open(), open()
+	if _, ok := webRedis.(*goredis.Client); !ok { // NewFailoverClient's type; a cluster client would be another
+		t.Fatalf("OpenRedis with Sentinel gave a %T", webRedis)
+	}
+	sealer := fake.Sealer{}
+	newResults := func(c goredis.UniversalClient) *results.Store {
+		s, err := redisresults.New(c, sealer, results.Options{Prefix: cfg.Redis.Prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	web, worker := newResults(webRedis), newResults(workerRedis)
+	sessions := redissessions.New(webRedis, cfg.Redis.Prefix+"session:")
+	limiter := redislimit.New(webRedis, cfg.Redis.Prefix)
+	limit := ratelimit.Limit{Name: "failover_test", Max: 5, Window: time.Hour}
+
+	// Before the failover: a session, two counted attempts, a result the
+	// person has read, and a person waiting for a result not written yet.
+	if err := sessions.CommitCtx(ctx, "person-1", []byte("sealed session"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := limiter.Increment(ctx, limit, "user-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: idv.OutcomeSuccess}}
+	read := idv.NewID()
+	if err := worker.Store(ctx, read, done); err != nil {
+		t.Fatal(err)
+	}
+	pending := idv.NewID()
+	if err := web.Store(ctx, pending, idv.AsyncResult{Status: idv.StatusInProgress}); err != nil {
+		t.Fatal(err)
+	}
+	// Replication is asynchronous: a write the primary acknowledged just
+	// before dying can be lost. WAIT makes this test's writes reach the
+	// replica first, so what it checks is the failover, not that race.
+	if n, err := webRedis.Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT for the replica: %d %v", n, err)
+	}
+	waiter := waitForDone(ctx, web, pending)
+
+	old := set.Primary(t)
+	old.Stop(t)
+	killed := time.Now()
+	promoted := set.WaitForFailover(t, old, time.Minute)
+	t.Logf("the sentinels promoted %s %s after the kill", promoted.Addr, time.Since(killed).Round(100*time.Millisecond))
+
+	// The worker writes the waiting person's result, trying again while
+	// the failover is still settling, as jobs.Runner does.
+	for {
+		err := worker.Store(ctx, pending, done)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("storing after the failover: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // as jobs.Runner backs off
+	}
+	select {
+	case err := <-waiter:
+		if err != nil {
+			t.Fatalf("the waiting person: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the person waiting across the failover never got their result")
+	}
+
+	// What was written before is still there.
+	if b, found, err := sessions.FindCtx(ctx, "person-1"); err != nil || !found || string(b) != "sealed session" {
+		t.Errorf("session after the failover: %q %v %v", b, found, err)
+	}
+	if at, err := limiter.Status(ctx, limit, "user-1"); err != nil || at.Count != 2 {
+		t.Errorf("attempts after the failover: %+v %v, want 2", at, err)
+	}
+	if r, err := web.Load(ctx, read); err != nil || r.Status != idv.StatusDone {
+		t.Errorf("result after the failover: %+v %v", r, err)
+	}
+	// New writes land on the new primary.
+	if at, err := limiter.Increment(ctx, limit, "user-1"); err != nil || at.Count != 3 {
+		t.Errorf("an attempt after the failover: %+v %v, want count 3", at, err)
+	}
+	if err := sessions.CommitCtx(ctx, "person-2", []byte("later"), time.Now().Add(time.Hour)); err != nil {
+		t.Error(err)
+	}
+	if n, err := promoted.Client(t).Exists(ctx, cfg.Redis.Prefix+"session:person-2").Result(); err != nil || n != 1 {
+		t.Errorf("the new session is not on the promoted primary: %d %v", n, err)
+	}
+
+	// The web process's one subscription moved to the new primary: a
+	// person who starts waiting now is woken by the announcement itself.
+	pc := promoted.Client(t)
+	for {
+		// Only the web's store subscribes: a store subscribes on its
+		// first Changed, and the worker's never waits.
+		n, err := pc.PubSubNumSub(ctx, cfg.Redis.Prefix+"result-written").Result()
+		if err == nil && n[cfg.Redis.Prefix+"result-written"] == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no subscription on the promoted primary: %v %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the promoted primary
+	}
+	later := idv.NewID()
+	ch := web.Changed(ctx, later)
+	if err := worker.Store(ctx, later, done); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		t.Fatal("an announcement on the new primary did not reach the web process's subscription")
+	}
+}
+
+// waitForDone waits for id's result as the status long poll does, but with
+// no fallback tick: only the store's change notifications wake it, so it
+// proves the wake-up path. The channel gets nil once the result is done.
+func waitForDone(ctx context.Context, s *results.Store, id string) <-chan error {
+	out := make(chan error, 1)
+	go func() {
+		for {
+			changed := s.Changed(ctx, id)
+			r, err := s.Load(ctx, id)
+			if err == nil && r.Status == idv.StatusDone {
+				out <- nil
+				return
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				out <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return out
+}
