@@ -102,14 +102,17 @@ func (r *RedisServer) command() (*exec.Cmd, error) {
 		conf := filepath.Join(r.dir, "sentinel.conf")
 		if _, err := os.Stat(conf); os.IsNotExist(err) { // a restart keeps what it learnt
 			lines := append([]string{fmt.Sprintf("port %d", o.Port), "bind " + o.Host, "dir " + r.dir,
-				"sentinel resolve-hostnames no"}, o.Sentinel...)
+				"protected-mode no", "sentinel resolve-hostnames no"}, o.Sentinel...)
 			if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 				return nil, err
 			}
 		}
 		args = []string{conf, "--sentinel"}
 	} else {
-		args = []string{"--port", fmt.Sprint(o.Port), "--bind", o.Host, "--save", "", "--appendonly", "no", "--dir", r.dir}
+		// Protected mode would refuse clients from other hosts of a test
+		// network: the server is bound to the test's address only anyway.
+		args = []string{"--port", fmt.Sprint(o.Port), "--bind", o.Host, "--protected-mode", "no",
+			"--save", "", "--appendonly", "no", "--dir", r.dir}
 	}
 	args = append(append(args, "--daemonize", "no"), o.Args...)
 	if o.Netns != "" {
