@@ -63,6 +63,7 @@ func OpenWithSealer(ctx context.Context, cfg config.Config, log *slog.Logger, se
 			opened.Close()
 		}
 	}(c)
+	routeRedisLog(log)
 	if c.Redis, err = OpenRedis(ctx, cfg); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -52,6 +53,23 @@ func RedisOptions(cfg config.Config) *goredis.UniversalOptions {
 		o.Addrs = o.Addrs[:1]
 	}
 	return o
+}
+
+// routeRedisLog sends go-redis's own log lines (a Sentinel naming a new
+// primary, a failed dial) to log as JSON, once per process: go-redis has one
+// logger for the whole process, and would print plain text on stderr.
+func routeRedisLog(log *slog.Logger) {
+	redisLogOnce.Do(func() { goredis.SetLogger(redisLog{log}) })
+}
+
+var redisLogOnce sync.Once
+
+// redisLog is go-redis's logger on slog. Its lines name addresses, masters
+// and channels, never keys or values.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.InfoContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // OpenQueue opens the job queue on database_url, in database_schema.
