@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,10 +104,11 @@ func TestFleet(t *testing.T) {
 	// sessions are in Redis, results wake every web host).
 	const during, after = 30, 6
 	answers := make([]fleetAnswer, during+after)
+	var waiting atomic.Int32 // people on a waiting page now
 	var people sync.WaitGroup
 	arrive := func(i int) {
 		people.Go(func() {
-			answers[i] = fleetPerson(t, rp, webURLs[i%2], webURLs[(i+1)%2], i)
+			answers[i] = fleetPerson(t, rp, webURLs[i%2], webURLs[(i+1)%2], i, &waiting)
 		})
 	}
 	chaosDone := make(chan struct{})
@@ -126,6 +128,7 @@ func TestFleet(t *testing.T) {
 		old := redis.Primary(t)
 		old.Stop(t)
 		killed := time.Now()
+		t.Logf("fleet: %d people on a waiting page when the Redis primary was killed", waiting.Load())
 		promoted := redis.WaitForFailover(t, old, time.Minute)
 		t.Logf("fleet: Redis primary %s killed, %s promoted after %s", old.Addr, promoted.Addr, time.Since(killed).Round(100*time.Millisecond))
 
@@ -184,6 +187,32 @@ func TestFleet(t *testing.T) {
 	// was pulled (at least once: rescued from it and run again elsewhere,
 	// as docs/operations.md says).
 	checkFleetJobs(t, pg.URL, slices.Collect(maps.Values(workerProcs)))
+
+	// Nothing personal in plaintext in Redis (every key on the promoted
+	// primary: sessions, results, counters) or in any process's log.
+	ctx := context.Background()
+	var dump strings.Builder
+	rc := redis.Primary(t).Client(t)
+	iter := rc.Scan(ctx, 0, "*", 1000).Iterator()
+	keysSeen := 0
+	for iter.Next(ctx) {
+		keysSeen++
+		v, _ := rc.Get(ctx, iter.Val()).Bytes()
+		dump.WriteString(iter.Val())
+		dump.Write(v)
+	}
+	if keysSeen == 0 {
+		t.Error("no keys on the promoted primary: the scan proves nothing")
+	}
+	for _, p := range append(procs, vendors) {
+		dump.WriteString(p.out.String())
+	}
+	all := strings.ToLower(dump.String())
+	for _, c := range canaries {
+		if strings.Contains(all, strings.ToLower(c)) {
+			t.Errorf("canary %q found in plaintext in Redis or a log", c)
+		}
+	}
 	if t.Failed() {
 		for name, p := range workerProcs {
 			t.Logf("%s output (tail):\n%s", name, tail(p.out.String(), 40))
@@ -201,7 +230,7 @@ func isRetryPage(page string) bool {
 // (a stand-in image naming them), verify_info and, when those pass, phone.
 // Pages that say "try again" (503 while Redis fails over) are retried a
 // second later, as the page tells people to; a timeout page, once.
-func fleetPerson(t *testing.T, rp *relyingParty, base, other string, i int) fleetAnswer {
+func fleetPerson(t *testing.T, rp *relyingParty, base, other string, i int, waiting *atomic.Int32) fleetAnswer {
 	names := []string{"Xylocanary", "Badcanary", "Failcanary"}
 	a := fleetAnswer{name: names[i%len(names)]}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -230,7 +259,9 @@ func fleetPerson(t *testing.T, rp *relyingParty, base, other string, i int) flee
 			if err == nil {
 				s := submit(p, path, f)
 				if s == "" {
+					waiting.Add(1)
 					got := awaitOutcome(p, path, time.Now().Add(90*time.Second))
+					waiting.Add(-1)
 					if isRetryPage(got) && !retriedTimeout && time.Now().Add(90*time.Second).Before(deadline) {
 						retriedTimeout = true
 						a.tries++
