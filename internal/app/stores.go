@@ -29,7 +29,7 @@ func OpenRedis(ctx context.Context, cfg config.Config) (goredis.UniversalClient,
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("redis (%s) at %s: %w", cfg.Redis.Mode(), strings.Join(cfg.Redis.Endpoints(), ","), err)
+		return nil, fmt.Errorf("redis at %s (%s): %w", strings.Join(cfg.Redis.Endpoints(), ","), cfg.Redis.Mode(), err)
 	}
 	return c, nil
 }
