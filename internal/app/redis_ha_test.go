@@ -188,3 +188,80 @@ func waitForDone(ctx context.Context, s *results.Store, id string) <-chan error 
 	}()
 	return out
 }
+
+// TestRedisCluster opens Redis as a deployment on Redis Cluster does (the
+// seed nodes in redis.addrs) and checks that results (with their wake-up),
+// sessions and attempt limits work across the three primaries.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cluster := testenv.StartRedisCluster(t)
+	cfg := config.Defaults()
+	cfg.Redis.Addrs, cfg.Redis.Prefix = cluster.Addrs(), "idv:"
+	if err := cfg.Validate(config.RoleWorker); err != nil && strings.Contains(err.Error(), "redis.") {
+		t.Fatal(err)
+	}
+	web, err := app.OpenRedis(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = web.Close() })
+	if _, ok := web.(*goredis.ClusterClient); !ok {
+		t.Fatalf("OpenRedis with several addrs gave a %T", web)
+	}
+	worker, err := app.OpenRedis(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = worker.Close() })
+	webResults, err := redisresults.New(web, fake.Sealer{}, results.Options{Prefix: cfg.Redis.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = webResults.Close() })
+	workerResults, err := redisresults.New(worker, fake.Sealer{}, results.Options{Prefix: cfg.Redis.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = workerResults.Close() })
+
+	// Ten people waiting, their results written by the worker: keys in
+	// slots all over the cluster, one announcement channel.
+	var waiters []<-chan error
+	var ids []string
+	for range 10 {
+		id := idv.NewID()
+		if err := webResults.Store(ctx, id, idv.AsyncResult{Status: idv.StatusInProgress}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		waiters = append(waiters, waitForDone(ctx, webResults, id))
+	}
+	for _, id := range ids {
+		if err := workerResults.Store(ctx, id, idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: idv.OutcomeSuccess}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, w := range waiters {
+		if err := <-w; err != nil {
+			t.Fatalf("person %d: %v", i, err)
+		}
+	}
+
+	sessions := redissessions.New(web, cfg.Redis.Prefix+"session:")
+	for _, tok := range []string{"a", "b", "c", "d"} {
+		if err := sessions.CommitCtx(ctx, tok, []byte(tok), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if all, err := sessions.AllCtx(ctx); err != nil || len(all) != 4 {
+		t.Fatalf("sessions across the cluster: %d %v", len(all), err)
+	}
+	limiter := redislimit.New(web, cfg.Redis.Prefix)
+	for _, target := range []string{"u1", "u2", "u3"} {
+		if at, err := limiter.Increment(ctx, ratelimit.IDVResolution, target); err != nil || at.Count != 1 {
+			t.Fatalf("limit of %s: %+v %v", target, at, err)
+		}
+	}
+}
