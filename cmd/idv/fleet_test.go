@@ -52,10 +52,10 @@ type fleetAnswer struct {
 	err   string // what went wrong, if they got no answer
 }
 
+// TestFleet is not parallel: it runs alone among this package's tests, so
+// its timings are the fleet's, not the other tests'. It skips only without
+// root or the ip command (testenv.NewNetwork); CI runs as root.
 func TestFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the fleet takes a minute or two")
-	}
 	netw := testenv.NewNetwork(t, "idvf", fleetSubnet)
 	host := func(name string, last int) *testenv.Host { return netw.Host(t, name, last) }
 	r1, r2, s3h := host("redis1", 11), host("redis2", 12), host("sent3", 13)
