@@ -265,3 +265,64 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisSentinelSwitchover is a planned failover (SENTINEL FAILOVER, as
+// an operator or a managed service's maintenance does): the old primary
+// stays up and becomes a replica. Writes go to the new primary at once, and
+// the web process's subscription, which was on the old one, still wakes a
+// waiting person.
+func TestRedisSentinelSwitchover(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	set := testenv.StartRedisSentinel(t, testenv.RedisSentinelOptions{})
+	cfg := config.Defaults()
+	cfg.Redis.Addrs, cfg.Redis.MasterName, cfg.Redis.Prefix = set.SentinelAddrs(), set.MasterName, "idv:"
+	open := func() *results.Store {
+		c, err := app.OpenRedis(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		s, err := redisresults.New(c, fake.Sealer{}, results.Options{Prefix: cfg.Redis.Prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	web, worker := open(), open()
+	pending := idv.NewID()
+	if err := web.Store(ctx, pending, idv.AsyncResult{Status: idv.StatusInProgress}); err != nil {
+		t.Fatal(err)
+	}
+	waiter := waitForDone(ctx, web, pending)
+
+	old := set.Primary(t)
+	sc := goredis.NewSentinelClient(&goredis.Options{Addr: set.SentinelAddrs()[0]})
+	defer sc.Close()
+	if err := sc.Failover(ctx, set.MasterName).Err(); err != nil {
+		t.Fatal(err)
+	}
+	promoted := set.WaitForFailover(t, old, time.Minute)
+	done := idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: idv.OutcomeSuccess}}
+	for {
+		if err := worker.Store(ctx, pending, done); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("storing after the switchover: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // as jobs.Runner backs off
+	}
+	if n, err := promoted.Client(t).Exists(ctx, web.Key(pending)).Result(); err != nil || n != 1 {
+		t.Fatalf("the result is not on the new primary: %d %v", n, err)
+	}
+	select {
+	case err := <-waiter:
+		if err != nil {
+			t.Fatalf("the waiting person: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the person waiting across the switchover never got their result")
+	}
+}
