@@ -99,9 +99,15 @@ func (m *Metrics) QueueDepth(depth func(context.Context) (map[string]map[string]
 		"Jobs in each queue by state (available, running, retryable).", []string{"queue", "state"}, nil)})
 }
 
-// Handler serves the metrics in the Prometheus text format.
+// Handler serves the metrics in the Prometheus text format. A collector
+// that fails (the queue-depth query timing out on a busy database) costs
+// its own series, not the scrape: the rest is served, and the failure
+// counts in promhttp_metric_handler_errors_total{cause="gathering"}.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.reg,
+	}))
 }
 
 type depthCollector struct {
