@@ -37,28 +37,11 @@ func TestRedisSentinelFailover(t *testing.T) {
 	if err := cfg.Validate(config.RoleWorker); err != nil && strings.Contains(err.Error(), "redis.") {
 		t.Fatal(err)
 	}
-	open := func() goredis.UniversalClient {
-		c, err := app.OpenRedis(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	webRedis, workerRedis := open(), open()
+	webRedis, web := openProcess(t, ctx, cfg)
+	_, worker := openProcess(t, ctx, cfg)
 	if _, ok := webRedis.(*goredis.Client); !ok { // NewFailoverClient's type; a cluster client would be another
 		t.Fatalf("OpenRedis with Sentinel gave a %T", webRedis)
 	}
-	sealer := fake.Sealer{}
-	newResults := func(c goredis.UniversalClient) *results.Store {
-		s, err := redisresults.New(c, sealer, results.Options{Prefix: cfg.Redis.Prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
-	web, worker := newResults(webRedis), newResults(workerRedis)
 	sessions := redissessions.New(webRedis, cfg.Redis.Prefix+"session:")
 	limiter := redislimit.New(webRedis, cfg.Redis.Prefix)
 	limit := ratelimit.Limit{Name: "failover_test", Max: 5, Window: time.Hour}
@@ -165,6 +148,23 @@ func TestRedisSentinelFailover(t *testing.T) {
 	}
 }
 
+// openProcess opens Redis and the result store on it as one web or worker
+// process does (app.OpenRedis from cfg); both close when the test ends.
+func openProcess(t *testing.T, ctx context.Context, cfg config.Config) (goredis.UniversalClient, *results.Store) {
+	t.Helper()
+	c, err := app.OpenRedis(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	s, err := redisresults.New(c, fake.Sealer{}, results.Options{Prefix: cfg.Redis.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return c, s
+}
+
 // waitForDone waits for id's result as the status long poll does, but with
 // no fallback tick: only the store's change notifications wake it, so it
 // proves the wake-up path. The channel gets nil once the result is done.
@@ -202,29 +202,11 @@ func TestRedisCluster(t *testing.T) {
 	if err := cfg.Validate(config.RoleWorker); err != nil && strings.Contains(err.Error(), "redis.") {
 		t.Fatal(err)
 	}
-	web, err := app.OpenRedis(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = web.Close() })
+	web, webResults := openProcess(t, ctx, cfg)
+	_, workerResults := openProcess(t, ctx, cfg)
 	if _, ok := web.(*goredis.ClusterClient); !ok {
 		t.Fatalf("OpenRedis with several addrs gave a %T", web)
 	}
-	worker, err := app.OpenRedis(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = worker.Close() })
-	webResults, err := redisresults.New(web, fake.Sealer{}, results.Options{Prefix: cfg.Redis.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = webResults.Close() })
-	workerResults, err := redisresults.New(worker, fake.Sealer{}, results.Options{Prefix: cfg.Redis.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = workerResults.Close() })
 
 	// Ten people waiting, their results written by the worker: keys in
 	// slots all over the cluster, one announcement channel.
@@ -278,20 +260,8 @@ func TestRedisSentinelSwitchover(t *testing.T) {
 	set := testenv.StartRedisSentinel(t, testenv.RedisSentinelOptions{})
 	cfg := config.Defaults()
 	cfg.Redis.Addrs, cfg.Redis.MasterName, cfg.Redis.Prefix = set.SentinelAddrs(), set.MasterName, "idv:"
-	open := func() *results.Store {
-		c, err := app.OpenRedis(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		s, err := redisresults.New(c, fake.Sealer{}, results.Options{Prefix: cfg.Redis.Prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
-	web, worker := open(), open()
+	_, web := openProcess(t, ctx, cfg)
+	_, worker := openProcess(t, ctx, cfg)
 	pending := idv.NewID()
 	if err := web.Store(ctx, pending, idv.AsyncResult{Status: idv.StatusInProgress}); err != nil {
 		t.Fatal(err)

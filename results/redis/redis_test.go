@@ -50,16 +50,22 @@ func TestConformance(t *testing.T) {
 		peer, _ := newStore(t, otherClient(t, nil), sealer, opts)
 		return resultstest.Fixture{
 			Store: store, Peer: peer, KV: kv, Sealer: sealer,
-			TTL: func(key string) (time.Duration, error) {
-				d, err := client.PTTL(context.Background(), key).Result()
-				if err == nil && d < 0 {
-					return 0, idv.ErrNotFound
-				}
-				return d, err
-			},
+			TTL:     pttl(client),
 			Waiting: kv.Waiting,
 		}
 	})
+}
+
+// pttl is the suite's TTL on client: how long key has left, or
+// idv.ErrNotFound.
+func pttl(client goredis.UniversalClient) func(key string) (time.Duration, error) {
+	return func(key string) (time.Duration, error) {
+		d, err := client.PTTL(context.Background(), key).Result()
+		if err == nil && d < 0 {
+			return 0, idv.ErrNotFound
+		}
+		return d, err
+	}
 }
 
 // TestNoPIIInRedis stores a result full of distinctive PII and reads back
@@ -272,13 +278,7 @@ func TestConformanceCluster(t *testing.T) {
 		peer, _ := newStore(t, cluster.Client(t), sealer, opts)
 		return resultstest.Fixture{
 			Store: store, Peer: peer, KV: kv, Sealer: sealer,
-			TTL: func(key string) (time.Duration, error) {
-				d, err := client.PTTL(context.Background(), key).Result()
-				if err == nil && d < 0 {
-					return 0, idv.ErrNotFound
-				}
-				return d, err
-			},
+			TTL:     pttl(client),
 			Waiting: kv.Waiting,
 		}
 	})
