@@ -116,10 +116,12 @@ func TestFleet(t *testing.T) {
 		defer close(chaosDone)
 		time.Sleep(4 * time.Second) // let the first people get going
 		// Pull worker3's cable for longer than jobs.heartbeat_timeout
-		// (10 s): its running jobs are rescued by the other workers.
+		// (10 s) while it runs a job: its running jobs are rescued by
+		// the other workers.
 		cut := workers[2]
+		running := waitRunningOn(t, pg.URL, cut.Name, 15*time.Second)
 		cut.SetLink(t, false)
-		t.Logf("fleet: %s's link cut", cut.Name)
+		t.Logf("fleet: %s's link cut with %d jobs running on it", cut.Name, running)
 		time.Sleep(14 * time.Second) // the host stays cut off
 		cut.SetLink(t, true)
 		t.Logf("fleet: %s's link restored", cut.Name)
@@ -431,6 +433,32 @@ func checkFleetJobs(t *testing.T, dbURL string, workers []*proc) {
 	}
 	t.Logf("fleet: %d jobs, all completed; %d rescued from the cut host and run again elsewhere (%d of them twice, %d finished by both runs)",
 		jobs, rescued, reran, twice)
+}
+
+// waitRunningOn waits (at most within) until a job runs on the worker whose
+// host name is host (River's client ids start with it) and returns how many
+// do; 0 if none did in time.
+func waitRunningOn(t *testing.T, dbURL, host string, within time.Duration) int {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Errorf("fleet: %v", err)
+		return 0
+	}
+	defer conn.Close(context.Background())
+	for {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'running' AND kind LIKE '%\_proofing'
+			AND attempted_by[array_upper(attempted_by, 1)] LIKE $1 || '\_%'`, host).Scan(&n)
+		if err == nil && n > 0 {
+			return n
+		}
+		if ctx.Err() != nil {
+			return 0
+		}
+		time.Sleep(20 * time.Millisecond) // polling for a job on the host
+	}
 }
 
 // tail returns the last n lines of s.

@@ -83,9 +83,14 @@ func (n *Network) Host(t testing.TB, name string, last int) *Host {
 	return h
 }
 
-// Command runs name inside the host's namespace.
+// Command runs name inside the host's network namespace, under a host
+// name of its own (Name, in a UTS namespace), as on a separate machine:
+// what names itself by host name (River's client ids) tells the hosts
+// apart. The process keeps its pid through the wrapping (each step execs
+// the next), so signals reach it.
 func (h *Host) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", h.Netns, name}, args...)...)
+	return exec.Command("ip", append([]string{"netns", "exec", h.Netns, "unshare", "--uts", "sh", "-c",
+		"echo " + h.Name + ` > /proc/sys/kernel/hostname && exec "$0" "$@"`, name}, args...)...)
 }
 
 // SetLink pulls the host's cable (up false: its bridge port goes down, the
