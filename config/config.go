@@ -78,6 +78,9 @@ type Verifications struct {
 	// APIRequestsPerMinute bounds each relying party's requests to the
 	// API per minute (a fixed window); over it, the API answers 429.
 	APIRequestsPerMinute int `yaml:"api_requests_per_minute"`
+	// OIDCTrustFramework is the trust_framework the OpenID Provider states
+	// in verified_claims (DESIGN.md section 11); empty: nist_800_63A.
+	OIDCTrustFramework string `yaml:"oidc_trust_framework"`
 }
 
 // EffectivePublicURL is PublicURL, or http://web.addr when it is empty.

@@ -87,7 +87,7 @@ type resultData struct {
 // back to the relying party that asked for it.
 func (s *Server) serveResult(w http.ResponseWriter, r *http.Request) {
 	v := verificationOf(r.Context())
-	d := resultData{Verified: v.Status == idv.VerificationVerified, Status: v.Status, ReturnURL: returnURL(v)}
+	d := resultData{Verified: v.Status == idv.VerificationVerified, Status: v.Status, ReturnURL: s.continueURL(r.Context(), v)}
 	if rp, err := s.verifications.RelyingParty(r.Context(), v.RelyingPartyID); err == nil {
 		d.RPName = rp.Name
 	}

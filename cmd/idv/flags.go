@@ -76,12 +76,18 @@ func logger(cfg config.Config, stdout io.Writer) (*slog.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Libraries that log through slog's default logger (zitadel/oidc's
+	// op package) write through the same PII-redacting handler.
 	if cfg.Log.File == "" || cfg.Log.File == "-" {
-		return telemetry.NewLogger(stdout, level), func() {}, nil
+		l := telemetry.NewLogger(stdout, level)
+		slog.SetDefault(l)
+		return l, func() {}, nil
 	}
 	f, err := telemetry.OpenLog(cfg.Log.File)
 	if err != nil {
 		return nil, nil, err
 	}
-	return telemetry.NewLogger(f, level), func() { _ = f.Close() }, nil
+	l := telemetry.NewLogger(f, level)
+	slog.SetDefault(l)
+	return l, func() { _ = f.Close() }, nil
 }

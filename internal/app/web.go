@@ -59,7 +59,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 		return nil, err
 	}
 	health := c.Health(cfg.Jobs.Async, vc)
-	mounts, err := c.relyingPartyMounts(ctx, c.redisLimiter())
+	mounts, provider, err := c.relyingPartyMounts(ctx, c.redisLimiter())
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 		Sessions: sessionManager(cfg, redissessions.New(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
 		Limiter:  c.redisLimiter(), FingerprintKey: fingerprintKey(cfg),
 		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
-		Admin: admin,
+		Admin: admin, OIDC: provider,
 	})
 	if err != nil {
 		return nil, err
