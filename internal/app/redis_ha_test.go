@@ -296,3 +296,81 @@ func TestRedisSentinelSwitchover(t *testing.T) {
 		t.Fatal("the person waiting across the switchover never got their result")
 	}
 }
+
+// TestRedisClusterFailover kills the primary that serves the announcement
+// channel's slot in a cluster of three primaries with a replica each: the
+// replica takes over, the web process's subscription follows the slot to
+// it, and a person who was waiting gets their result.
+func TestRedisClusterFailover(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cluster := testenv.StartRedisClusterWith(t, 1)
+	cfg := config.Defaults()
+	cfg.Redis.Addrs, cfg.Redis.Prefix = cluster.Addrs(), "idv:"
+	_, web := openProcess(t, ctx, cfg)
+	_, worker := openProcess(t, ctx, cfg)
+	channel := cfg.Redis.Prefix + "result-written"
+
+	pending := idv.NewID()
+	if err := web.Store(ctx, pending, idv.AsyncResult{Status: idv.StatusInProgress}); err != nil {
+		t.Fatal(err)
+	}
+	waiter := waitForDone(ctx, web, pending)
+	old := cluster.MasterOf(t, channel)
+	for { // the subscription is up on the channel's primary
+		n, err := old.Client(t).PubSubNumSub(ctx, channel).Result()
+		if err == nil && n[channel] == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no subscription on %s: %v %v", old.Addr, n, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the primary
+	}
+	old.Stop(t)
+	killed := time.Now()
+	promoted := cluster.WaitForTakeover(t, old, channel, time.Minute)
+	t.Logf("%s took over the channel's slot %s after the kill", promoted.Addr, time.Since(killed).Round(100*time.Millisecond))
+
+	done := idv.AsyncResult{Status: idv.StatusDone, Result: &idv.ProofingResult{Outcome: idv.OutcomeSuccess}}
+	for {
+		err := worker.Store(ctx, pending, done)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("storing after the takeover: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // as jobs.Runner backs off
+	}
+	select {
+	case err := <-waiter:
+		if err != nil {
+			t.Fatalf("the waiting person: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the person waiting across the cluster failover never got their result")
+	}
+	t.Logf("the waiting person was woken %s after the kill", time.Since(killed).Round(100*time.Millisecond))
+	for { // the subscription moved with the slot
+		n, err := promoted.Client(t).PubSubNumSub(ctx, channel).Result()
+		if err == nil && n[channel] == 1 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no subscription on the new primary %s: %v %v", promoted.Addr, n, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the new primary
+	}
+	later := idv.NewID()
+	ch := web.Changed(ctx, later)
+	if err := worker.Store(ctx, later, done); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		t.Fatal("an announcement after the takeover did not reach the web process")
+	}
+}

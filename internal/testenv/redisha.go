@@ -161,8 +161,8 @@ func (s *RedisSentinelSet) WaitForFailover(t testing.TB, old *RedisServer, withi
 	return promoted
 }
 
-// RedisCluster is a Redis Cluster of three primaries (no replicas) on
-// loopback, private to one test.
+// RedisCluster is a Redis Cluster of three primaries (and perhaps a replica
+// of each) on loopback, private to one test.
 type RedisCluster struct {
 	Nodes []*RedisServer
 }
@@ -172,28 +172,107 @@ type RedisCluster struct {
 // every node says the cluster is ok. It stops when the test ends.
 func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
+	return StartRedisClusterWith(t, 0)
+}
+
+// StartRedisClusterWith is StartRedisCluster with replicas replicas of each
+// primary (3 × (1 + replicas) nodes), for cluster failover tests: a
+// replica takes over its primary's slots about two seconds
+// (cluster-node-timeout) after the primary dies.
+func StartRedisClusterWith(t testing.TB, replicas int) *RedisCluster {
+	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		t.Fatalf("testenv: redis-cli is not installed (apt-get install redis-tools): %v", err)
 	}
 	c := &RedisCluster{}
-	for range 3 {
+	for range 3 * (1 + replicas) {
 		c.Nodes = append(c.Nodes, StartRedisServerWith(t, RedisOptions{Args: []string{
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}}))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	if out, err := exec.CommandContext(ctx, cli, append(args, "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, cli, append(args, "--cluster-replicas", fmt.Sprint(replicas), "--cluster-yes")...).CombinedOutput(); err != nil {
 		t.Fatalf("testenv: redis-cli --cluster create: %v\n%s", err, out)
 	}
 	for _, n := range c.Nodes {
+		// A replica that never synced cannot take over: wait for the
+		// link of each (a primary's INFO has no master_link_status).
+		waitFor(t, ctx, "cluster node "+n.Addr+" in sync", func() (bool, string) {
+			info, err := n.client().Info(ctx, "replication").Result()
+			return err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")), info
+		})
 		waitFor(t, ctx, "cluster node "+n.Addr+" to be ok", func() (bool, string) {
 			info, err := n.client().ClusterInfo(ctx).Result()
-			return err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3"), info
+			return err == nil && strings.Contains(info, "cluster_state:ok") &&
+				strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", len(c.Nodes))), info
 		})
 	}
 	return c
+}
+
+// MasterOf returns the node that serves key's slot as a primary now.
+func (c *RedisCluster) MasterOf(t testing.TB, key string) *RedisServer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var slot int64
+	var err error
+	for _, n := range c.Nodes {
+		if n.Running() {
+			if slot, err = n.client().ClusterKeySlot(ctx, key).Result(); err == nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("testenv: CLUSTER KEYSLOT: %v", err)
+	}
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		slots, err := n.client().ClusterSlots(ctx).Result()
+		if err != nil {
+			continue
+		}
+		for _, s := range slots {
+			if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
+				for _, m := range c.Nodes {
+					if m.Addr == s.Nodes[0].Addr {
+						return m
+					}
+				}
+			}
+		}
+		break
+	}
+	t.Fatalf("testenv: no primary serves the slot of %q", key)
+	return nil
+}
+
+// WaitForTakeover waits (at most within) until a node other than old
+// serves key's slot as a primary and every running node says the cluster
+// is ok, and returns that node.
+func (c *RedisCluster) WaitForTakeover(t testing.TB, old *RedisServer, key string, within time.Duration) *RedisServer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var now *RedisServer
+	waitFor(t, ctx, "a replica to take over from "+old.Addr, func() (bool, string) {
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			if info, err := n.client().ClusterInfo(ctx).Result(); err != nil || !strings.Contains(info, "cluster_state:ok") {
+				return false, fmt.Sprintf("%s: %v %.120s", n.Addr, err, info)
+			}
+		}
+		now = c.MasterOf(t, key)
+		return now != old, "still " + now.Addr
+	})
+	return now
 }
 
 // Addrs are the nodes' HOST:PORTs (redis.addrs).
