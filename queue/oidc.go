@@ -8,7 +8,7 @@ import (
 	"github.com/idv-dev/idv"
 )
 
-// The OpenID Provider's durable state (migration 009): authorization
+// The OpenID Provider's durable state (migration 006): authorization
 // requests with their code, and the access tokens issued from a code. Web
 // runs as several processes, so none of it lives in memory. What the
 // relying party sent is sealed by the caller (Request); the columns in

@@ -51,6 +51,10 @@ type Config struct {
 	// ConnectSrc lists extra origins the page's scripts may connect to (the
 	// object storage origin for direct uploads).
 	ConnectSrc []string
+	// HelpURL and HelpText are where a person gets help (web.help_url,
+	// web.help_text), on the pages where a step cannot go on.
+	HelpURL  string
+	HelpText string
 }
 
 // Options are a Server's dependencies.
@@ -262,7 +266,7 @@ func (s *Server) routes(o Options) http.Handler {
 	if o.Admin != nil {
 		s.mountAdmin(root, o.Admin)
 	}
-	root.Handle("/", s.sessions.LoadAndSave(mux))
+	root.Handle("/", s.sessions.LoadAndSave(s.styledMisses(mux)))
 	// The waiting page's status polls only read the session: they are
 	// served without saving it, which scs would otherwise do on every
 	// request (to extend the idle timeout) at the cost of a seal and a

@@ -17,6 +17,7 @@ type commonFlags struct {
 	configPath string
 	addr       string
 	opsAddr    string
+	logLevel   string
 }
 
 func newFlags(name, synopsis string, stdout io.Writer, withAddr bool, addrHelp string) *commonFlags {
@@ -25,6 +26,11 @@ func newFlags(name, synopsis string, stdout io.Writer, withAddr bool, addrHelp s
 	c.fs.StringVar(&c.configPath, "config", os.Getenv("IDV_CONFIG"), "YAML configuration `FILE` (env IDV_CONFIG); IDV_ variables override it")
 	if withAddr {
 		c.fs.StringVar(&c.addr, "addr", "", "listen on `HOST:PORT` ("+addrHelp+")")
+		levelHelp := "log.level, info"
+		if name == "dev" {
+			levelHelp = "warn, so the terminal stays readable; log.level or IDV_LOG_LEVEL when set"
+		}
+		c.fs.StringVar(&c.logLevel, "log-level", "", "log at `LEVEL` and above: debug, info, warn or error (default "+levelHelp+")")
 	}
 	c.fs.Usage = func() {
 		fmt.Fprintf(stdout, "Usage: idv %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
@@ -62,6 +68,9 @@ func (c *commonFlags) setup(args []string, role config.Role, addr func(*config.C
 	}
 	if c.opsAddr != "" {
 		cfg.Web.OpsAddr = c.opsAddr
+	}
+	if c.logLevel != "" {
+		cfg.Log.Level = c.logLevel
 	}
 	if err := cfg.Validate(role); err != nil {
 		return cfg, nil, nil, err

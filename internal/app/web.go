@@ -115,7 +115,8 @@ func (v inlineVerifications) BeginAttempt(ctx context.Context, a idv.Attempt) (i
 }
 
 func webConfig(cfg config.Config) web.Config {
-	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll, MaxLongPolls: cfg.Web.MaxLongPolls}
+	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll, MaxLongPolls: cfg.Web.MaxLongPolls,
+		HelpURL: cfg.Web.HelpURL, HelpText: cfg.Web.HelpText}
 }
 
 // sessionManager returns the sessions of the web tier, kept in store and
