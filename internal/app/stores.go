@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -56,20 +56,26 @@ func RedisOptions(cfg config.Config) *goredis.UniversalOptions {
 }
 
 // routeRedisLog sends go-redis's own log lines (a Sentinel naming a new
-// primary, a failed dial) to log as JSON, once per process: go-redis has one
-// logger for the whole process, and would print plain text on stderr.
-func routeRedisLog(log *slog.Logger) {
-	redisLogOnce.Do(func() { goredis.SetLogger(redisLog{log}) })
-}
+// primary, a failed dial) to log as JSON; otherwise it prints plain text on
+// stderr. go-redis has one logger for the whole process, installed here at
+// start-up, before any client runs (SetLogger is not safe for concurrent
+// use); the first role's logger is the one it writes to.
+func routeRedisLog(log *slog.Logger) { redisLogTo.CompareAndSwap(nil, log) }
 
-var redisLogOnce sync.Once
+var redisLogTo atomic.Pointer[slog.Logger]
+
+func init() { goredis.SetLogger(redisLog{}) }
 
 // redisLog is go-redis's logger on slog. Its lines name addresses, masters
 // and channels, never keys or values.
-type redisLog struct{ log *slog.Logger }
+type redisLog struct{}
 
-func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
-	l.log.InfoContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	log := redisLogTo.Load()
+	if log == nil {
+		log = slog.Default()
+	}
+	log.InfoContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // OpenQueue opens the job queue on database_url, in database_schema.
