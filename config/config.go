@@ -139,17 +139,61 @@ type Worker struct {
 	Addr string `yaml:"addr"`
 }
 
-// Redis configures the Redis connection.
+// Redis configures the Redis connection: one node (addr), a primary
+// watched by Sentinel (master_name and the Sentinels in addrs), or a Redis
+// Cluster (two or more addrs, or cluster with one). Mode says which.
 type Redis struct {
-	// Addr is the HOST:PORT of Redis.
+	// Addr is the HOST:PORT of a single Redis node. Ignored when Addrs
+	// is set.
 	Addr string `yaml:"addr"`
+	// Addrs are the Sentinels' HOST:PORTs when MasterName is set, else
+	// the seed nodes of a Redis Cluster. In the environment, comma
+	// separated.
+	Addrs []string `yaml:"addrs"`
+	// MasterName is the name the Sentinels monitor the primary under
+	// (sentinel monitor NAME ...). Set, idv asks the Sentinels in Addrs
+	// for the primary and follows its failovers.
+	MasterName string `yaml:"master_name"`
+	// SentinelPassword authenticates to the Sentinels when they require
+	// one (prefer IDV_REDIS_SENTINEL_PASSWORD).
+	SentinelPassword string `yaml:"sentinel_password"`
+	// Cluster selects Redis Cluster with a single address in Addrs (or
+	// Addr): a managed service's configuration endpoint.
+	Cluster bool `yaml:"cluster"`
 	// Password authenticates to Redis (prefer IDV_REDIS_PASSWORD).
 	Password string `yaml:"password"`
-	// DB is the Redis database number.
+	// DB is the Redis database number (0 under Redis Cluster).
 	DB int `yaml:"db"`
 	// Prefix starts every key idv writes, so one Redis can serve several
 	// deployments.
 	Prefix string `yaml:"prefix"`
+}
+
+// Redis connection modes, as Mode returns them.
+const (
+	RedisSingle   = "single"
+	RedisSentinel = "sentinel"
+	RedisCluster  = "cluster"
+)
+
+// Mode says how idv reaches Redis: RedisSentinel when MasterName is set,
+// RedisCluster with two or more Addrs or Cluster set, else RedisSingle.
+func (r Redis) Mode() string {
+	switch {
+	case r.MasterName != "":
+		return RedisSentinel
+	case len(r.Addrs) > 1 || r.Cluster:
+		return RedisCluster
+	}
+	return RedisSingle
+}
+
+// Endpoints are the addresses idv dials first: Addrs when set, else Addr.
+func (r Redis) Endpoints() []string {
+	if len(r.Addrs) > 0 {
+		return r.Addrs
+	}
+	return []string{r.Addr}
 }
 
 // Keys configures sealing keys.
@@ -483,6 +527,14 @@ func setValue(v reflect.Value, raw string) error {
 			return fmt.Errorf("want true or false, got %q", raw)
 		}
 		v.SetBool(b)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		var list []string
+		for _, item := range strings.Split(raw, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
 	case v.Kind() == reflect.Int:
 		n, err := strconv.Atoi(raw)
 		if err != nil {
@@ -493,6 +545,33 @@ func setValue(v reflect.Value, raw string) error {
 		return fmt.Errorf("unsupported setting type %s", v.Type())
 	}
 	return nil
+}
+
+// validateRedis checks the settings of the Redis mode in use.
+func (c Config) validateRedis(bad func(path, format string, args ...any), checkAddr func(path, addr string)) {
+	r := c.Redis
+	if len(r.Addrs) == 0 {
+		checkAddr("redis.addr", r.Addr)
+	}
+	for _, a := range r.Addrs {
+		checkAddr("redis.addrs", a)
+	}
+	switch r.Mode() {
+	case RedisSentinel:
+		if len(r.Addrs) == 0 {
+			bad("redis.addrs", "is required with redis.master_name: the Sentinels' HOST:PORTs, e.g. IDV_REDIS_ADDRS=10.0.0.5:26379,10.0.1.5:26379,10.0.2.5:26379")
+		}
+		if r.Cluster {
+			bad("redis.cluster", "cannot be set with redis.master_name: Sentinel watches one primary, Redis Cluster needs none")
+		}
+	case RedisCluster:
+		if r.DB != 0 {
+			bad("redis.db", "must be 0 under Redis Cluster, got %d", r.DB)
+		}
+	}
+	if r.SentinelPassword != "" && r.MasterName == "" {
+		bad("redis.sentinel_password", "is only used with redis.master_name")
+	}
 }
 
 // Role names what a process runs, for validation.
@@ -543,7 +622,7 @@ func (c Config) Validate(role Role) error {
 		}
 	}
 	if role&(RoleWeb|RoleWorker) != 0 && role&RoleDev == 0 {
-		checkAddr("redis.addr", c.Redis.Addr)
+		c.validateRedis(bad, checkAddr)
 		if c.Keys.File == "" && c.Keys.KMSKeyID == "" {
 			bad("keys.file", "is required unless keys.kms_key_id is set: the key file that seals job arguments and results")
 		}

@@ -182,3 +182,65 @@ func TestVendorTimeoutUnderResultWindow(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisModes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "idv.yaml")
+	if err := os.WriteFile(path, []byte("redis:\n  addrs: [s1:26379, s2:26379]\n  master_name: idv\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		cfg     Config
+		mode    string
+		dial    []string
+		invalid string // a setting the web role's validation names; empty: valid
+	}{
+		{name: "default single node", cfg: Defaults(), mode: RedisSingle, dial: []string{"127.0.0.1:6379"}},
+		{name: "sentinel from YAML", cfg: fromFile, mode: RedisSentinel, dial: []string{"s1:26379", "s2:26379"}},
+		{name: "sentinel from the environment", cfg: load(t, "IDV_REDIS_MASTER_NAME=idv", "IDV_REDIS_ADDRS= s1:26379, ,s2:26379,s3:26379"),
+			mode: RedisSentinel, dial: []string{"s1:26379", "s2:26379", "s3:26379"}},
+		{name: "cluster", cfg: load(t, "IDV_REDIS_ADDRS=c1:6379,c2:6379,c3:6379"), mode: RedisCluster, dial: []string{"c1:6379", "c2:6379", "c3:6379"}},
+		{name: "cluster endpoint", cfg: load(t, "IDV_REDIS_ADDRS=cfg:6379", "IDV_REDIS_CLUSTER=true"), mode: RedisCluster, dial: []string{"cfg:6379"}},
+		{name: "one address in addrs is a single node", cfg: load(t, "IDV_REDIS_ADDRS=one:6379"), mode: RedisSingle, dial: []string{"one:6379"}},
+		{name: "sentinel without addresses", cfg: load(t, "IDV_REDIS_MASTER_NAME=idv"), mode: RedisSentinel, dial: []string{"127.0.0.1:6379"}, invalid: "redis.addrs"},
+		{name: "cluster with a database", cfg: load(t, "IDV_REDIS_ADDRS=c1:6379,c2:6379", "IDV_REDIS_DB=2"), mode: RedisCluster, dial: []string{"c1:6379", "c2:6379"}, invalid: "redis.db"},
+		{name: "a bad address", cfg: load(t, "IDV_REDIS_ADDRS=c1:6379,nope"), mode: RedisCluster, dial: []string{"c1:6379", "nope"}, invalid: "redis.addrs"},
+		{name: "sentinel and cluster", cfg: load(t, "IDV_REDIS_MASTER_NAME=idv", "IDV_REDIS_ADDRS=s1:26379", "IDV_REDIS_CLUSTER=true"), mode: RedisSentinel, dial: []string{"s1:26379"}, invalid: "redis.cluster"},
+		{name: "sentinel password without sentinel", cfg: load(t, "IDV_REDIS_SENTINEL_PASSWORD=x"), mode: RedisSingle, dial: []string{"127.0.0.1:6379"}, invalid: "redis.sentinel_password"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.cfg.Redis.Mode(); got != tc.mode {
+				t.Errorf("mode %q, want %q", got, tc.mode)
+			}
+			if got := tc.cfg.Redis.Endpoints(); fmt.Sprint(got) != fmt.Sprint(tc.dial) {
+				t.Errorf("endpoints %q, want %q", got, tc.dial)
+			}
+			err := tc.cfg.Validate(RoleWeb)
+			names := func(s string) bool { return err != nil && strings.Contains(err.Error(), s+":") }
+			if tc.invalid != "" && !names(tc.invalid) {
+				t.Errorf("want an error naming %s, got %v", tc.invalid, err)
+			}
+			for _, s := range []string{"redis.addr", "redis.addrs", "redis.db", "redis.cluster", "redis.sentinel_password"} {
+				if s != tc.invalid && names(s) {
+					t.Errorf("unexpected error naming %s: %v", s, err)
+				}
+			}
+		})
+	}
+}
+
+// load is Load with environment overrides only.
+func load(t *testing.T, env ...string) Config {
+	t.Helper()
+	cfg, err := Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

@@ -219,3 +219,66 @@ func TestAddressJob(t *testing.T) {
 		})
 	}
 }
+
+// flakyResults fails its first stores as a Redis in failover does.
+type flakyResults struct {
+	inner    *results.Store
+	failures int // stores still to fail
+	tries    int
+}
+
+func (f *flakyResults) Load(ctx context.Context, id string) (idv.AsyncResult, error) {
+	return f.inner.Load(ctx, id)
+}
+
+func (f *flakyResults) Changed(ctx context.Context, id string) <-chan struct{} {
+	return f.inner.Changed(ctx, id)
+}
+
+func (f *flakyResults) Store(ctx context.Context, id string, r idv.AsyncResult) error {
+	f.tries++
+	if f.failures > 0 {
+		f.failures--
+		return idv.WrapError(idv.EUNAVAILABLE, "result store unavailable", errors.New("connection refused"))
+	}
+	return f.inner.Store(ctx, id, r)
+}
+
+// TestStoreRetriedWhileUnavailable: a result store that is away for a
+// moment (a Redis failover) is tried again within StoreRetryFor, so the
+// job, and its vendor calls, do not run twice.
+func TestStoreRetriedWhileUnavailable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		failures  int
+		retryFor  time.Duration
+		wantErr   bool
+		wantTries int // 0: more than one, as many as fit in retryFor
+	}{
+		{"stored at once", 0, 0, false, 1},
+		{"stored after the store came back", 3, 0, false, 4},
+		{"no retry when turned off", 1, -1, true, 1},
+		{"gives up after StoreRetryFor", 1000, 500 * time.Millisecond, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, _ := json.Marshal(idv.AddressArguments{Applicant: idv.Applicant{Phone: "7035550000"}})
+			job := idv.Job{Kind: idv.JobAddress, ResultID: idv.NewID(), EnqueuedAt: time.Now()}
+			job.EncryptedArguments, _ = fake.Sealer{}.Seal(context.Background(), b, idv.JobAAD(job.Kind, job.ResultID))
+			store := &flakyResults{inner: newResults(t), failures: tc.failures}
+			p := &phoneProofer{res: idv.VendorResult{Success: true}}
+			h := &Address{Runner: &Runner{Sealer: fake.Sealer{}, Results: store, Logger: slog.New(slog.DiscardHandler),
+				StoreRetryFor: tc.retryFor}, Primary: p}
+			err := h.Handle(context.Background(), job)
+			triesOK := store.tries == tc.wantTries || (tc.wantTries == 0 && store.tries > 1)
+			if (err != nil) != tc.wantErr || !triesOK || p.calls != 1 {
+				t.Fatalf("err %v, %d tries, %d vendor calls; want error %v, %d tries, one vendor call", err, store.tries, p.calls, tc.wantErr, tc.wantTries)
+			}
+			if _, err := store.Load(context.Background(), job.ResultID); (err == nil) == tc.wantErr {
+				t.Fatalf("stored: %v", err)
+			}
+		})
+	}
+}

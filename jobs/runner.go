@@ -28,12 +28,22 @@ type Runner struct {
 	// Observer, if set, hears of every finished job (JobFinished) and every
 	// vendor call of its result (VendorCalled).
 	Observer idv.Observer
+	// StoreRetryFor is how long storing a result is tried again while the
+	// result store is unavailable (a Redis failover takes seconds) before
+	// the job fails and River runs it, vendors and all, again. Default
+	// DefaultStoreRetryFor; negative: no retry.
+	StoreRetryFor time.Duration
 	// ProgressAfter is how long a job must have run before it tells the
 	// waiting page which check it moved on to (Timings.Progress): a job
 	// quicker than that is done before a person could read it, and skips
 	// the write. Zero: 250 ms; negative: always tell.
 	ProgressAfter time.Duration
 }
+
+// DefaultStoreRetryFor outlasts a Sentinel failover (down-after plus the
+// election, about 6-10 s with down-after at 5 s) and stays well inside the
+// 60 s the waiting page waits for a result.
+const DefaultStoreRetryFor = 20 * time.Second
 
 func (r *Runner) observer() idv.Observer { return cmp.Or[idv.Observer](r.Observer, idv.NopObserver{}) }
 
@@ -147,7 +157,7 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 		}
 	}
 	err = timings.Time("store_result", func() error {
-		return r.Results.Store(ctx, job.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: res})
+		return r.storeResult(ctx, job.ResultID, idv.AsyncResult{Status: idv.StatusDone, Result: res})
 	})
 	if err != nil {
 		outcome = outcomeError
@@ -161,6 +171,32 @@ func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 		}
 	}
 	return nil
+}
+
+// storeResult stores the result the vendors gave, trying again (every
+// 100 ms, backing off to 2 s) for up to StoreRetryFor while the store is
+// unavailable: the vendors have been paid and the person is waiting, so a
+// Redis failover must not turn into a second run of the job.
+func (r *Runner) storeResult(ctx context.Context, id string, res idv.AsyncResult) error {
+	limit := cmp.Or(r.StoreRetryFor, DefaultStoreRetryFor)
+	deadline := time.Now().Add(limit)
+	wait := 100 * time.Millisecond
+	for tries := 1; ; tries++ {
+		err := r.Results.Store(ctx, id, res)
+		if err == nil || idv.ErrorCode(err) != idv.EUNAVAILABLE || limit < 0 || time.Now().Add(wait).After(deadline) {
+			if err == nil && tries > 1 {
+				r.Logger.InfoContext(ctx, "result stored after the store came back", "result_id", id, "tries", tries)
+			}
+			return err
+		}
+		r.Logger.WarnContext(ctx, "result store unavailable, trying again", "result_id", id, "try", tries, "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait): // backing off while Redis fails over
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // bindIdentity seals the identity a passed document step read from the ID

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/idv-dev/idv/internal/testenv"
 )
 
 var (
@@ -84,7 +86,20 @@ func start(t *testing.T, env []string, role string, args ...string) *proc {
 		// leaves out by default.
 		args = append(args, "--log-level", "info")
 	}
-	cmd := exec.Command(binary(t), args...)
+	return startCmd(t, exec.Command(binary(t), args...), env, role)
+}
+
+// startIn is start inside a network namespace of a test's network (no
+// extra flags: the caller names every address).
+func startIn(t *testing.T, h *testenv.Host, env []string, role string, args ...string) *proc {
+	t.Helper()
+	return startCmd(t, h.Command(binary(t), args...), env, role)
+}
+
+// startCmd runs cmd (the binary, perhaps wrapped) with env and waits until
+// it logs the URL of role.
+func startCmd(t *testing.T, cmd *exec.Cmd, env []string, role string) *proc {
+	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1), opsURL: make(chan string, 1)}
 	pr, pw := io.Pipe()

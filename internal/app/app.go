@@ -27,13 +27,14 @@ import (
 	"github.com/idv-dev/idv/telemetry"
 )
 
-// Components are what a role works with. Redis is nil under `idv dev`;
+// Components are what a role works with. Redis (one node, Sentinel or
+// Cluster, as redis.* says) is nil under `idv dev`;
 // Objects is nil while the document step is off.
 type Components struct {
 	Config  config.Config
 	Log     *slog.Logger
 	Sealer  idv.Sealer
-	Redis   *goredis.Client
+	Redis   goredis.UniversalClient
 	Results *results.Store
 	Queue   *queue.Queue
 	Objects idv.ObjectStore
@@ -67,6 +68,7 @@ func OpenWithSealer(ctx context.Context, cfg config.Config, log *slog.Logger, se
 			opened.Close()
 		}
 	}(c)
+	routeRedisLog(log)
 	if c.Redis, err = OpenRedis(ctx, cfg); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -17,21 +19,63 @@ import (
 	"github.com/idv-dev/idv/queue"
 )
 
-// OpenRedis connects to redis.addr with short timeouts (a request waits at
-// most about 2 s on a Redis that is gone) and checks that it answers.
-func OpenRedis(ctx context.Context, cfg config.Config) (*goredis.Client, error) {
-	c := goredis.NewClient(&goredis.Options{
-		Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		MaxRetries: 1,
-	})
+// OpenRedis connects to Redis as redis.* configures it (config.Redis.Mode):
+// one node, the primary the Sentinels name (followed across failovers), or
+// a Redis Cluster. Timeouts are short (a request waits at most about 2 s
+// on a Redis that is gone) and it checks that Redis answers.
+func OpenRedis(ctx context.Context, cfg config.Config) (goredis.UniversalClient, error) {
+	c := goredis.NewUniversalClient(RedisOptions(cfg))
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
+		return nil, fmt.Errorf("redis at %s (%s): %w", strings.Join(cfg.Redis.Endpoints(), ","), cfg.Redis.Mode(), err)
 	}
 	return c, nil
+}
+
+// RedisOptions are the go-redis options of cfg's Redis: NewUniversalClient
+// on them gives a Client, a FailoverClient (Sentinel) or a ClusterClient,
+// as config.Redis.Mode says.
+func RedisOptions(cfg config.Config) *goredis.UniversalOptions {
+	r := cfg.Redis
+	o := &goredis.UniversalOptions{
+		Addrs: r.Endpoints(), Password: r.Password, DB: r.DB,
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		MaxRetries: 1,
+	}
+	switch r.Mode() {
+	case config.RedisSentinel:
+		o.MasterName, o.SentinelPassword = r.MasterName, r.SentinelPassword
+	case config.RedisCluster:
+		o.IsClusterMode = true
+	default:
+		o.Addrs = o.Addrs[:1]
+	}
+	return o
+}
+
+// routeRedisLog sends go-redis's own log lines (a Sentinel naming a new
+// primary, a failed dial) to log as JSON; otherwise it prints plain text on
+// stderr. go-redis has one logger for the whole process, installed here at
+// start-up, before any client runs (SetLogger is not safe for concurrent
+// use); the first role's logger is the one it writes to.
+func routeRedisLog(log *slog.Logger) { redisLogTo.CompareAndSwap(nil, log) }
+
+var redisLogTo atomic.Pointer[slog.Logger]
+
+func init() { goredis.SetLogger(redisLog{}) }
+
+// redisLog is go-redis's logger on slog. Its lines name addresses, masters
+// and channels, never keys or values.
+type redisLog struct{}
+
+func (redisLog) Printf(ctx context.Context, format string, v ...any) {
+	log := redisLogTo.Load()
+	if log == nil {
+		log = slog.Default()
+	}
+	log.InfoContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // OpenQueue opens the job queue on database_url, in database_schema.

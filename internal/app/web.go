@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/imagekey"
 	"github.com/idv-dev/idv/queue"
+	redissessions "github.com/idv-dev/idv/sessions/redis"
 	"github.com/idv-dev/idv/web"
 )
 
@@ -69,7 +69,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 		Verifications: verifications, Results: c.Results, Sealer: c.Sealer, Logger: c.Log, Config: wcfg,
 		Documents: documentOptions(cfg, c.Objects, c.publicImageKey()),
 		Observer:  c.Metrics, Metrics: c.Metrics.Handler(),
-		Sessions: sessionManager(cfg, goredisstore.NewWithPrefix(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
+		Sessions: sessionManager(cfg, redissessions.New(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
 		Limiter:  c.redisLimiter(), FingerprintKey: fingerprintKey(cfg),
 		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
 		Admin: admin, OIDC: provider,

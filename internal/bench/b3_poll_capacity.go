@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/idv-dev/idv"
+	"github.com/idv-dev/idv/internal/app"
 	"github.com/idv-dev/idv/internal/testenv/flow"
 )
 
@@ -184,11 +185,9 @@ func benchPollCapacity(ctx context.Context, env *env, o Settings) (*Result, erro
 // warms the connections and is left out, then runs of about a tenth of the
 // duration each (sized from the last run's rate) are summed.
 func b3RedisGets(ctx context.Context, env *env, o Settings, size int) (RedisGetResult, error) {
-	rc := goredis.NewClient(&goredis.Options{
-		Addr: env.cfg.Redis.Addr, Password: env.cfg.Redis.Password, DB: env.cfg.Redis.DB,
-		PoolSize: o.B3Clients, MinIdleConns: o.B3Clients,
-		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-	})
+	ropts := app.RedisOptions(env.cfg)
+	ropts.PoolSize, ropts.MinIdleConns, ropts.MaxRetries = o.B3Clients, o.B3Clients, 0
+	rc := goredis.NewUniversalClient(ropts)
 	defer rc.Close()
 	ro := RedisGetOptions{Prefix: env.redisPrefix("b3-redis-get"), ValueSize: size, Conns: o.B3Clients, Ops: 50 * o.B3Clients}
 	last, err := RunRedisGet(ctx, rc, ro)
@@ -210,18 +209,18 @@ func b3RedisGets(ctx context.Context, env *env, o Settings, size int) (RedisGetR
 
 // valueSizes returns the sorted lengths of the values under the keys that
 // match pattern.
-func valueSizes(ctx context.Context, rc *goredis.Client, pattern string) ([]int, error) {
+func valueSizes(ctx context.Context, rc goredis.UniversalClient, pattern string) ([]int, error) {
 	var sizes []int
-	iter := rc.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		n, err := rc.StrLen(ctx, iter.Val()).Result()
-		if err != nil {
-			return nil, err
-		}
+	err := forEachKey(ctx, rc, pattern, func(ctx context.Context, node goredis.Cmdable, key string) error {
+		n, err := node.StrLen(ctx, key).Result()
 		sizes = append(sizes, int(n))
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(sizes)
-	return sizes, iter.Err()
+	return sizes, nil
 }
 
 func sizeRange(sizes []int) string {

@@ -48,7 +48,7 @@ type RedisGetResult struct {
 // it o.Ops times from o.Conns goroutines sharing rc, and deletes the key,
 // whatever happened. A GET that fails or answers another value ends the run
 // with an error, as does ctx.
-func RunRedisGet(ctx context.Context, rc *goredis.Client, o RedisGetOptions) (RedisGetResult, error) {
+func RunRedisGet(ctx context.Context, rc goredis.UniversalClient, o RedisGetOptions) (RedisGetResult, error) {
 	switch {
 	case o.ValueSize < 0:
 		return RedisGetResult{}, fmt.Errorf("redis GET baseline: value size must not be negative, not %d", o.ValueSize)

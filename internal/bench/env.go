@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,7 +31,7 @@ type env struct {
 	logOut  io.Writer
 	logFile io.Closer
 	sealer  *seal.Envelope
-	redis   *goredis.Client
+	redis   goredis.UniversalClient
 	prefix  string
 	schemas []string
 	runID   string
@@ -88,7 +89,7 @@ func (e *env) redisPrefix(part string) string { return e.prefix + part + ":" }
 
 // services describes the servers used, without credentials.
 func (e *env) services(ctx context.Context) map[string]any {
-	out := map[string]any{"redis_addr": e.cfg.Redis.Addr}
+	out := map[string]any{"redis_addr": strings.Join(e.cfg.Redis.Endpoints(), ","), "redis_mode": e.cfg.Redis.Mode()}
 	if u, err := url.Parse(e.cfg.DatabaseURL); err == nil {
 		out["postgres"] = u.Host + u.Path
 		if mc := u.Query().Get("pool_max_conns"); mc != "" {
@@ -138,16 +139,34 @@ func (e *env) close() {
 	}
 }
 
-func deleteRedisPrefix(ctx context.Context, c *goredis.Client, prefix string) {
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 500 {
-			c.Del(ctx, batch...)
-			batch = batch[:0]
+func deleteRedisPrefix(ctx context.Context, c goredis.UniversalClient, prefix string) {
+	// One DEL a key: under Redis Cluster the keys of a batch would span slots.
+	_ = forEachKey(ctx, c, prefix+"*", func(ctx context.Context, node goredis.Cmdable, key string) error {
+		node.Del(ctx, key)
+		return nil
+	})
+}
+
+// forEachKey calls fn for each key matching pattern, on the node that holds
+// it: the one server, or each primary of a Redis Cluster (one at a time:
+// fn need not be safe for concurrent use).
+func forEachKey(ctx context.Context, c goredis.UniversalClient, pattern string, fn func(ctx context.Context, node goredis.Cmdable, key string) error) error {
+	scan := func(ctx context.Context, node goredis.Cmdable) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := fn(ctx, node, iter.Val()); err != nil {
+				return err
+			}
 		}
+		return iter.Err()
 	}
-	if len(batch) > 0 {
-		c.Del(ctx, batch...)
+	if cc, ok := c.(*goredis.ClusterClient); ok {
+		var mu sync.Mutex // ForEachMaster runs the primaries at once
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(ctx, node)
+		})
 	}
+	return scan(ctx, c)
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -29,6 +30,10 @@ type PostgresCluster struct {
 	// URL is the cluster's postgres database as its superuser.
 	URL  string
 	Port int
+	// HostURL is URL at the extra host of StartPostgresClusterOn.
+	HostURL string
+
+	listen string // listen_addresses
 
 	bin string // the PostgreSQL bin directory
 	dir string // owned by postgres: data/, the socket, the log
@@ -39,6 +44,15 @@ type PostgresCluster struct {
 // StartPostgresCluster creates and starts a cluster on a free loopback port.
 // It is stopped and deleted when the test ends.
 func StartPostgresCluster(t testing.TB) *PostgresCluster {
+	t.Helper()
+	return StartPostgresClusterOn(t, "", "")
+}
+
+// StartPostgresClusterOn is StartPostgresCluster listening on host too (an
+// address of this machine the test made, such as a bridge to its network
+// namespaces), trusting connections from the network trust (a CIDR). URL
+// stays the loopback one; HostURL names host.
+func StartPostgresClusterOn(t testing.TB, host, trust string) *PostgresCluster {
 	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(bins) == 0 {
@@ -61,6 +75,11 @@ func StartPostgresCluster(t testing.TB) *PostgresCluster {
 	}
 	c := &PostgresCluster{bin: filepath.Dir(bins[len(bins)-1]), dir: dir, Port: freePort(t)}
 	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.Port)
+	c.listen = "127.0.0.1"
+	if host != "" {
+		c.listen += "," + host
+		c.HostURL = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", net.JoinHostPort(host, strconv.Itoa(c.Port)))
+	}
 	t.Cleanup(func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -76,6 +95,17 @@ func StartPostgresCluster(t testing.TB) *PostgresCluster {
 	if out, err := c.asPostgres(filepath.Join(c.bin, "initdb"), "-D", c.data(), "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--no-sync", "--no-instructions"); err != nil {
 		t.Fatalf("testenv: initdb: %v\n%s", err, out)
+	}
+	if trust != "" {
+		hba := filepath.Join(c.data(), "pg_hba.conf")
+		f, err := os.OpenFile(hba, os.O_APPEND|os.O_WRONLY, 0)
+		if err == nil {
+			_, err = fmt.Fprintf(f, "host all all %s trust\n", trust)
+			_ = f.Close()
+		}
+		if err != nil {
+			t.Fatalf("testenv: pg_hba.conf: %v", err)
+		}
 	}
 	c.Start(t)
 	return c
@@ -105,8 +135,8 @@ func (c *PostgresCluster) Start(t testing.TB) {
 	if c.up {
 		t.Fatal("testenv: PostgreSQL cluster is already running")
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c shared_buffers=32MB",
-		c.Port, c.dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=%s -c fsync=off -c full_page_writes=off -c shared_buffers=32MB -c max_connections=200",
+		c.Port, c.dir, c.listen)
 	if out, err := c.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(c.dir, "postgres.log"), "-o", opts); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
 		t.Fatalf("testenv: pg_ctl start: %v\n%s\n%s", err, out, log)

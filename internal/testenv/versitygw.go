@@ -34,9 +34,16 @@ const VersitygwVersion = versitygw.Version
 // installs versitygw; a test fails when it is missing.
 func S3(t testing.TB) *S3Server {
 	t.Helper()
+	return S3On(t, "127.0.0.1")
+}
+
+// S3On is S3 listening on host, an address of this machine the test made
+// (a bridge to its network namespaces) rather than loopback.
+func S3On(t testing.TB, host string) *S3Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	gw, err := versitygw.Start(ctx, t.TempDir())
+	gw, err := versitygw.StartOn(ctx, t.TempDir(), host)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

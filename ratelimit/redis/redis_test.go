@@ -29,8 +29,27 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceCluster runs the suite on a Redis Cluster of three
+// primaries: each script touches one key, so every counter may live in a
+// slot of its own.
+func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.StartRedisCluster(t)
+	ratelimittest.Run(t, func(t *testing.T) ratelimittest.Fixture {
+		client := cluster.Client(t)
+		r := ratelimitredis.New(client, testenv.RandomName("test:")+":")
+		return ratelimittest.Fixture{
+			Limiter: r,
+			Now:     time.Now,
+			Age: func(l ratelimit.Limit, target string, d time.Duration) {
+				age(t, client, r.Key(l, target), d)
+			},
+		}
+	})
+}
+
 // age shortens key's expiry by d, which is what d passing does to it.
-func age(t *testing.T, client *goredis.Client, key string, d time.Duration) {
+func age(t *testing.T, client goredis.UniversalClient, key string, d time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	left, err := client.PTTL(ctx, key).Result()

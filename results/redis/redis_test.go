@@ -50,16 +50,22 @@ func TestConformance(t *testing.T) {
 		peer, _ := newStore(t, otherClient(t, nil), sealer, opts)
 		return resultstest.Fixture{
 			Store: store, Peer: peer, KV: kv, Sealer: sealer,
-			TTL: func(key string) (time.Duration, error) {
-				d, err := client.PTTL(context.Background(), key).Result()
-				if err == nil && d < 0 {
-					return 0, idv.ErrNotFound
-				}
-				return d, err
-			},
+			TTL:     pttl(client),
 			Waiting: kv.Waiting,
 		}
 	})
+}
+
+// pttl is the suite's TTL on client: how long key has left, or
+// idv.ErrNotFound.
+func pttl(client goredis.UniversalClient) func(key string) (time.Duration, error) {
+	return func(key string) (time.Duration, error) {
+		d, err := client.PTTL(context.Background(), key).Result()
+		if err == nil && d < 0 {
+			return 0, idv.ErrNotFound
+		}
+		return d, err
+	}
 }
 
 // TestNoPIIInRedis stores a result full of distinctive PII and reads back
@@ -254,4 +260,26 @@ func waitFor(t *testing.T, ch <-chan struct{}) {
 	case <-time.After(resultstest.Deadline):
 		t.Fatalf("no notification within %s", resultstest.Deadline)
 	}
+}
+
+// TestConformanceCluster runs the suite on a Redis Cluster of three
+// primaries: SETEX and PUBLISH of one write go to different nodes (the
+// key's slot and the channel's), and the announcement crosses the cluster
+// bus to the node the subscription is on.
+func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.StartRedisCluster(t)
+	resultstest.Run(t, func(t *testing.T, ttl time.Duration) resultstest.Fixture {
+		client := cluster.Client(t)
+		prefix := testenv.RandomName("test:") + ":"
+		sealer := fake.Sealer{}
+		opts := results.Options{Prefix: prefix, TTL: ttl}
+		store, kv := newStore(t, client, sealer, opts)
+		peer, _ := newStore(t, cluster.Client(t), sealer, opts)
+		return resultstest.Fixture{
+			Store: store, Peer: peer, KV: kv, Sealer: sealer,
+			TTL:     pttl(client),
+			Waiting: kv.Waiting,
+		}
+	})
 }

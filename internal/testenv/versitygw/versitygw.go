@@ -43,6 +43,12 @@ type Server struct {
 // in dir/versitygw.log, and waits (at most 15 s) until it answers. dir must
 // exist; the caller removes it after Stop.
 func Start(ctx context.Context, dir string) (*Server, error) {
+	return StartOn(ctx, dir, "127.0.0.1")
+}
+
+// StartOn is Start listening on a free port of host, an address of this
+// machine (a test's bridge, say) rather than loopback.
+func StartOn(ctx context.Context, dir, host string) (*Server, error) {
 	bin := Path()
 	if bin == "" {
 		return nil, ErrNotInstalled
@@ -51,7 +57,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err := os.Mkdir(data, 0o700); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := freeAddr(host)
 	if err != nil {
 		return nil, err
 	}
@@ -161,9 +167,9 @@ func binaryVersion(bin string) string {
 	return "(version unknown)"
 }
 
-// freeAddr is a loopback address whose port was free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// freeAddr is an address of host whose port was free a moment ago.
+func freeAddr(host string) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", err
 	}
