@@ -330,7 +330,7 @@ func Defaults() Config {
 			RescueAfter:       75 * time.Second,
 			HeartbeatTimeout:  10 * time.Second,
 			Retention:         time.Hour,
-			Workers:           Workers{DocumentProofing: 5, ResolutionProofing: 10, AddressProofing: 10, Default: 2},
+			Workers:           Workers{DocumentProofing: 135, ResolutionProofing: 35, AddressProofing: 15, Default: 2},
 		},
 		Vendors: Vendors{
 			Resolution:     Vendor{Timeout: time.Second},

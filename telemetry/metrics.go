@@ -26,6 +26,10 @@ type Metrics struct {
 	limited      *prometheus.CounterVec   // limit
 	rescued      *prometheus.CounterVec   // kind, state
 	webhooks     *prometheus.CounterVec   // outcome
+	slotsBusy    *prometheus.GaugeVec     // queue
+	slots        *prometheus.GaugeVec     // queue
+	shed         *prometheus.CounterVec   // vendor, reason
+	breaker      *prometheus.GaugeVec     // vendor, state
 }
 
 // NewMetrics registers the metrics (and Go runtime and process metrics) in a
@@ -54,8 +58,17 @@ func NewMetrics() *Metrics {
 			Help: "Jobs of lost workers (no heartbeat) this worker made available again, discarded or cancelled, by kind and new state."}, []string{"kind", "state"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_webhook_deliveries_total",
 			Help: "Webhook delivery attempts this worker made, by outcome (delivered, failed: tried again later, gave_up: no further attempt)."}, []string{"outcome"}),
+		slotsBusy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "idv_worker_slots_busy",
+			Help: "Jobs running now in this worker process, by queue (sum over processes; compare with idv_worker_slots)."}, []string{"queue"}),
+		slots: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "idv_worker_slots",
+			Help: "Jobs this worker process runs at once, by queue (jobs.workers)."}, []string{"queue"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_vendor_shed_total",
+			Help: "Vendor calls not made, answered as an exception at once, by vendor and reason (circuit_open, concurrency_limit)."}, []string{"vendor", "reason"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "idv_vendor_breaker",
+			Help: "1 for the state (closed, open, half_open) this process last saw the vendor's circuit breaker in, 0 for the others."}, []string{"vendor", "state"}),
 	}
-	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited, m.rescued, m.webhooks)
+	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited, m.rescued, m.webhooks,
+		m.slotsBusy, m.slots, m.shed, m.breaker)
 	return m
 }
 
@@ -91,6 +104,30 @@ func (m *Metrics) RateLimited(limit string) { m.limited.WithLabelValues(limit).I
 
 // WebhookDelivered counts one webhook delivery attempt by its outcome.
 func (m *Metrics) WebhookDelivered(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
+
+// WorkerSlots sets the queue's busy and configured slots.
+func (m *Metrics) WorkerSlots(queue string, busy, slots int) {
+	m.slotsBusy.WithLabelValues(queue).Set(float64(busy))
+	m.slots.WithLabelValues(queue).Set(float64(slots))
+}
+
+// VendorShed counts one vendor call not made.
+func (m *Metrics) VendorShed(vendor, reason string) { m.shed.WithLabelValues(vendor, reason).Inc() }
+
+// BreakerStates are the states of idv_vendor_breaker.
+var BreakerStates = []string{"closed", "open", "half_open"}
+
+// VendorBreaker records the vendor's breaker state: 1 for state, 0 for the
+// others, so a query for state="open" finds it however it moved.
+func (m *Metrics) VendorBreaker(vendor, state string) {
+	for _, s := range BreakerStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.breaker.WithLabelValues(vendor, s).Set(v)
+	}
+}
 
 // QueueDepth registers a gauge of jobs per queue and state, read from
 // depth at scrape time.

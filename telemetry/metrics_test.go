@@ -25,6 +25,11 @@ func TestEventsBecomeTheirSeries(t *testing.T) {
 	o.RateLimited("ssn")
 	o.WebhookDelivered(idv.WebhookFailed)
 	o.WebhookDelivered(idv.WebhookDelivered)
+	o.WorkerSlots("document_proofing", 3, 5)
+	o.WorkerSlots("document_proofing", 4, 5)
+	o.VendorShed("document_sim", idv.VendorShedOpen)
+	o.VendorBreaker("document_sim", "half_open")
+	o.VendorBreaker("document_sim", "open")
 
 	got := scrape(m)
 	for _, want := range []string{
@@ -41,6 +46,12 @@ func TestEventsBecomeTheirSeries(t *testing.T) {
 		`idv_rate_limited_total{limit="ssn"} 2`,
 		`idv_webhook_deliveries_total{outcome="failed"} 1`,
 		`idv_webhook_deliveries_total{outcome="delivered"} 1`,
+		`idv_worker_slots_busy{queue="document_proofing"} 4`,
+		`idv_worker_slots{queue="document_proofing"} 5`,
+		`idv_vendor_shed_total{reason="circuit_open",vendor="document_sim"} 1`,
+		`idv_vendor_breaker{state="open",vendor="document_sim"} 1`,
+		`idv_vendor_breaker{state="half_open",vendor="document_sim"} 0`,
+		`idv_vendor_breaker{state="closed",vendor="document_sim"} 0`,
 	} {
 		if !strings.Contains(got, want+"\n") {
 			t.Errorf("metrics lack %s", want)
