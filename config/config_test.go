@@ -24,7 +24,7 @@ func TestLoadFileAndEnv(t *testing.T) {
 		cfg.Jobs.Workers.ResolutionProofing != 7 || cfg.Redis.Addr != "r:6379" || cfg.Web.SecureCookies {
 		t.Fatalf("got %+v", cfg)
 	}
-	if cfg.Jobs.Workers.AddressProofing != 10 {
+	if cfg.Jobs.Workers.AddressProofing != Defaults().Jobs.Workers.AddressProofing {
 		t.Fatalf("defaults lost: %+v", cfg.Jobs.Workers)
 	}
 }

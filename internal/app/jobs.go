@@ -12,6 +12,7 @@ import (
 	"github.com/idv-dev/idv/jobs"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/vendors"
+	"github.com/idv-dev/idv/vendors/guard"
 )
 
 // jobTimeouts bound one run of each job kind: the vendors' timeouts plus room
@@ -64,16 +65,49 @@ type Proofers struct {
 // VendorClients builds the vendor HTTP clients of vendors.*, through the
 // egress proxy when one is set.
 func VendorClients(cfg config.Config) (*vendors.Clients, error) {
+	return vendorClients(cfg, nil)
+}
+
+// vendorClients is VendorClients with g admitting every call (nil: none).
+func vendorClients(cfg config.Config, g vendors.Guard) (*vendors.Clients, error) {
 	v := cfg.Vendors
 	return vendors.New(vendors.Config{
-		BaseURL:    v.BaseURL,
-		ProxyURL:   v.ProxyURL,
+		Guard:               g,
+		MaxIdleConnsPerHost: v.MaxIdleConnsPerHost,
+		BaseURL:             v.BaseURL,
+		ProxyURL:            v.ProxyURL,
 		Resolution: vendors.Endpoint{URL: v.Resolution.URL, Timeout: v.Resolution.Timeout},
 		StateID:    vendors.Endpoint{URL: v.StateID.URL, Timeout: v.StateID.Timeout},
 		Phone:      vendors.Endpoint{URL: v.Phone.URL, Timeout: v.Phone.Timeout},
 		Document:   vendors.Endpoint{URL: v.Document.URL, Timeout: v.Document.Timeout},
 	})
 }
+
+// vendorGuard is the fleet-wide concurrency limit and circuit breaker of
+// vendors.breaker and vendors.*.max_concurrent, in c's Redis; nil without
+// Redis (`idv dev`) or when both are off.
+func (c *Components) vendorGuard() vendors.Guard {
+	v := c.Config.Vendors
+	limits := map[string]int{}
+	for name, e := range map[string]config.Vendor{vendors.NameResolution: v.Resolution, vendors.NameStateID: v.StateID,
+		vendors.NamePhone: v.Phone, phoneSecondaryName: v.PhoneSecondary, vendors.NameDocument: v.Document} {
+		if e.MaxConcurrent > 0 {
+			limits[name] = e.MaxConcurrent
+		}
+	}
+	if c.Redis == nil || (v.Breaker.Failures == 0 && len(limits) == 0) {
+		return nil
+	}
+	failures := v.Breaker.Failures
+	if failures == 0 {
+		failures = -1 // off; guard.Options reads 0 as its default
+	}
+	return guard.New(c.Redis, guard.Options{Prefix: c.Config.Redis.Prefix, Failures: failures, Cooldown: v.Breaker.Cooldown,
+		MaxConcurrent: limits, Observer: c.Metrics, Logger: c.Log})
+}
+
+// phoneSecondaryName is the second phone vendor's name in results.
+const phoneSecondaryName = "phone_secondary"
 
 // VendorProofers are the clients of vc as the handlers' vendors, with the
 // second phone vendor when vendors.phone_secondary.url is set.
@@ -83,7 +117,8 @@ func VendorProofers(cfg config.Config, vc *vendors.Clients) (Proofers, error) {
 		p.Document = vc.Document
 	}
 	if sec := cfg.Vendors.PhoneSecondary; sec.URL != "" {
-		phone, err := vendors.NewPhone(vc.HTTP, vendors.Endpoint{URL: sec.URL, Timeout: sec.Timeout, Name: "phone_secondary"})
+		phone, err := vendors.NewPhone(vc.HTTP, vendors.Endpoint{URL: sec.URL, Timeout: sec.Timeout, Name: phoneSecondaryName,
+			Guard: vc.Config.Guard})
 		if err != nil {
 			return Proofers{}, err
 		}
@@ -174,7 +209,11 @@ func (c *Components) WorkerConfig(h map[idv.JobKind]idv.JobHandler) queue.Worker
 		HeartbeatTimeout:    heartbeatTimeout(j.HeartbeatTimeout),
 		Retention:           j.Retention,
 		FetchPollInterval:   j.FetchPollInterval,
+		PollOnly:            j.PollOnly,
 		Observer:            c.Metrics,
+		DataRetention: queue.Retention{Outcomes: c.Config.Retention.Outcomes, Verifications: c.Config.Retention.Verifications,
+			WebhookEvents: c.Config.Retention.WebhookEvents},
+		RetentionEvery: c.Config.Retention.Every,
 	}
 }
 
