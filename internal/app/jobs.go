@@ -76,10 +76,10 @@ func vendorClients(cfg config.Config, g vendors.Guard) (*vendors.Clients, error)
 		MaxIdleConnsPerHost: v.MaxIdleConnsPerHost,
 		BaseURL:             v.BaseURL,
 		ProxyURL:            v.ProxyURL,
-		Resolution: vendors.Endpoint{URL: v.Resolution.URL, Timeout: v.Resolution.Timeout},
-		StateID:    vendors.Endpoint{URL: v.StateID.URL, Timeout: v.StateID.Timeout},
-		Phone:      vendors.Endpoint{URL: v.Phone.URL, Timeout: v.Phone.Timeout},
-		Document:   vendors.Endpoint{URL: v.Document.URL, Timeout: v.Document.Timeout},
+		Resolution:          vendors.Endpoint{URL: v.Resolution.URL, Timeout: v.Resolution.Timeout},
+		StateID:             vendors.Endpoint{URL: v.StateID.URL, Timeout: v.StateID.Timeout},
+		Phone:               vendors.Endpoint{URL: v.Phone.URL, Timeout: v.Phone.Timeout},
+		Document:            vendors.Endpoint{URL: v.Document.URL, Timeout: v.Document.Timeout},
 	})
 }
 
