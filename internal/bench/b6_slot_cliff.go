@@ -85,7 +85,7 @@ func benchSlotCliff(ctx context.Context, env *env, o Settings) (*Result, error) 
 		"rate_per_s": o.B6Rate, "duration": o.B6Duration.String(), "arrivals": n, "processes": o.B6Processes,
 		"document_latency": o.B6DocLatency.String(), "resolution_latency": o.B6ResLatency.String(),
 		"result_window": idv.ResultTTL.String(), "scale": k,
-		"old_slots_per_process": map[string]int{"document": b6OldWorkers[idv.JobDocument], "resolution": b6OldWorkers[idv.JobResolution]},
+		"old_slots_per_process":   map[string]int{"document": b6OldWorkers[idv.JobDocument], "resolution": b6OldWorkers[idv.JobResolution]},
 		"sized_slots_per_process": map[string]int{"document": sized[idv.JobDocument], "resolution": sized[idv.JobResolution]},
 	}}
 	if n < 1 {
