@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/internal/app"
 	"github.com/idv-dev/idv/queue"
@@ -74,6 +76,10 @@ type b6Outcome struct {
 	people, reachedEnd                        int
 	errs                                      int
 	firstErr                                  error
+	// pickup is p50 and p99 of enqueue to start, document then
+	// resolution, from River's rows: the wait for a slot.
+	pickup    [4]time.Duration
+	pickupErr error
 }
 
 func benchSlotCliff(ctx context.Context, env *env, o Settings) (*Result, error) {
@@ -110,6 +116,13 @@ func benchSlotCliff(ctx context.Context, env *env, o Settings) (*Result, error) 
 		res.metric(r.name+": resolution time to result p50", unscale(out.resP50), "ms")
 		res.metric(r.name+": resolution time to result p99", unscale(out.resP99), "ms")
 		res.metric(r.name+": arrival to last result p99", unscale(out.personP99), "ms")
+		if out.pickupErr != nil {
+			res.note("%s: pickup times not available: %v", r.name, out.pickupErr)
+		} else {
+			res.metric(r.name+": document job pickup p50", unscale(out.pickup[0]), "ms")
+			res.metric(r.name+": document job pickup p99", unscale(out.pickup[1]), "ms")
+			res.metric(r.name+": resolution job pickup p99", unscale(out.pickup[3]), "ms")
+		}
 		if out.errs > 0 {
 			res.note("%s: %d people hit errors; first: %v", r.name, out.errs, out.firstErr)
 		}
@@ -212,7 +225,6 @@ func b6Run(ctx context.Context, env *env, o Settings, workers map[idv.JobKind]in
 		var ok bool
 		if p.doc, ok, p.err = step(ctx, idv.JobDocument, i); p.err != nil || !ok {
 			p.missing = p.err == nil
-			p.res = window
 			return
 		}
 		p.reached = 1
@@ -254,6 +266,34 @@ func b6Run(ctx context.Context, env *env, o Settings, workers map[idv.JobKind]in
 	out.resP50, out.resP99 = percentile(ress, 50), percentile(ress, 99)
 	out.personP99 = percentile(totals, 99)
 	out.missingShare = float64(missing) / float64(max(n-out.errs, 1))
+	out.pickup, out.pickupErr = b6Pickup(ctx, env, cfg.DatabaseSchema)
 	env.log.Info("bench: B6 run done", "run", name, "people", n, "missing", missing, "errors", out.errs)
 	return out, ctx.Err()
+}
+
+// b6Pickup reads p50 and p99 of each kind's wait from enqueue to the start
+// of its first run, from River's rows (the database's clock), for the jobs
+// that started.
+func b6Pickup(ctx context.Context, env *env, schema string) ([4]time.Duration, error) {
+	var out [4]time.Duration
+	conn, err := pgx.Connect(ctx, env.cfg.DatabaseURL)
+	if err != nil {
+		return out, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	s := pgx.Identifier{schema}.Sanitize()
+	for i, kind := range []idv.JobKind{idv.JobDocument, idv.JobResolution} {
+		var p50, p99 *float64
+		err := conn.QueryRow(ctx, `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY w), percentile_cont(0.99) WITHIN GROUP (ORDER BY w)
+			FROM (SELECT extract(epoch FROM attempted_at - created_at) AS w FROM `+s+`.river_job
+			      WHERE kind = $1 AND attempted_at IS NOT NULL) t`, string(kind)).Scan(&p50, &p99)
+		if err != nil {
+			return out, err
+		}
+		if p50 != nil && p99 != nil {
+			out[2*i] = time.Duration(*p50 * float64(time.Second))
+			out[2*i+1] = time.Duration(*p99 * float64(time.Second))
+		}
+	}
+	return out, nil
 }
