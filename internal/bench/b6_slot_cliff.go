@@ -100,10 +100,11 @@ func benchSlotCliff(ctx context.Context, env *env, o Settings) (*Result, error) 
 	runs := []struct {
 		name    string
 		workers map[idv.JobKind]int
-	}{{"old defaults", b6OldWorkers}, {"sized defaults", sized}}
+		part    string
+	}{{"old defaults", b6OldWorkers, "b6_old"}, {"sized defaults", sized, "b6_sized"}}
 	var outs []*b6Outcome
 	for _, r := range runs {
-		out, err := b6Run(ctx, env, o, r.workers, r.name)
+		out, err := b6Run(ctx, env, o, r.workers, r.name, r.part)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", r.name, err)
 		}
@@ -148,13 +149,15 @@ func benchSlotCliff(ctx context.Context, env *env, o Settings) (*Result, error) 
 }
 
 // b6Run runs the arrivals against o.B6Processes worker processes with
-// workers slots each, in a fresh schema.
-func b6Run(ctx context.Context, env *env, o Settings, workers map[idv.JobKind]int, name string) (*b6Outcome, error) {
+// workers slots each, in a fresh schema named after part.
+func b6Run(ctx context.Context, env *env, o Settings, workers map[idv.JobKind]int, name, part string) (*b6Outcome, error) {
 	k := time.Duration(o.B6Scale)
 	window, docLat, resLat := idv.ResultTTL/k, o.B6DocLatency/k, o.B6ResLatency/k
 	rate, n := o.B6Rate*o.B6Scale, int(float64(o.B6Rate)*o.B6Duration.Seconds())
 	cfg := env.cfg
-	cfg.DatabaseSchema = env.schema("b6")
+	// A schema per run: the jobs the old defaults leave queued must not
+	// land on the sized run's workers.
+	cfg.DatabaseSchema = env.schema(part)
 	signal := &b6Signal{}
 	handlers := map[idv.JobKind]idv.JobHandler{
 		idv.JobDocument:   sleepHandler{latency: docLat, done: signal},
