@@ -129,11 +129,22 @@ func (m *Metrics) VendorBreaker(vendor, state string) {
 	}
 }
 
-// QueueDepth registers a gauge of jobs per queue and state, read from
-// depth at scrape time.
-func (m *Metrics) QueueDepth(depth func(context.Context) (map[string]map[string]int, error)) {
-	m.reg.MustRegister(&depthCollector{depth: depth, desc: prometheus.NewDesc("idv_queue_jobs",
-		"Jobs in each queue by state (available, running, retryable).", []string{"queue", "state"}, nil)})
+// QueueReading is one queue as QueueDepth's function reads it.
+type QueueReading struct {
+	// Jobs by state (available, running, retryable).
+	Jobs map[string]int
+	// OldestAvailable is how long the oldest available job has waited.
+	OldestAvailable time.Duration
+}
+
+// QueueDepth registers a gauge of jobs per queue and state, and the age of
+// each queue's oldest waiting job, read from depth at scrape time.
+func (m *Metrics) QueueDepth(depth func(context.Context) (map[string]QueueReading, error)) {
+	m.reg.MustRegister(&depthCollector{depth: depth,
+		desc: prometheus.NewDesc("idv_queue_jobs",
+			"Jobs in each queue by state (available, running, retryable).", []string{"queue", "state"}, nil),
+		oldest: prometheus.NewDesc("idv_queue_oldest_available_seconds",
+			"How long the oldest job waiting for a worker in each queue has waited (0: none waits); read from the database, the same in every worker: aggregate with max.", []string{"queue"}, nil)})
 }
 
 // Handler serves the metrics in the Prometheus text format.
@@ -142,11 +153,11 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 type depthCollector struct {
-	depth func(context.Context) (map[string]map[string]int, error)
-	desc  *prometheus.Desc
+	depth        func(context.Context) (map[string]QueueReading, error)
+	desc, oldest *prometheus.Desc
 }
 
-func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc; ch <- c.oldest }
 
 func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -156,9 +167,10 @@ func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}
-	for queue, states := range d {
-		for state, n := range states {
+	for queue, r := range d {
+		for state, n := range r.Jobs {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), queue, state)
 		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, r.OldestAvailable.Seconds(), queue)
 	}
 }

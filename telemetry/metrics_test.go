@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -67,6 +68,26 @@ func TestJobRanIsNotCounted(t *testing.T) {
 	m.JobRan(idv.JobRun{Kind: idv.JobResolution, Queue: "resolution_proofing", Attempt: 1, Final: true})
 	if got := scrape(m); strings.Contains(got, "\nidv_") {
 		t.Errorf("a run made idv series:\n%s", got)
+	}
+}
+
+// The queue depth gauges come from one read per scrape: jobs per state and
+// the oldest waiting job's age per queue.
+func TestQueueDepth(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.QueueDepth(func(context.Context) (map[string]QueueReading, error) {
+		return map[string]QueueReading{"document_proofing": {Jobs: map[string]int{"available": 7, "running": 5}, OldestAvailable: 2500 * time.Millisecond}}, nil
+	})
+	got := scrape(m)
+	for _, want := range []string{
+		`idv_queue_jobs{queue="document_proofing",state="available"} 7`,
+		`idv_queue_jobs{queue="document_proofing",state="running"} 5`,
+		`idv_queue_oldest_available_seconds{queue="document_proofing"} 2.5`,
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

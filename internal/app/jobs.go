@@ -11,6 +11,7 @@ import (
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/jobs"
 	"github.com/idv-dev/idv/queue"
+	"github.com/idv-dev/idv/telemetry"
 	"github.com/idv-dev/idv/vendors"
 	"github.com/idv-dev/idv/vendors/guard"
 )
@@ -226,16 +227,20 @@ func heartbeatTimeout(d time.Duration) time.Duration {
 	return d
 }
 
-// queueDepth adapts the queue's stats for the idv_queue_jobs gauge.
-func queueDepth(q *queue.Queue) func(context.Context) (map[string]map[string]int, error) {
-	return func(ctx context.Context) (map[string]map[string]int, error) {
+// queueDepth adapts the queue's stats for the idv_queue_jobs and
+// idv_queue_oldest_available_seconds gauges.
+func queueDepth(q *queue.Queue) func(context.Context) (map[string]telemetry.QueueReading, error) {
+	return func(ctx context.Context) (map[string]telemetry.QueueReading, error) {
 		stats, err := q.Stats(ctx)
 		if err != nil {
 			return nil, err
 		}
-		out := make(map[string]map[string]int, len(stats))
+		out := make(map[string]telemetry.QueueReading, len(stats))
 		for name, st := range stats {
-			out[name] = map[string]int{"available": st.Available, "running": st.Running, "retryable": st.Retryable}
+			out[name] = telemetry.QueueReading{
+				Jobs:            map[string]int{"available": st.Available, "running": st.Running, "retryable": st.Retryable},
+				OldestAvailable: st.OldestAvailable,
+			}
 		}
 		return out, nil
 	}
