@@ -52,7 +52,8 @@ func OpenPostgres(ctx context.Context, url string, cfg Config) (*Queue, error) {
 // holds one for its lock while River migrates on another.
 func NewPostgres(pool *pgxpool.Pool, cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
-	p := &postgres{pool: pool, schema: cfg.Schema}
+	p := &postgres{pool: pool, schema: cfg.Schema,
+		notifier: &insertNotifier{every: jobTxNotifyEvery, last: map[string]time.Time{}}}
 	if cfg.Schema != "" {
 		p.prefix = pgx.Identifier{cfg.Schema}.Sanitize() + "."
 	}
@@ -84,7 +85,18 @@ type postgres struct {
 	schema  string // as configured; empty means search_path
 	prefix  string // quoted schema and a dot, or empty
 	client  *river.Client[pgx.Tx]
+	// notifier paces the insert notifications of jobs inserted by the job
+	// path's pipelined transactions (inJobTx).
+	notifier *insertNotifier
 }
+
+// jobTxNotifyEvery is the least time between two insert notifications of
+// one queue from the job path (the webhook deliveries an outcome
+// enqueues). A transaction that sends NOTIFY takes a database-wide lock at
+// commit, held while the commit is flushed: one per outcome serializes
+// the outcomes' commits. A delivery that misses a notification starts at
+// the workers' next fetch or poll instead.
+const jobTxNotifyEvery = 100 * time.Millisecond
 
 func (p *postgres) cancelJob(ctx context.Context, id int64) error {
 	_, err := p.client.JobCancel(ctx, id)

@@ -80,6 +80,10 @@ type backend interface {
 	// is zero.
 	defaultFetchPollInterval() time.Duration
 	txRunner
+	// inJobTx runs fn in the job path's transaction: on PostgreSQL a
+	// pipelined one whose execAll and insertJob writes go out with the
+	// next statement or COMMIT (pipetx.go), on SQLite inTx.
+	inJobTx(ctx context.Context, fn func(sqlTx) error) error
 	close()
 }
 
@@ -137,7 +141,7 @@ func (q *Queue) RecordOutcome(ctx context.Context, r idv.OutcomeRecord) error {
 		failed_attributes = EXCLUDED.failed_attributes, finished_at = EXCLUDED.finished_at`,
 		[]any{r.ResultID, string(r.Kind), r.TraceID, string(r.Outcome), string(stages), string(failed), r.FinishedAt,
 			nullString(r.VerificationID)}}
-	err = q.b.inTx(ctx, func(tx sqlTx) error {
+	err = q.b.inJobTx(ctx, func(tx sqlTx) error {
 		if r.VerificationID == "" {
 			return tx.execAll(ctx, row)
 		}

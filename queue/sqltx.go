@@ -183,6 +183,10 @@ type liteTx struct {
 	client *river.Client[*sql.Tx]
 }
 
+func (s *sqliteDB) inJobTx(ctx context.Context, fn func(sqlTx) error) error {
+	return s.inTx(ctx, fn)
+}
+
 func (s *sqliteDB) inTx(ctx context.Context, fn func(sqlTx) error) error {
 	// Everything inside uses tx: the pool's only connection is tx's until
 	// it ends.

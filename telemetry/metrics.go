@@ -147,9 +147,15 @@ func (m *Metrics) QueueDepth(depth func(context.Context) (map[string]QueueReadin
 			"How long the oldest job waiting for a worker in each queue has waited (0: none waits); read from the database, the same in every worker: aggregate with max.", []string{"queue"}, nil)})
 }
 
-// Handler serves the metrics in the Prometheus text format.
+// Handler serves the metrics in the Prometheus text format. A collector
+// that fails (the queue-depth query timing out on a busy database) costs
+// its own series, not the scrape: the rest is served, and the failure
+// counts in promhttp_metric_handler_errors_total{cause="gathering"}.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.reg,
+	}))
 }
 
 type depthCollector struct {

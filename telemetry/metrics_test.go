@@ -2,8 +2,10 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +98,32 @@ func scrape(m *Metrics) string {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
 	return string(body)
+}
+
+// A collector that fails (the queue-depth query timing out on a busy
+// database) costs its own series, not the scrape: the rest is served with
+// 200, and the failure is counted.
+func TestFailingCollectorKeepsTheScrape(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.QueueDepth(func(context.Context) (map[string]QueueReading, error) {
+		return nil, errors.New("canceling statement due to statement timeout")
+	})
+	m.RateLimited("ssn")
+	for i := range 2 { // a second scrape reuses the handler's own series
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body, _ := io.ReadAll(rec.Body)
+		if rec.Code != 200 {
+			t.Fatalf("scrape %d: HTTP %d, want 200", i, rec.Code)
+		}
+		for _, want := range []string{`idv_rate_limited_total{limit="ssn"} 1`, `promhttp_metric_handler_errors_total{cause="gathering"} ` + strconv.Itoa(i)} {
+			if !strings.Contains(string(body), want+"\n") {
+				t.Errorf("scrape %d lacks %s", i, want)
+			}
+		}
+		if strings.Contains(string(body), "idv_queue_jobs{") {
+			t.Errorf("scrape %d has queue depth series from a failed read", i)
+		}
+	}
 }
