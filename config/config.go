@@ -650,6 +650,9 @@ func (c Config) Validate(role Role) error {
 		if d := c.Retention.WebhookEvents; d > 0 && d < 96*time.Hour {
 			bad("retention.webhook_events", "must be at least 96h (the webhook retry horizon) or 0, got %s", d)
 		}
+		if c.Vendors.MaxIdleConnsPerHost < 0 {
+			bad("vendors.max_idle_conns_per_host", "must not be negative (0: the default, 256), got %d", c.Vendors.MaxIdleConnsPerHost)
+		}
 		if c.Vendors.Breaker.Failures < 0 {
 			bad("vendors.breaker.failures", "must not be negative (0: off), got %d", c.Vendors.Breaker.Failures)
 		}

@@ -27,7 +27,7 @@ func tinySettings(jsonPath string) Settings {
 	o.B3Duration, o.B3Clients, o.B3Sessions = 300*time.Millisecond, 2, 2
 	o.B4Jobs, o.B4ImageSize, o.B4Workers = 2, 65536, 2
 	o.B5Creates, o.B5APIClients, o.B5Rate, o.B5Duration = 6, 2, 10, 400*time.Millisecond
-	o.B6Rate, o.B6Duration, o.B6DocLatency, o.B6ResLatency, o.B6Processes = 5, 400*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond, 2
+	o.B6Rate, o.B6Duration, o.B6DocLatency, o.B6ResLatency, o.B6Processes, o.B6Scale = 5, 400*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond, 2, 2
 	return o
 }
 
