@@ -66,7 +66,7 @@ func (c caller) call(ctx context.Context, body any, a idv.Applicant) idv.VendorR
 		return *shed
 	}
 	r := c.exchange(ctx, body, a)
-	done(r.Outcome())
+	done(Fault(r))
 	r.Vendor = c.vendor
 	r.DurationMS = time.Since(start).Milliseconds()
 	return r

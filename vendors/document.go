@@ -58,7 +58,7 @@ func (d *Document) ProofDocument(ctx context.Context, front, back []byte) (idv.V
 		return *shed, nil
 	}
 	r, a := d.exchange(ctx, front, back)
-	done(r.Outcome())
+	done(Fault(r))
 	r.Vendor = d.c.vendor
 	r.DurationMS = time.Since(start).Milliseconds()
 	return r, a

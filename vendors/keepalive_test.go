@@ -247,4 +247,28 @@ func BenchmarkConnectionsPerCall(b *testing.B) {
 	}
 }
 
-var _ = idv.OutcomeSuccess
+
+// Only what says the vendor could not be used counts against its breaker.
+func TestFault(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		r    idv.VendorResult
+		want bool
+	}{
+		{idv.VendorResult{Success: true}, false},
+		{idv.VendorResult{Errors: map[string][]string{"ssn": {"unverified"}}}, false},
+		{idv.VendorResult{Exception: "vendor reported internal_error"}, false},
+		{idv.VendorResult{Exception: "vendor reported a timeout", TimedOut: true}, false},
+		{idv.VendorResult{Exception: "request canceled"}, false},
+		{idv.VendorResult{Exception: "vendor unavailable (circuit open)"}, false},
+		{idv.VendorResult{Exception: "request timed out", TimedOut: true}, true},
+		{idv.VendorResult{Exception: "connection failed"}, true},
+		{idv.VendorResult{Exception: "proxy connection failed"}, true},
+		{idv.VendorResult{Exception: "vendor returned HTTP 503"}, true},
+		{idv.VendorResult{Exception: "unparseable response"}, true},
+	} {
+		if got := vendors.Fault(c.r); got != c.want {
+			t.Errorf("Fault(%+v) = %v, want %v", c.r, got, c.want)
+		}
+	}
+}

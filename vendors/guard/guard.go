@@ -20,13 +20,15 @@
 //
 // The braces make both keys of a vendor one Redis Cluster hash slot.
 //
-// The breaker: Failures timeouts or exceptions in a row (across the fleet)
+// The breaker: Failures faults in a row (vendors.Fault: timeouts,
+// connection failures, non-2xx answers; across the fleet)
 // open it for Cooldown; meanwhile every call is shed at once as an
 // exception (the person is told to try again shortly instead of waiting
 // for the vendor's timeout). After the cool-down one call, the probe, is let
 // through (half-open): its success closes the breaker, its failure opens it
-// for another cool-down. A vendor's "no" (a failure outcome) is an answer,
-// not a fault: it closes the run like a success.
+// for another cool-down. An answer — a vendor's "no", or an exception the
+// vendor reported for one request — is not a fault: it ends the run like a
+// success.
 package guard
 
 import (
@@ -54,7 +56,7 @@ const (
 type Options struct {
 	// Prefix starts every key. Default DefaultPrefix.
 	Prefix string
-	// Failures is how many timeouts or exceptions in a row open a
+	// Failures is how many faults in a row (vendors.Fault) open a
 	// vendor's breaker. 0 means DefaultFailures; negative turns the
 	// breaker off.
 	Failures int
@@ -132,8 +134,8 @@ return 'ok'
 
 // finish records a call's end, atomically.
 //
-// KEYS as admit. ARGV[1] the call's id, ARGV[2] 1 if it timed out or
-// failed with an exception, ARGV[3] failures that open the breaker (0:
+// KEYS as admit. ARGV[1] the call's id, ARGV[2] 1 if it was a fault
+// (vendors.Fault), ARGV[3] failures that open the breaker (0:
 // off), ARGV[4] cool-down (ms), ARGV[5] 1 if the call was the probe,
 // ARGV[6] how long the breaker's state outlives its last change (ms).
 // Returns "open" or "closed" when this call moved the breaker, else "".
@@ -164,11 +166,11 @@ return moved
 `)
 
 // Admit implements vendors.Guard.
-func (g *Guard) Admit(ctx context.Context, vendor string, timeout time.Duration) (func(idv.Outcome), string) {
+func (g *Guard) Admit(ctx context.Context, vendor string, timeout time.Duration) (func(bool), string) {
 	limit := g.o.MaxConcurrent[vendor]
 	breakerOn := g.o.Failures > 0
 	if limit <= 0 && !breakerOn {
-		return func(idv.Outcome) {}, ""
+		return func(bool) {}, ""
 	}
 	id := idv.NewID()
 	hold := timeout + lostMargin
@@ -180,7 +182,7 @@ func (g *Guard) Admit(ctx context.Context, vendor string, timeout time.Duration)
 	verdict, err := admit.Run(ctx, g.client, keys, limit, id, hold.Milliseconds(), on).Text()
 	if err != nil {
 		g.o.Logger.WarnContext(ctx, "vendor guard unavailable: call admitted", "vendor", vendor, "error", err.Error())
-		return func(idv.Outcome) {}, ""
+		return func(bool) {}, ""
 	}
 	switch verdict {
 	case "open":
@@ -195,12 +197,12 @@ func (g *Guard) Admit(ctx context.Context, vendor string, timeout time.Duration)
 		g.o.Observer.VendorBreaker(vendor, "half_open")
 		g.o.Logger.InfoContext(ctx, "vendor breaker half-open: probing", "vendor", vendor)
 	}
-	return func(out idv.Outcome) { g.finish(ctx, vendor, keys, id, out, probe) }, ""
+	return func(fault bool) { g.finish(ctx, vendor, keys, id, fault, probe) }, ""
 }
 
-func (g *Guard) finish(ctx context.Context, vendor string, keys []string, id string, out idv.Outcome, probe bool) {
+func (g *Guard) finish(ctx context.Context, vendor string, keys []string, id string, fault, probe bool) {
 	failed, threshold, isProbe := "0", max(g.o.Failures, 0), "0"
-	if out == idv.OutcomeTimedOut || out == idv.OutcomeException {
+	if fault {
 		failed = "1"
 	}
 	if probe {

@@ -32,7 +32,7 @@ func twoProcesses(t *testing.T, o guard.Options) (a, b *guard.Guard, oa, ob *fak
 	return a, b, oa, ob
 }
 
-func admitted(t *testing.T, g *guard.Guard, vendor string) func(idv.Outcome) {
+func admitted(t *testing.T, g *guard.Guard, vendor string) func(bool) {
 	t.Helper()
 	done, shed := g.Admit(t.Context(), vendor, time.Second)
 	if done == nil {
@@ -50,7 +50,7 @@ func shedAs(t *testing.T, g *guard.Guard, vendor, want string) {
 
 // waitProbe polls until the cool-down has passed and a call is admitted as
 // the probe; until then calls are shed.
-func waitProbe(t *testing.T, g *guard.Guard, vendor string) func(idv.Outcome) {
+func waitProbe(t *testing.T, g *guard.Guard, vendor string) func(bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -74,32 +74,31 @@ func waitProbe(t *testing.T, g *guard.Guard, vendor string) func(idv.Outcome) {
 func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		name     string
-		probe    idv.Outcome
-		wantNext string // "" admitted, or the shed reason
+		name       string
+		probeFault bool
+		wantNext   string // "" admitted, or the shed reason
 	}{
-		{"probe succeeds", idv.OutcomeSuccess, ""},
-		{"vendor says no: an answer", idv.OutcomeFailure, ""},
-		{"probe times out", idv.OutcomeTimedOut, idv.VendorShedOpen},
+		{"probe answers", false, ""},
+		{"probe times out", true, idv.VendorShedOpen},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			a, b, oa, ob := twoProcesses(t, guard.Options{Failures: 3, Cooldown: 300 * time.Millisecond})
 			const v = "document_sim"
-			admitted(t, a, v)(idv.OutcomeException)
-			admitted(t, b, v)(idv.OutcomeTimedOut)
-			admitted(t, a, v)(idv.OutcomeException) // the third in a row, fleet-wide
+			admitted(t, a, v)(true)
+			admitted(t, b, v)(true)
+			admitted(t, a, v)(true) // the third in a row, fleet-wide
 			shedAs(t, b, v, idv.VendorShedOpen)
 			shedAs(t, a, v, idv.VendorShedOpen)
 			// Another vendor is not affected.
-			admitted(t, b, "phone_sim")(idv.OutcomeSuccess)
+			admitted(t, b, "phone_sim")(false)
 
 			probe := waitProbe(t, b, v)
 			shedAs(t, a, v, idv.VendorShedOpen) // one probe at a time
-			probe(c.probe)
+			probe(c.probeFault)
 			if c.wantNext == "" {
-				admitted(t, a, v)(idv.OutcomeSuccess)
-				admitted(t, b, v)(idv.OutcomeSuccess)
+				admitted(t, a, v)(false)
+				admitted(t, b, v)(false)
 			} else {
 				shedAs(t, a, v, c.wantNext)
 			}
@@ -126,11 +125,10 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 func TestBreakerNeedsARun(t *testing.T) {
 	t.Parallel()
 	a, _, _, _ := twoProcesses(t, guard.Options{Failures: 3, Cooldown: time.Minute})
-	for _, out := range []idv.Outcome{idv.OutcomeException, idv.OutcomeTimedOut, idv.OutcomeFailure,
-		idv.OutcomeException, idv.OutcomeException, idv.OutcomeSuccess, idv.OutcomeTimedOut, idv.OutcomeTimedOut} {
-		admitted(t, a, "resolution_sim")(out)
+	for _, fault := range []bool{true, true, false, true, true, false, true, true} {
+		admitted(t, a, "resolution_sim")(fault)
 	}
-	admitted(t, a, "resolution_sim")(idv.OutcomeSuccess)
+	admitted(t, a, "resolution_sim")(false)
 }
 
 // The concurrency limit counts calls in flight across processes.
@@ -141,12 +139,12 @@ func TestConcurrencyLimitIsFleetWide(t *testing.T) {
 	d2 := admitted(t, b, "document_sim")
 	shedAs(t, a, "document_sim", idv.VendorShedLimit)
 	shedAs(t, b, "document_sim", idv.VendorShedLimit)
-	admitted(t, b, "phone_sim")(idv.OutcomeSuccess) // no limit set
-	d1(idv.OutcomeSuccess)
-	admitted(t, b, "document_sim")(idv.OutcomeSuccess)
-	d2(idv.OutcomeException) // the breaker is off: faults shed nothing
+	admitted(t, b, "phone_sim")(false) // no limit set
+	d1(false)
+	admitted(t, b, "document_sim")(false)
+	d2(true) // the breaker is off: faults shed nothing
 	for range 5 {
-		admitted(t, a, "document_sim")(idv.OutcomeException)
+		admitted(t, a, "document_sim")(true)
 	}
 	if got := ob.ShedCalls(); !slices.Equal(got, []fake.Shed{{Vendor: "document_sim", Reason: idv.VendorShedLimit}}) {
 		t.Errorf("process b shed %v", got)
@@ -161,7 +159,7 @@ func TestRedisDownAdmits(t *testing.T) {
 	t.Cleanup(func() { client.Close() })
 	g := guard.New(client, guard.Options{Failures: 1, MaxConcurrent: map[string]int{"v": 1}})
 	for range 3 {
-		admitted(t, g, "v")(idv.OutcomeException)
+		admitted(t, g, "v")(true)
 	}
 }
 
@@ -213,6 +211,34 @@ func TestClientsShedWhileOpen(t *testing.T) {
 	}
 	if len(keys) == 0 {
 		t.Error("no breaker state in Redis")
+	}
+}
+
+// A vendor that answers, even with exceptions it reports for each
+// request, is up: its breaker stays closed.
+func TestAnswersKeepTheBreakerClosed(t *testing.T) {
+	t.Parallel()
+	var reached atomic.Int64
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success":false,"exception":"internal_error"}`))
+	}))
+	t.Cleanup(vendor.Close)
+	client, prefix := testenv.Redis(t)
+	g := guard.New(client, guard.Options{Prefix: prefix, Failures: 2, Cooldown: time.Minute})
+	vc, err := vendors.New(vendors.Config{BaseURL: vendor.URL, Guard: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vc.HTTP.CloseIdleConnections)
+	for range 5 {
+		if r := vc.Phone.ProofPhone(t.Context(), idv.Applicant{Phone: "7035550100"}); !strings.HasPrefix(r.Exception, "vendor reported ") {
+			t.Fatalf("got %+v, want the vendor's exception", r)
+		}
+	}
+	if n := reached.Load(); n != 5 {
+		t.Errorf("vendor reached %d of 5 times", n)
 	}
 }
 
