@@ -247,7 +247,6 @@ func BenchmarkConnectionsPerCall(b *testing.B) {
 	}
 }
 
-
 // Only what says the vendor could not be used counts against its breaker.
 func TestFault(t *testing.T) {
 	t.Parallel()
