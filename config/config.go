@@ -267,7 +267,7 @@ type Vendors struct {
 
 // Breaker configures the vendors' circuit breaker.
 type Breaker struct {
-	// Failures is how many timeouts or exceptions in a row, across the
+	// Failures is how many faults in a row (vendors.Fault), across the
 	// fleet, open a vendor's breaker; 0 turns it off.
 	Failures int `yaml:"failures"`
 	// Cooldown is how long an open breaker answers exception at once
