@@ -27,7 +27,16 @@ type RelyingParty struct {
 	// ReturnURLs are where the person may be sent back, matched exactly.
 	ReturnURLs []string `json:"return_urls" pii:"false"` // the service's pages
 	// Outputs are the verified attributes the service may read.
-	Outputs    []string  `json:"outputs"`
+	Outputs []string `json:"outputs"`
+	// RedirectURIs are the service's OpenID Connect redirect URIs, matched
+	// exactly; none means it is not an OpenID Connect client.
+	RedirectURIs []string `json:"redirect_uris,omitempty" pii:"false"` // the service's pages
+	// TokenAuthMethod is how the service authenticates at the token
+	// endpoint: client_secret_basic (its API key is the client secret) or
+	// private_key_jwt (a JWT signed with a key in JWKS).
+	TokenAuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// JWKS is the service's public key set (JSON) for private_key_jwt.
+	JWKS       string    `json:"-" pii:"false"` // public keys of a service
 	CreatedAt  time.Time `json:"created_at"`
 	DisabledAt time.Time `json:"disabled_at,omitzero"`
 }
@@ -39,6 +48,18 @@ func (rp RelyingParty) Disabled() bool { return !rp.DisabledAt.IsZero() }
 // compared exactly: no prefix, host or path matching, so no open redirect.
 func (rp RelyingParty) AllowsReturnURL(u string) bool {
 	return u != "" && slices.Contains(rp.ReturnURLs, u)
+}
+
+// Token endpoint authentication methods of an OpenID Connect client.
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+)
+
+// AllowsRedirectURI reports whether u is one of the registered OpenID
+// Connect redirect URIs, compared exactly.
+func (rp RelyingParty) AllowsRedirectURI(u string) bool {
+	return u != "" && slices.Contains(rp.RedirectURIs, u)
 }
 
 // WebhookSecretAAD binds a relying party's sealed webhook secret to it.

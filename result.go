@@ -81,4 +81,8 @@ type Stage struct {
 type AsyncResult struct {
 	Status Status          `json:"status"`
 	Result *ProofingResult `json:"result,omitempty"`
+	// Stage, while in progress, names the check the job is running when it
+	// is past its first one (state_id, phone_secondary): the waiting page
+	// says which. Empty: the job has not started, or runs its first check.
+	Stage string `json:"stage,omitempty" pii:"false"`
 }

@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
+	"time"
 	"unicode/utf8"
 
 	"github.com/idv-dev/idv"
@@ -125,47 +128,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rp idv.RelyingP
 	if err := req.normalize(rp, h.o.Steps); err != nil {
 		return err
 	}
-	reqHash := req.hash()
-
-	// A repeat is answered without counting against the end user's limit.
-	repeat := false
-	if key != "" {
-		_, earlier, err := h.o.Verifications.VerificationByIdempotencyKey(ctx, rp.ID, key)
-		switch {
-		case err == nil && earlier != reqHash:
-			return idempotencyConflict
-		case err == nil:
-			repeat = true
-		case idv.ErrorCode(err) != idv.ENOTFOUND:
-			return err
-		}
-	}
-	if !repeat {
-		if err := h.allowCreate(ctx, rp, req.ClientReferenceID); err != nil {
-			return err
-		}
-	}
-
-	now := h.o.Now().UTC()
-	v := idv.Verification{ID: "vrf_" + idv.NewID(), RelyingPartyID: rp.ID, ClientReferenceID: req.ClientReferenceID,
-		ReturnURL: req.ReturnURL, CreatedAt: now, ExpiresAt: now.Add(h.o.VerificationLifetime)}
-	for _, s := range req.Steps {
-		v.Steps = append(v.Steps, idv.StepRecord{Step: s, MaxAttempts: h.o.MaxAttempts[s]})
-	}
-	if len(req.Metadata) > 0 {
-		plain, _ := json.Marshal(req.Metadata)
-		if v.Metadata, err = h.o.Sealer.Seal(ctx, plain, idv.MetadataAAD(v.ID)); err != nil {
-			return err
-		}
-	}
-	token, tokenHash := idv.NewToken(idv.LinkTokenPrefix)
-	v, created, linkExpires, err := h.o.Verifications.CreateVerificationWithLink(ctx,
-		queue.NewVerification{Verification: v, IdempotencyKey: key, RequestHash: reqHash},
-		queue.NewLink{TokenHash: tokenHash, ExpiresAt: now.Add(h.o.LinkLifetime)})
-	switch {
-	case idv.ErrorCode(err) == idv.ECONFLICT:
-		return idempotencyConflict
-	case err != nil:
+	v, created, token, linkExpires, err := h.createVerification(ctx, rp, req, key)
+	if err != nil {
 		return err
 	}
 	out, err := h.view(ctx, v)
@@ -182,6 +146,97 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rp idv.RelyingP
 	}
 	writeJSON(w, status, out)
 	return nil
+}
+
+// CreateInput is a verification to create, as POST /v1/verifications takes
+// it (client_reference_id, return_url, steps, metadata).
+type CreateInput struct {
+	ClientReferenceID string
+	ReturnURL         string
+	Steps             []idv.StepName
+	Metadata          map[string]string
+}
+
+// CreateVerification creates a verification for rp through the API's own
+// path (the same checks and defaults, the per-end-user limit, the sealed
+// metadata, one transaction with its first link), for the other doors to
+// verifications: the OpenID Provider. Each create counts against rp's
+// request limit, as an API request does. Its link is not handed out.
+func (h *Handler) CreateVerification(ctx context.Context, rp idv.RelyingParty, in CreateInput) (idv.Verification, error) {
+	if err := h.allowRequest(ctx, rp); err != nil {
+		return idv.Verification{}, domainError(err)
+	}
+	req := createRequest{ClientReferenceID: in.ClientReferenceID, ReturnURL: in.ReturnURL, Steps: in.Steps, Metadata: in.Metadata}
+	if err := req.normalize(rp, h.o.Steps); err != nil {
+		return idv.Verification{}, domainError(err)
+	}
+	v, _, _, _, err := h.createVerification(ctx, rp, req, "")
+	return v, domainError(err)
+}
+
+// domainError turns a problem into the domain's coded error.
+func domainError(err error) error {
+	var p *Problem
+	if !errors.As(err, &p) {
+		return err
+	}
+	switch p.Status {
+	case http.StatusTooManyRequests:
+		return idv.Errorf(idv.ERATELIMITED, "%s", p.Detail)
+	case http.StatusConflict:
+		return idv.Errorf(idv.ECONFLICT, "%s", p.Detail)
+	}
+	return idv.Errorf(idv.EINVALID, "%s", p.Detail)
+}
+
+// createVerification creates the verification req (normalized) asks for:
+// an idempotent repeat (same key, same request) answers the earlier one
+// without counting against the end user's limit.
+func (h *Handler) createVerification(ctx context.Context, rp idv.RelyingParty, req createRequest, key string) (v idv.Verification, created bool, token string, linkExpires time.Time, err error) {
+	reqHash := req.hash()
+
+	// A repeat is answered without counting against the end user's limit.
+	repeat := false
+	if key != "" {
+		_, earlier, err := h.o.Verifications.VerificationByIdempotencyKey(ctx, rp.ID, key)
+		switch {
+		case err == nil && earlier != reqHash:
+			return v, false, "", time.Time{}, idempotencyConflict
+		case err == nil:
+			repeat = true
+		case idv.ErrorCode(err) != idv.ENOTFOUND:
+			return v, false, "", time.Time{}, err
+		}
+	}
+	if !repeat {
+		if err := h.allowCreate(ctx, rp, req.ClientReferenceID); err != nil {
+			return v, false, "", time.Time{}, err
+		}
+	}
+
+	now := h.o.Now().UTC()
+	v = idv.Verification{ID: "vrf_" + idv.NewID(), RelyingPartyID: rp.ID, ClientReferenceID: req.ClientReferenceID,
+		ReturnURL: req.ReturnURL, CreatedAt: now, ExpiresAt: now.Add(h.o.VerificationLifetime)}
+	for _, s := range req.Steps {
+		v.Steps = append(v.Steps, idv.StepRecord{Step: s, MaxAttempts: h.o.MaxAttempts[s]})
+	}
+	if len(req.Metadata) > 0 {
+		plain, _ := json.Marshal(req.Metadata)
+		if v.Metadata, err = h.o.Sealer.Seal(ctx, plain, idv.MetadataAAD(v.ID)); err != nil {
+			return v, false, "", time.Time{}, err
+		}
+	}
+	token, tokenHash := idv.NewToken(idv.LinkTokenPrefix)
+	v, created, linkExpires, err = h.o.Verifications.CreateVerificationWithLink(ctx,
+		queue.NewVerification{Verification: v, IdempotencyKey: key, RequestHash: reqHash},
+		queue.NewLink{TokenHash: tokenHash, ExpiresAt: now.Add(h.o.LinkLifetime)})
+	switch {
+	case idv.ErrorCode(err) == idv.ECONFLICT:
+		return v, false, "", time.Time{}, idempotencyConflict
+	case err != nil:
+		return v, false, "", time.Time{}, err
+	}
+	return v, created, token, linkExpires, nil
 }
 
 var idempotencyConflict = &Problem{Status: http.StatusConflict, Code: CodeIdempotencyConflict,

@@ -81,6 +81,9 @@ type Verifications struct {
 	// APIRequestsPerMinute bounds each relying party's requests to the
 	// API per minute (a fixed window); over it, the API answers 429.
 	APIRequestsPerMinute int `yaml:"api_requests_per_minute"`
+	// OIDCTrustFramework is the trust_framework the OpenID Provider states
+	// in verified_claims (DESIGN.md section 11); empty: nist_800_63A.
+	OIDCTrustFramework string `yaml:"oidc_trust_framework"`
 }
 
 // EffectivePublicURL is PublicURL, or http://web.addr when it is empty.
@@ -123,6 +126,14 @@ type Web struct {
 	// Prefer IDV_WEB_ADMIN_PASSWORD_SHA256 to the file.
 	AdminUser           string `yaml:"admin_user"`
 	AdminPasswordSHA256 string `yaml:"admin_password_sha256"`
+	// HelpURL is where a person gets help when a step cannot go on (the
+	// final failure and "tried too many times" pages): the deployment's
+	// help or contact page. Empty: the pages send the person back to the
+	// relying party only.
+	HelpURL string `yaml:"help_url"`
+	// HelpText is said above the help link, e.g. the help team's hours
+	// or phone number.
+	HelpText string `yaml:"help_text"`
 }
 
 // Worker configures `idv worker`.
@@ -581,6 +592,7 @@ func (c Config) Validate(role Role) error {
 		positive("web.session_lifetime", c.Web.SessionLifetime)
 		positive("web.session_idle_timeout", c.Web.SessionIdleTimeout)
 		positive("web.wait_refresh", c.Web.WaitRefresh)
+		checkURL("web.help_url", c.Web.HelpURL, false)
 		positive("web.long_poll", c.Web.LongPoll)
 		if c.Web.MaxLongPolls < 1 {
 			bad("web.max_long_polls", "want at least 1, got %d", c.Web.MaxLongPolls)

@@ -11,7 +11,8 @@
 // Where things are: app.go (options, routes, the start page and the
 // button), api.go (the calls to idv's API), webhooks.go (the webhook
 // endpoint and the events it received), receipt.go (the receipt check)
-// and returned.go (the return page).
+// returned.go (the return page) and oidc.go (the same verification
+// through OpenID Connect: "Sign in with idv").
 package demo
 
 import (
@@ -68,6 +69,7 @@ type App struct {
 	hook     *standardwebhooks.Webhook
 	events   *eventLog
 	receipts *receiptChecker
+	oidc     *oidcClient
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 }
@@ -90,7 +92,8 @@ func New(o Options) (*App, error) {
 		receipts: newReceiptChecker(o.Client, o.API+"/.well-known/jwks.json", o.Issuer, o.RelyingPartyID),
 		pages:    map[string]*template.Template{},
 	}
-	for _, page := range []string{"index.html", "return.html"} {
+	a.oidc = &oidcClient{a: a}
+	for _, page := range []string{"index.html", "return.html", "oidc.html"} {
 		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+page)
 		if err != nil {
 			return nil, err
@@ -103,6 +106,8 @@ func New(o Options) (*App, error) {
 	a.mux.HandleFunc("POST "+verifyPath, a.serveVerify)
 	a.mux.HandleFunc("POST "+WebhookPath, a.serveWebhook)
 	a.mux.HandleFunc("GET "+ReturnPath, a.serveReturn)
+	a.mux.HandleFunc("POST "+oidcStartPath, a.serveOIDCStart)
+	a.mux.HandleFunc("GET "+OIDCCallbackPath, a.serveOIDCCallback)
 	return a, nil
 }
 

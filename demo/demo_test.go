@@ -230,3 +230,80 @@ func startDevWith(t *testing.T, ctx context.Context, documents bool) string {
 	})
 	return r.URL
 }
+
+// The other door in `idv dev`: the demo's "Sign in with idv" is OpenID
+// Connect with go-oidc and x/oauth2. The person goes through the same
+// steps; Continue returns them to the demo's redirect URI with a code, and
+// the demo shows the ID token verified and which verified claims arrived
+// (names, never values).
+func TestDemoSignInWithOIDC(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	base := startDev(t, ctx)
+	p := flow.New(base, nil)
+	do := func(method, path string, form url.Values) flow.Response {
+		t.Helper()
+		r, err := p.Do(ctx, method, path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if start := do("GET", "/demo", nil); !strings.Contains(string(start.Body), "Sign in with idv (OpenID Connect)") {
+		t.Fatalf("demo page: %d %.500s", start.Code, start.Body)
+	}
+	r := do("POST", "/demo/oidc/start", url.Values{})
+	authorize, ok := strings.CutPrefix(r.Location, base)
+	if r.Code != http.StatusSeeOther || !ok || !strings.HasPrefix(authorize, "/oidc/authorize?") ||
+		!strings.Contains(authorize, "code_challenge_method=S256") || !strings.Contains(authorize, "claims=") {
+		t.Fatalf("sign-in: %d to %q", r.Code, r.Location)
+	}
+	if r = do("GET", authorize, nil); r.Code != http.StatusFound || !strings.HasPrefix(r.Location, "/oidc/login?id=") {
+		t.Fatalf("authorize: %d to %q %.300s", r.Code, r.Location, r.Body)
+	}
+	if r = do("GET", r.Location, nil); r.Code != http.StatusSeeOther || r.Location != "/" {
+		t.Fatalf("login: %d to %q %.300s", r.Code, r.Location, r.Body)
+	}
+	for _, st := range []struct {
+		path string
+		form url.Values
+		next string
+	}{
+		{"/verify/verify_info", url.Values{"first_name": {"Xylodemofirst"}, "last_name": {"Quuxdemolast"}, "dob": {"1971-03-17"},
+			"ssn": {"900-41-7723"}, "address1": {"4417 Zyzzyvademo Lane"}, "city": {"Arlington"}, "state": {"VA"}, "zipcode": {"22201"},
+			"state_id_number": {"DEMOID77"}, "state_id_jurisdiction": {"VA"}}, "/verify/phone"},
+		{"/verify/phone", url.Values{"phone": {"7035550199"}}, "/verify/result"},
+	} {
+		if err := p.Submit(ctx, st.path, st.form); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wait(ctx, st.path); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := p.Outcome(ctx, st.path); err != nil || got != st.next {
+			t.Fatalf("%s went to %q (%v), want %s", st.path, got, err, st.next)
+		}
+	}
+	if result := do("GET", "/verify/result", nil); !strings.Contains(string(result.Body), `href="/oidc/continue"`) {
+		t.Fatalf("result page: %d %.800s", result.Code, result.Body)
+	}
+	r = do("GET", "/oidc/continue", nil)
+	callback, ok := strings.CutPrefix(r.Location, base)
+	if r.Code != http.StatusFound || !ok || !strings.HasPrefix(callback, "/demo/oidc/callback?code=") {
+		t.Fatalf("continue: %d to %q", r.Code, r.Location)
+	}
+	r = do("GET", callback, nil)
+	page := string(r.Body)
+	for _, want := range []string{`id="oidc-signed-in"`, "<code>nist_800_63A</code>", "<code>family_name</code>, <code>given_name</code>",
+		"electronic_record (identity_resolution)", "electronic_record (mobile_operator)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("callback page lacks %q: %.1500s", want, page)
+		}
+	}
+	for _, c := range canaries {
+		if strings.Contains(page, c) {
+			t.Errorf("callback page shows %q", c)
+		}
+	}
+}

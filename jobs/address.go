@@ -30,6 +30,7 @@ func (h *Address) Handle(ctx context.Context, job idv.Job) error {
 		res.Stages = append(res.Stages, idv.Stage{Name: "phone", Result: pv})
 		final := pv
 		if o := pv.Outcome(); h.Secondary != nil && (o == idv.OutcomeFailure || o == idv.OutcomeException) {
+			t.Progress("phone_secondary")
 			var sv idv.VendorResult
 			_ = t.Time("phone_secondary", func() error { sv = h.Secondary.ProofPhone(ctx, args.Applicant); return nil })
 			res.Stages = append(res.Stages, idv.Stage{Name: "phone_secondary", Result: sv})

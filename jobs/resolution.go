@@ -31,6 +31,7 @@ func (h *Resolution) Handle(ctx context.Context, job idv.Job) error {
 			res.FailedAttributes = attributes(rv.Errors)
 			return res, nil
 		}
+		t.Progress("state_id")
 		var sv idv.VendorResult
 		_ = t.Time("state_id", func() error { sv = h.StateID.ProofStateID(ctx, args.Applicant); return nil })
 		res.Stages = append(res.Stages, idv.Stage{Name: "state_id", Result: sv})

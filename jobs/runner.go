@@ -28,6 +28,11 @@ type Runner struct {
 	// Observer, if set, hears of every finished job (JobFinished) and every
 	// vendor call of its result (VendorCalled).
 	Observer idv.Observer
+	// ProgressAfter is how long a job must have run before it tells the
+	// waiting page which check it moved on to (Timings.Progress): a job
+	// quicker than that is done before a person could read it, and skips
+	// the write. Zero: 250 ms; negative: always tell.
+	ProgressAfter time.Duration
 }
 
 func (r *Runner) observer() idv.Observer { return cmp.Or[idv.Observer](r.Observer, idv.NopObserver{}) }
@@ -55,7 +60,20 @@ type work func(ctx context.Context, args []byte, t *Timings) (*idv.ProofingResul
 func (r *Runner) run(ctx context.Context, job idv.Job, w work) (err error) {
 	start := r.now()
 	info, _ := idv.JobInfoFrom(ctx)
-	timings := &Timings{}
+	progressAfter := r.ProgressAfter
+	if progressAfter == 0 {
+		progressAfter = 250 * time.Millisecond
+	}
+	timings := &Timings{progress: func(stage string) {
+		if r.now().Sub(start) < progressAfter {
+			return
+		}
+		// The waiting page says which check runs. A lost write only
+		// leaves the page on the check before: the job goes on.
+		if err := r.Results.Store(ctx, job.ResultID, idv.AsyncResult{Status: idv.StatusInProgress, Stage: stage}); err != nil {
+			r.Logger.DebugContext(ctx, "progress not stored", "stage", stage, "error", err.Error())
+		}
+	}}
 	outcome := outcomeError
 	defer func() {
 		ran := r.now().Sub(start)
@@ -178,7 +196,19 @@ func decode(args []byte, v any) error {
 
 // Timings records how long each stage of a job took.
 type Timings struct {
-	stages []stageTiming
+	stages   []stageTiming
+	progress func(stage string)
+}
+
+// Progress tells the waiting page that the job moves on to the named check
+// (a check after the job's first: the page assumes the first until told).
+// It costs one result-store write, which also restarts the attempt's 60 s
+// window (the job is alive), and is skipped while the job is younger than
+// Runner.ProgressAfter.
+func (t *Timings) Progress(stage string) {
+	if t.progress != nil {
+		t.progress(stage)
+	}
 }
 
 type stageTiming struct {

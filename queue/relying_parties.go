@@ -14,11 +14,18 @@ var _ idv.RelyingPartyStore = (*Queue)(nil)
 func (q *Queue) CreateRelyingParty(ctx context.Context, rp idv.RelyingParty) error {
 	urls, _ := json.Marshal(nonNil(rp.ReturnURLs))
 	outputs, _ := json.Marshal(nonNil(rp.Outputs))
+	redirects, _ := json.Marshal(nonNil(rp.RedirectURIs))
+	method := rp.TokenAuthMethod
+	if method == "" {
+		method = idv.AuthClientSecretBasic
+	}
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
 		_, err := tx.exec(ctx, `INSERT INTO {p}idv_relying_parties
-			(id, name, api_key_hash, api_key_hint, webhook_url, webhook_secret, return_urls, outputs, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			rp.ID, rp.Name, rp.APIKeyHash, rp.APIKeyHint, rp.WebhookURL, rp.WebhookSecret, string(urls), string(outputs), rp.CreatedAt)
+			(id, name, api_key_hash, api_key_hint, webhook_url, webhook_secret, return_urls, outputs, created_at,
+			 redirect_uris, token_auth_method, jwks)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			rp.ID, rp.Name, rp.APIKeyHash, rp.APIKeyHint, rp.WebhookURL, rp.WebhookSecret, string(urls), string(outputs), rp.CreatedAt,
+			string(redirects), method, rp.JWKS)
 		return err
 	})
 	if err != nil {
@@ -37,17 +44,22 @@ func nonNil(s []string) []string {
 	return s
 }
 
-const rpColumns = `id, name, api_key_hash, api_key_hint, webhook_url, webhook_secret, return_urls, outputs, created_at, disabled_at`
+const rpColumns = `id, name, api_key_hash, api_key_hint, webhook_url, webhook_secret, return_urls, outputs, created_at, disabled_at,
+	redirect_uris, token_auth_method, jwks`
 
 func scanRelyingParty(r rowScanner) (idv.RelyingParty, error) {
 	var rp idv.RelyingParty
-	var urls, outputs dbString
+	var urls, outputs, redirects dbString
 	var created, disabled dbTime
-	if err := r.Scan(&rp.ID, &rp.Name, &rp.APIKeyHash, &rp.APIKeyHint, &rp.WebhookURL, &rp.WebhookSecret, &urls, &outputs, &created, &disabled); err != nil {
+	if err := r.Scan(&rp.ID, &rp.Name, &rp.APIKeyHash, &rp.APIKeyHint, &rp.WebhookURL, &rp.WebhookSecret, &urls, &outputs, &created, &disabled,
+		&redirects, &rp.TokenAuthMethod, &rp.JWKS); err != nil {
 		return rp, err
 	}
 	rp.CreatedAt, rp.DisabledAt = created.Time, disabled.Time
 	if err := json.Unmarshal([]byte(urls.string), &rp.ReturnURLs); err != nil {
+		return rp, err
+	}
+	if err := json.Unmarshal([]byte(redirects.string), &rp.RedirectURIs); err != nil {
 		return rp, err
 	}
 	return rp, json.Unmarshal([]byte(outputs.string), &rp.Outputs)

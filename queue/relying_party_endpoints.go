@@ -27,3 +27,10 @@ func (q *Queue) SetRelyingPartyReturnURLs(ctx context.Context, id string, urls [
 	b, _ := json.Marshal(nonNil(urls))
 	return q.updateRelyingParty(ctx, `UPDATE {p}idv_relying_parties SET return_urls = $2 WHERE id = $1`, id, string(b))
 }
+
+// SetRelyingPartyRedirectURIs replaces a relying party's OpenID Connect
+// redirect URIs (matched exactly; checked by the caller).
+func (q *Queue) SetRelyingPartyRedirectURIs(ctx context.Context, id string, uris []string) error {
+	b, _ := json.Marshal(nonNil(uris))
+	return q.updateRelyingParty(ctx, `UPDATE {p}idv_relying_parties SET redirect_uris = $2 WHERE id = $1`, id, string(b))
+}

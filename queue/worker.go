@@ -462,7 +462,8 @@ func (w *kindWorker) Work(ctx context.Context, j *river.Job[jobArgs]) (err error
 	return err
 }
 
-// pruneWorker deletes old capture sessions.
+// pruneWorker deletes old capture sessions and expired OpenID Connect
+// authorization requests.
 type pruneWorker struct {
 	river.WorkerDefaults[pruneArgs]
 	q *Queue
@@ -475,6 +476,14 @@ func (w *pruneWorker) Work(ctx context.Context, j *river.Job[pruneArgs]) error {
 	}
 	if n > 0 {
 		w.q.cfg.Logger.InfoContext(ctx, "pruned capture sessions", "deleted", n, "older_than", j.Args.Before.String())
+	}
+	// OpenID Connect authorization requests (and their tokens) past
+	// their lifetime go on the same schedule.
+	if n, err = w.q.PruneOIDC(ctx, time.Now()); err != nil {
+		return err
+	}
+	if n > 0 {
+		w.q.cfg.Logger.InfoContext(ctx, "pruned expired OIDC authorization requests", "deleted", n)
 	}
 	return nil
 }

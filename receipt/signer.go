@@ -297,3 +297,22 @@ func (s *Signer) read(ctx context.Context, now time.Time) (*keySet, error) {
 	}
 	return set, nil
 }
+
+// CurrentKey returns the current signing key and its kid, creating the
+// first key if there is none: the OpenID Provider signs ID tokens with the
+// receipts' key, so one JWKS serves both.
+func (s *Signer) CurrentKey(ctx context.Context) (string, *ecdsa.PrivateKey, error) {
+	set, err := s.load(ctx, false)
+	if err != nil {
+		return "", nil, err
+	}
+	if set.kid == "" {
+		if _, err := s.EnsureKey(ctx); err != nil {
+			return "", nil, err
+		}
+		if set, err = s.load(ctx, false); err != nil {
+			return "", nil, err
+		}
+	}
+	return set.kid, set.priv, nil
+}

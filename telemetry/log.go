@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -35,12 +36,20 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if piiKeys[strings.ToLower(a.Key)] {
+			if piiKeys[strings.ToLower(a.Key)] || oauthValue(groups, a.Key) {
 				return slog.String(a.Key, "[REDACTED]")
 			}
 			return maskContainers(a)
 		},
 	}))
+}
+
+// oauthValue reports whether key, in groups, is a value a relying party
+// sent through the OpenID Provider that logs should not carry: the state
+// that zitadel/oidc's op package logs with its errors (it logs through
+// slog's default logger, which the binary points here).
+func oauthValue(groups []string, key string) bool {
+	return slices.Contains(groups, "oidc_error") && (key == "state" || key == "session_state")
 }
 
 // maskContainers prints a slice, array or map value with fmt instead of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -31,5 +32,19 @@ func TestLogsNeverCarryPII(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "[REDACTED]") {
 		t.Fatalf("nothing redacted: %s", buf.String())
+	}
+}
+
+// zitadel/oidc's op package logs its errors with the OAuth state inside an
+// oidc_error group; the state stays out, the error type stays in.
+func TestLogsRedactOAuthState(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := NewLogger(&buf, 0)
+	log.Warn("auth request", slog.Group("oidc_error", "type", "invalid_request", "state", "Statecanary1", "session_state", "Statecanary2"),
+		"state", "running")
+	out := buf.String()
+	if strings.Contains(out, "Statecanary") || !strings.Contains(out, `"type":"invalid_request"`) || !strings.Contains(out, `"state":"running"`) {
+		t.Fatalf("log: %s", out)
 	}
 }

@@ -24,16 +24,24 @@ type step struct {
 	Name string      // document_capture, verify_info, phone: in URLs, logs and metrics
 	Path string      // the step's page: GET shows it, POST submits it
 	Kind idv.JobKind // the job an attempt enqueues
-	// Waiting is the waiting page's heading.
+	// Title is the step's name for the person ("Your ID"), in the step
+	// indicator and the start page's list.
+	Title string
+	// Waiting is the waiting page's heading and title.
 	Waiting string
+	// Checks are the checks the step's job runs, in order: the waiting
+	// page says which one is running (idv.AsyncResult.Stage).
+	Checks []check
 	// Missing is said above the form when an attempt's result never came.
 	Missing string
+	// Texts are the step's own words on its outcome pages, by reason
+	// (warning, timeout, exception); outcomes.go has the common ones.
+	Texts map[string]stepError
 	// Limit is the per-person attempt limit of the step, shown on its
-	// outcome pages. It is counted on submit or, with CountOnResult, when
-	// the vendors answered (success or failure): a timeout or an exception
-	// is not the person's fault.
-	Limit         ratelimit.Limit
-	CountOnResult bool
+	// outcome pages. It is counted when the vendors answered (success or
+	// failure), never on submit: a timeout, an exception or a result that
+	// never came was not the person's doing and uses no attempt.
+	Limit ratelimit.Limit
 
 	// after is the step that must pass first (nil: none); Next is where a
 	// passed step sends the person. Both follow the flow's order (newFlow).
@@ -83,7 +91,7 @@ func (s *Server) show(st *step) http.HandlerFunc {
 		}
 		switch as.Status {
 		case idv.StatusInProgress:
-			s.renderWait(w, r, st)
+			s.renderWait(w, r, st, as.Stage)
 			return
 		case idv.StatusDone:
 			// A done result is read before any other check: the last
@@ -133,7 +141,7 @@ func (s *Server) submit(st *step) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		own := limitCheck{Limit: st.Limit, Target: s.person(ctx), Count: !st.CountOnResult}
+		own := limitCheck{Limit: st.Limit, Target: s.person(ctx)}
 		if !s.allow(w, r, st, append([]limitCheck{own}, sub.limits...)) {
 			return
 		}
@@ -189,6 +197,7 @@ type attemptState struct {
 	Status idv.Status
 	CS     idv.CaptureSession
 	Result *idv.ProofingResult
+	Stage  string // in progress: the check running, past the first
 }
 
 // state reads a step's attempt: no attempt in flight is none; one whose
@@ -222,7 +231,7 @@ func (s *Server) state(ctx context.Context, st *step) (attemptState, error) {
 	if r.Status == idv.StatusDone && r.Result == nil {
 		return missing, nil
 	}
-	return attemptState{Status: r.Status, CS: cs, Result: r.Result}, nil
+	return attemptState{Status: r.Status, CS: cs, Result: r.Result, Stage: r.Stage}, nil
 }
 
 // begin starts a new attempt of st: a new capture session and result id, the
@@ -270,7 +279,7 @@ func (s *Server) afterResult(w http.ResponseWriter, r *http.Request, st *step, r
 	}
 	s.log.InfoContext(ctx, "proofing result read", "step", st.Name, "outcome", string(res.Outcome))
 	s.observe.ResultRead(st.Name, string(res.Outcome))
-	if st.CountOnResult && (res.Outcome == idv.OutcomeSuccess || res.Outcome == idv.OutcomeFailure) {
+	if res.Outcome.Verdict() {
 		if _, err := s.count(ctx, st.Limit, s.person(ctx)); err != nil {
 			s.fail(w, r, err)
 			return
@@ -302,17 +311,38 @@ func (s *Server) afterResult(w http.ResponseWriter, r *http.Request, st *step, r
 	}
 }
 
+// check is one check of a step's job as the waiting page names it.
+type check struct {
+	Stage string // the job's stage name ("" for the first)
+	Text  string // what the page says while it runs
+}
+
 // waitData is the wait template's data.
 type waitData struct {
 	Heading    string
 	Path       string // where the page goes once the status changes
 	StatusPath string
+	Checks     []check
+	Current    int // index in Checks of the check running
 }
 
-func (s *Server) renderWait(w http.ResponseWriter, r *http.Request, st *step) {
+// currentCheck is the index of the check running at stage: the first until
+// the job says otherwise.
+func currentCheck(checks []check, stage string) int {
+	for i, c := range checks {
+		if c.Stage == stage && stage != "" {
+			return i
+		}
+	}
+	return 0
+}
+
+func (s *Server) renderWait(w http.ResponseWriter, r *http.Request, st *step, stage string) {
 	s.render(w, r, http.StatusOK, "wait", page{
-		Title:   "We're checking your information",
+		Title:   st.Waiting,
 		Refresh: int(s.cfg.WaitRefresh.Round(time.Second) / time.Second),
-		Data:    waitData{Heading: st.Waiting, Path: st.Path, StatusPath: st.Path + "/status"},
+		Step:    s.stepIndicator(r.Context(), st),
+		Data: waitData{Heading: st.Waiting, Path: st.Path, StatusPath: st.Path + "/status",
+			Checks: st.Checks, Current: currentCheck(st.Checks, stage)},
 	})
 }

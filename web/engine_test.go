@@ -157,17 +157,17 @@ func TestEveryStepMissing(t *testing.T) {
 	}{
 		{"/verify/document_capture", func(*harness) {},
 			func(h *harness) { h.do("POST", "/verify/document_capture", uploadedForm(h.openCapture())) },
-			"Checking your ID is taking longer than usual. Please add your photos again."},
+			"Checking your ID is taking longer than usual. That didn't use one of your attempts."},
 		{"/verify/verify_info", passDocument,
 			func(h *harness) { h.do("POST", "/verify/verify_info", goodForm()) },
-			"Checking your information is taking longer than usual. Please try again."},
+			"Checking your information is taking longer than usual. That didn't use one of your attempts."},
 		{"/verify/phone", func(h *harness) {
 			passDocument(h)
 			if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/phone" {
 				h.t.Fatalf("verify_info step: %q", loc)
 			}
 		}, func(h *harness) { h.do("POST", "/verify/phone", url.Values{"phone": {"7035550100"}}) },
-			"Checking your phone number is taking longer than usual. Please try again."},
+			"Checking your phone number is taking longer than usual. That didn't use one of your attempts."},
 	}
 	for _, tc := range tests {
 		t.Run(strings.TrimPrefix(tc.path, "/verify/"), func(t *testing.T) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
@@ -51,6 +52,31 @@ type startData struct {
 	Documents bool
 	Phone     bool
 	RPName    string
+	// Steps are the person's steps, in order, as the step indicator
+	// counts them ("Step 2 of 3").
+	Steps []string
+}
+
+// personSteps are the steps of the flow that v has, in order (all of them
+// when v is the zero Verification: no verification bound).
+func (s *Server) personSteps(v idv.Verification) []*step {
+	var out []*step
+	for _, st := range s.flow {
+		if _, has := v.Step(stepName(st.Name)); has || v.ID == "" {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// stepIndicator is st's place among the person's steps.
+func (s *Server) stepIndicator(ctx context.Context, st *step) stepPosition {
+	steps := s.personSteps(verificationOf(ctx))
+	i := slices.Index(steps, st)
+	if i < 0 {
+		return stepPosition{}
+	}
+	return stepPosition{N: i + 1, Of: len(steps), Title: st.Title}
 }
 
 // serveStart is the front door: for a bound verification, what will happen
@@ -80,6 +106,9 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 		}
 		if rp, err := s.verifications.RelyingParty(r.Context(), v.RelyingPartyID); err == nil {
 			d.RPName = rp.Name
+		}
+		for _, st := range s.personSteps(v) {
+			d.Steps = append(d.Steps, st.Name)
 		}
 	}
 	s.render(w, r, http.StatusOK, "start", page{Title: "Verify your identity", Data: d})

@@ -49,7 +49,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, st *step, checks 
 		if over {
 			s.log.WarnContext(ctx, "rate limited", "limit", c.Limit.Name)
 			s.observe.RateLimited(c.Limit.Name)
-			s.redirectOutcome(w, r, "rate_limited", st)
+			s.redirectLimited(w, r, st, c.Limit, at)
 			return false
 		}
 	}

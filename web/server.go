@@ -51,6 +51,10 @@ type Config struct {
 	// ConnectSrc lists extra origins the page's scripts may connect to (the
 	// object storage origin for direct uploads).
 	ConnectSrc []string
+	// HelpURL and HelpText are where a person gets help (web.help_url,
+	// web.help_text), on the pages where a step cannot go on.
+	HelpURL  string
+	HelpText string
 }
 
 // Options are a Server's dependencies.
@@ -100,6 +104,9 @@ type Options struct {
 	// Admin, if set, serves the jobs admin UI at AdminPrefix behind its
 	// credentials.
 	Admin *Admin
+	// OIDC, if set, is the OpenID Provider whose authorization requests
+	// send people through the pages (oidc.go).
+	OIDC OIDC
 }
 
 // Server is the web tier. Create it with New.
@@ -116,6 +123,7 @@ type Server struct {
 	docs           *DocumentOptions
 	verifications  Verifications
 	selfServeStart func(context.Context) (string, error)
+	oidc           OIDC
 	attempts       attempts
 	flow           []*step
 	observe        idv.Observer
@@ -157,7 +165,7 @@ func New(o Options) (*Server, error) {
 		draining: make(chan struct{}),
 		polls:    newLongPolls(o.Config.MaxLongPolls, longPollsPerSession),
 		limiter:  o.Limiter, fingerprintKey: o.FingerprintKey,
-		verifications: o.Verifications, selfServeStart: o.SelfServe,
+		verifications: o.Verifications, selfServeStart: o.SelfServe, oidc: o.OIDC,
 		observe: cmp.Or[idv.Observer](o.Observer, idv.NopObserver{}),
 	}
 	if d := o.Documents; d != nil {
@@ -210,6 +218,10 @@ func (s *Server) routes(o Options) http.Handler {
 	mux.HandleFunc("GET /verify/errors/{reason}", s.requireVerification(true, s.serveStepError))
 	mux.HandleFunc("GET "+resultPath, s.requireVerification(true, s.serveResult))
 	mux.HandleFunc("POST /verify/start_over", s.limitBody(maxFormBytes, s.startOver))
+	if s.oidc != nil {
+		mux.HandleFunc("GET "+OIDCLoginPath, s.serveOIDCLogin)
+		mux.HandleFunc("GET "+OIDCContinuePath, s.requireVerification(true, s.serveOIDCContinue))
+	}
 
 	// Health endpoints and static files need no session: they keep
 	// answering (with 503s) when the session store is down. The public
@@ -254,7 +266,7 @@ func (s *Server) routes(o Options) http.Handler {
 	if o.Admin != nil {
 		s.mountAdmin(root, o.Admin)
 	}
-	root.Handle("/", s.sessions.LoadAndSave(mux))
+	root.Handle("/", s.sessions.LoadAndSave(s.styledMisses(mux)))
 	// The waiting page's status polls only read the session: they are
 	// served without saving it, which scs would otherwise do on every
 	// request (to extend the idle timeout) at the cost of a seal and a

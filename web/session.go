@@ -141,6 +141,7 @@ const (
 	keyDocCapture = "doc_capture" // capture id of the document attempt being prepared, until it is submitted
 	keyDocErrors  = "doc_errors"  // JSON []string of the document codes of the last failed attempt
 	keyDocNotes   = "doc_notes"   // JSON []string of the codes a passed document came with
+	keyLimited    = "limited"     // JSON limitedAt: the limit the last refused submit reached (no PII)
 )
 
 // cutPointer splits a pointer into its capture session and result ids.

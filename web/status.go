@@ -31,6 +31,14 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 		defer cancel()
 		var changed <-chan struct{}
 		held := false
+		// known is the check the page already shows. Only a client that
+		// says it (the waiting page's script, ?stage=) is answered when the
+		// check changes; others (scripts, load tests) wait for the result.
+		stages, tracks := r.URL.Query()["stage"]
+		known := ""
+		if tracks {
+			known = stages[0]
+		}
 		for {
 			as, err := s.state(ctx, st)
 			if err != nil {
@@ -42,6 +50,11 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 			}
 			if as.Status != idv.StatusInProgress {
 				writeJSON(w, http.StatusOK, map[string]string{"status": string(as.Status)})
+				return
+			}
+			if tracks && as.Stage != known {
+				// The job moved on to another check: the page says so.
+				writeJSON(w, http.StatusOK, statusAnswer(st, as.Stage))
 				return
 			}
 			if !held {
@@ -63,8 +76,18 @@ func (s *Server) serveStatus(st *step) http.HandlerFunc {
 				break
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": string(idv.StatusInProgress)})
+		if !tracks {
+			writeJSON(w, http.StatusOK, map[string]string{"status": string(idv.StatusInProgress)})
+			return
+		}
+		writeJSON(w, http.StatusOK, statusAnswer(st, known))
 	}
+}
+
+// statusAnswer is an in-progress answer: the check running (its stage, and
+// its index in the step's checks).
+func statusAnswer(st *step, stage string) map[string]any {
+	return map[string]any{"status": string(idv.StatusInProgress), "stage": stage, "check": currentCheck(st.Checks, stage)}
 }
 
 // answerBusy answers a poll over a cap: still in progress, come back after

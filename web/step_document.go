@@ -45,9 +45,18 @@ const uploadsPrefix = "/uploads/"
 func (s *Server) documentStep() *step {
 	return &step{
 		Name: "document_capture", Path: "/verify/document_capture", Kind: idv.JobDocument,
+		Title:   "Your ID",
 		Waiting: "We're checking your ID",
-		Missing: "Checking your ID is taking longer than usual. Please add your photos again.",
-		Limit:   ratelimit.IDVDocAuth,
+		Checks:  []check{{Text: "Checking the photos of your ID"}},
+		Missing: "Checking your ID is taking longer than usual. That didn't use one of your attempts. " +
+			"For your security we don't keep the photos, so please add them again.",
+		Texts: map[string]stepError{
+			"timeout": {Heading: "Checking your ID took too long",
+				Body: "The service that checks ID photos didn't answer in time. You'll need to add your photos again."},
+			"exception": {Heading: "We couldn't finish checking your ID",
+				Body: "We couldn't reach the service that checks ID photos. You'll need to add your photos again."},
+		},
+		Limit: ratelimit.IDVDocAuth,
 		form: func(w http.ResponseWriter, r *http.Request, flash string) {
 			s.renderDocument(w, r, http.StatusOK, nil, flash)
 		},
@@ -100,7 +109,8 @@ func (s *Server) renderDocument(w http.ResponseWriter, r *http.Request, code int
 			p.URLs[side] = u
 		}
 	}
-	s.render(w, r, code, "document_capture", page{Title: "Add photos of your ID", Flash: flash, Data: p})
+	s.render(w, r, code, "document_capture", page{Title: "Add photos of your ID", Flash: flash,
+		Step: s.stepIndicator(ctx, s.step("document_capture")), Errors: summarize(fe, []string{"front", "back"}, nil), Data: p})
 }
 
 // readDocument reads what the page sends: the fields of its browser-side

@@ -15,9 +15,23 @@ import (
 func (s *Server) phoneStep() *step {
 	return &step{
 		Name: "phone", Path: "/verify/phone", Kind: idv.JobAddress,
-		Waiting: "We're checking your information",
-		Missing: "Checking your phone number is taking longer than usual. Please try again.",
-		Limit:   ratelimit.ProofAddress,
+		Title:   "Your phone",
+		Waiting: "We're checking your phone number",
+		Checks: []check{
+			{Text: "Checking your phone company's records"},
+			{Stage: "phone_secondary", Text: "Checking a second source of phone records"},
+		},
+		Missing: "Checking your phone number is taking longer than usual. That didn't use one of your attempts. " +
+			"Check the number below, then continue.",
+		Texts: map[string]stepError{
+			"warning": {Heading: "We couldn't confirm this phone number is yours",
+				Body: "The phone records we checked don't show this number in your name. Try another number in your name, such as a mobile phone on your own plan or a landline at home."},
+			"timeout": {Heading: "Checking your phone number took too long",
+				Body: "The phone records service we check with didn't answer in time."},
+			"exception": {Heading: "We couldn't finish checking your phone number",
+				Body: "We couldn't reach the phone records service we check with."},
+		},
+		Limit: ratelimit.ProofAddress,
 		form: func(w http.ResponseWriter, r *http.Request, flash string) {
 			a, err := s.identity(r.Context(), verificationOf(r.Context()))
 			if err != nil {
@@ -37,7 +51,8 @@ type phoneForm struct {
 }
 
 func (s *Server) renderPhone(w http.ResponseWriter, r *http.Request, code int, f phoneForm, flash string) {
-	s.render(w, r, code, "phone", page{Title: "Verify your phone number", Flash: flash, Data: f})
+	s.render(w, r, code, "phone", page{Title: "Verify your phone number", Flash: flash,
+		Step: s.stepIndicator(r.Context(), s.step("phone")), Errors: summarize(f.Errors, []string{"phone"}, nil), Data: f})
 }
 
 func (s *Server) readPhone(w http.ResponseWriter, r *http.Request) (submission, bool) {
@@ -51,7 +66,8 @@ func (s *Server) readPhone(w http.ResponseWriter, r *http.Request) (submission, 
 	}
 	a, fe := parsePhone(r.PostForm, prev)
 	if fe != nil {
-		s.renderPhone(w, r, http.StatusUnprocessableEntity, phoneForm{Errors: fe}, "")
+		// What was typed stays in the box, to be corrected, not retyped.
+		s.renderPhone(w, r, http.StatusUnprocessableEntity, phoneForm{Phone: r.PostForm.Get("phone"), Errors: fe}, "")
 		return submission{}, false
 	}
 	return submission{

@@ -63,13 +63,27 @@ func TestPhoneAttemptLimit(t *testing.T) {
 	t.Parallel()
 	h := newHarnessWith(t, memory.New(time.Now))
 	h.attempt(idv.OutcomeSuccess)
-	for i := 0; i < ratelimit.ProofAddress.Max; i++ {
+	// Timeouts use no attempt; failures do, and the last one ends the step.
+	for range ratelimit.ProofAddress.Max + 1 {
 		h.do("POST", "/verify/phone", url.Values{"phone": {"7035550100"}})
 		jobs := h.queue.Jobs()
 		h.finish(jobs[len(jobs)-1].ResultID, &idv.ProofingResult{Outcome: idv.OutcomeTimedOut})
-		h.do("GET", "/verify/phone", nil)
+		if _, loc, _ := h.do("GET", "/verify/phone", nil); loc != "/verify/errors/timeout?step=phone" {
+			t.Fatalf("after a timeout: %q", loc)
+		}
 	}
-	if _, loc, _ := h.do("POST", "/verify/phone", url.Values{"phone": {"7035550100"}}); loc != "/verify/errors/rate_limited?step=phone" {
-		t.Fatalf("after %d phone submits: %q", ratelimit.ProofAddress.Max, loc)
+	var loc string
+	for range ratelimit.ProofAddress.Max {
+		h.do("POST", "/verify/phone", url.Values{"phone": {"7035550100"}})
+		jobs := h.queue.Jobs()
+		h.finish(jobs[len(jobs)-1].ResultID, &idv.ProofingResult{Outcome: idv.OutcomeFailure})
+		_, loc, _ = h.do("GET", "/verify/phone", nil)
+	}
+	// The verification failed: its result page is the final failure page.
+	if loc != "/verify/result" {
+		t.Fatalf("after %d phone failures: %q", ratelimit.ProofAddress.Max, loc)
+	}
+	if _, _, body := h.do("GET", loc, nil); !strings.Contains(body, "verify your identity online") || !strings.Contains(body, "You can try again in about 6 hours") {
+		t.Fatalf("final failure page: %.2000s", body)
 	}
 }

@@ -2,8 +2,11 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/idv-dev/idv"
@@ -16,9 +19,23 @@ import (
 func (s *Server) verifyInfoStep() *step {
 	return &step{
 		Name: "verify_info", Path: "/verify/verify_info", Kind: idv.JobResolution,
+		Title:   "Your information",
 		Waiting: "We're checking your information",
-		Missing: "Checking your information is taking longer than usual. Please try again.",
-		Limit:   ratelimit.IDVResolution, CountOnResult: true,
+		Checks: []check{
+			{Text: "Checking your details with an identity records service"},
+			{Stage: "state_id", Text: "Checking your ID with the state that issued it"},
+		},
+		Missing: "Checking your information is taking longer than usual. That didn't use one of your attempts. " +
+			"Add your Social Security number again, then continue.",
+		Texts: map[string]stepError{
+			"warning": {Heading: "We couldn't match your information",
+				Body: "What you entered didn't match the records we checked. Check your Social Security number and your address for typing mistakes, then try again."},
+			"timeout": {Heading: "Checking your information took too long",
+				Body: "An identity records service we check with didn't answer in time."},
+			"exception": {Heading: "We couldn't finish checking your information",
+				Body: "We couldn't reach an identity records service we check with."},
+		},
+		Limit: ratelimit.IDVResolution,
 		form: func(w http.ResponseWriter, r *http.Request, flash string) {
 			a, bound, err := s.prefill(r.Context())
 			if err != nil {
@@ -38,7 +55,10 @@ func (s *Server) verifyInfoStep() *step {
 // verifyInfoForm is the verify_info template's data.
 type verifyInfoForm struct {
 	Applicant idv.Applicant
-	Errors    idv.FieldErrors
+	// DOB is the date of birth's three boxes, as typed (or from the
+	// applicant's YYYY-MM-DD).
+	DOB    dateParts
+	Errors idv.FieldErrors
 	// Notes are things the document check found that the person should
 	// check in the form (e.g. the barcode could not be read).
 	Notes []string
@@ -48,8 +68,56 @@ type verifyInfoForm struct {
 	Bound bool
 }
 
+// verifyInfoFields are the form's fields in the order the page shows them,
+// for the error summary.
+var verifyInfoFields = []string{"first_name", "last_name", "dob", "ssn", "address1", "address2", "city", "state", "zipcode", "state_id_number", "state_id_jurisdiction"}
+
 func (s *Server) renderVerifyInfo(w http.ResponseWriter, r *http.Request, code int, f verifyInfoForm, flash string) {
-	s.render(w, r, code, "verify_info", page{Title: "Verify your information", Flash: flash, Data: f})
+	if f.DOB == (dateParts{}) {
+		f.DOB = splitDate(f.Applicant.DOB)
+	}
+	s.render(w, r, code, "verify_info", page{Title: "Verify your information", Flash: flash,
+		Step: s.stepIndicator(r.Context(), s.step("verify_info")), Errors: summarize(f.Errors, verifyInfoFields, map[string]string{"dob": "dob_month"}), Data: f})
+}
+
+// dateParts is a date as three boxes: month, day and year (the US order).
+type dateParts struct{ Month, Day, Year string }
+
+// splitDate splits YYYY-MM-DD into boxes (the zero dateParts for anything
+// else).
+func splitDate(s string) dateParts {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return dateParts{}
+	}
+	return dateParts{Month: strconv.Itoa(int(t.Month())), Day: strconv.Itoa(t.Day()), Year: strconv.Itoa(t.Year())}
+}
+
+// date joins the boxes into YYYY-MM-DD; a box that is not a number of the
+// right size gives a string that does not parse, so the date's error shows.
+func (d dateParts) date() string {
+	m, errM := strconv.Atoi(strings.TrimSpace(d.Month))
+	day, errD := strconv.Atoi(strings.TrimSpace(d.Day))
+	y := strings.TrimSpace(d.Year)
+	if errM != nil || errD != nil || len(y) != 4 || m < 1 || m > 12 || day < 1 || day > 31 {
+		return "invalid"
+	}
+	return fmt.Sprintf("%s-%02d-%02d", y, m, day)
+}
+
+// formMessages replace the domain's messages where the page asks
+// differently (boxes for the date, a list for the states).
+var formMessages = map[string]map[string]string{
+	"dob":   {"Enter your date of birth as YYYY-MM-DD.": "Enter your date of birth as a month, a day and a four-digit year, for example 4 28 1986."},
+	"state": {"Choose a two-letter state code.": "Choose your state."},
+}
+
+func rewordErrors(fe idv.FieldErrors) {
+	for f, msg := range fe {
+		if m, ok := formMessages[f][msg]; ok {
+			fe[f] = m
+		}
+	}
 }
 
 // prefill is the applicant shown in the form: the verification's identity
@@ -84,13 +152,16 @@ func (s *Server) readVerifyInfo(w http.ResponseWriter, r *http.Request) (submiss
 		return submission{}, false
 	}
 	a, fe := parseVerifyInfo(r.PostForm, prev, s.now())
+	dob := dateParts{Month: r.PostForm.Get("dob_month"), Day: r.PostForm.Get("dob_day"), Year: r.PostForm.Get("dob_year")}
 	if bound {
 		a = bindDocument(a, prev)
 		fe = a.ValidateIdentity(s.now())
+		dob = dateParts{}
 	}
 	if fe != nil {
 		a.SSN = ""
-		s.renderVerifyInfo(w, r, http.StatusUnprocessableEntity, verifyInfoForm{Applicant: a, Errors: fe, Bound: bound}, "")
+		rewordErrors(fe)
+		s.renderVerifyInfo(w, r, http.StatusUnprocessableEntity, verifyInfoForm{Applicant: a, DOB: dob, Errors: fe, Bound: bound}, "")
 		return submission{}, false
 	}
 	return submission{
@@ -118,9 +189,14 @@ func bindDocument(posted, doc idv.Applicant) idv.Applicant {
 // every field is valid. Field errors never echo a value. It is a pure
 // function of the posted values, so it can be fuzzed (fuzz_test.go).
 func parseVerifyInfo(form url.Values, prev idv.Applicant, now time.Time) (a idv.Applicant, fe idv.FieldErrors) {
+	dob := form.Get("dob")
+	if _, boxes := form["dob_month"]; boxes && dob == "" {
+		// The page's three boxes; scripts may post dob as YYYY-MM-DD.
+		dob = dateParts{Month: form.Get("dob_month"), Day: form.Get("dob_day"), Year: form.Get("dob_year")}.date()
+	}
 	a = idv.Applicant{
 		FirstName: form.Get("first_name"), LastName: form.Get("last_name"),
-		DOB: form.Get("dob"), SSN: form.Get("ssn"),
+		DOB: dob, SSN: form.Get("ssn"),
 		Address1: form.Get("address1"), Address2: form.Get("address2"),
 		City: form.Get("city"), State: form.Get("state"), ZIPCode: form.Get("zipcode"),
 		StateIDNumber: form.Get("state_id_number"), StateIDJurisdiction: form.Get("state_id_jurisdiction"),

@@ -95,8 +95,20 @@ func TestSSNAttemptLimit(t *testing.T) {
 		}
 	}
 	h := newHarnessWith(t, lim)
-	if loc := h.attempt(idv.OutcomeSuccess); loc != "/verify/errors/rate_limited?step=verify_info" {
+	loc := h.attempt(idv.OutcomeSuccess)
+	if loc != "/verify/errors/rate_limited?step=verify_info" {
 		t.Fatalf("after %d SSN attempts: %q", ratelimit.ProofSSN.Max, loc)
+	}
+	// Others used the SSN: the page blames no one, and says when.
+	_, _, body := h.do("GET", loc, nil)
+	for _, want := range []string{"We can't check this Social Security number right now", "doesn't mean you did anything wrong",
+		"You can try again in about an hour", "Go back to Test Service"} {
+		if !strings.Contains(unescape(body), want) {
+			t.Errorf("SSN limit page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "You've tried too many times") {
+		t.Error("the SSN limit page says the person tried too many times")
 	}
 }
 
@@ -112,15 +124,15 @@ func TestVerifyInfoFieldKinds(t *testing.T) {
 	_, _, refused := h.do("POST", "/verify/verify_info", bad)
 	for name, body := range map[string]string{"form": page, "form with errors": refused} {
 		for _, want := range []string{
-			`<input id="ssn" name="ssn" type="text" value="" autocomplete="off" inputmode="numeric" spellcheck="false" data-mask`,
-			`<input id="zipcode" name="zipcode" type="text" value="`,
+			`id="ssn" name="ssn" type="text" value="" autocomplete="off" inputmode="numeric" spellcheck="false" data-mask`,
+			`id="zipcode" name="zipcode" type="text" value="`,
 			`<script src="/static/mask.js" defer></script>`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s lacks %s", name, want)
 			}
 		}
-		if !regexp.MustCompile(`<input id="zipcode" [^>]*autocomplete="postal-code" inputmode="numeric"`).MatchString(body) {
+		if !regexp.MustCompile(`<input [^>]*id="zipcode" [^>]*autocomplete="postal-code" inputmode="numeric"`).MatchString(body) {
 			t.Errorf("%s: ZIP code field without inputmode=numeric", name)
 		}
 		if strings.Contains(body, `type="password"`) {

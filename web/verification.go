@@ -72,11 +72,40 @@ func (s *Server) requireVerification(final bool, next http.HandlerFunc) http.Han
 	}
 }
 
+// settle reads the step's attempt in flight, if its result is there, as
+// show would: the attempt ends and a verdict uses an attempt.
+func (s *Server) settle(ctx context.Context, st *step) error {
+	if _, ok := sessionPointer(s, ctx, st.Name); !ok {
+		return nil
+	}
+	as, err := s.state(ctx, st)
+	if err != nil || as.Status != idv.StatusDone {
+		return err
+	}
+	if err := s.attempts.End(ctx, st.Name); err != nil {
+		return err
+	}
+	if as.Result.Outcome.Verdict() {
+		_, err = s.count(ctx, st.Limit, s.person(ctx))
+	}
+	return err
+}
+
 // requireStep wraps a step's page: it needs a bound, unfinished
 // verification, and a step the verification does not have (a relying party
 // may ask for some steps only) is passed over.
 func (s *Server) requireStep(st *step, next http.HandlerFunc) http.HandlerFunc {
-	return s.requireVerification(false, func(w http.ResponseWriter, r *http.Request) {
+	return s.requireVerification(true, func(w http.ResponseWriter, r *http.Request) {
+		if verificationOf(r.Context()).Status.Final() {
+			// The step's last result ended the verification: count it
+			// (its page is the result page, so show never reads it).
+			if err := s.settle(r.Context(), st); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			http.Redirect(w, r, resultPath, http.StatusSeeOther)
+			return
+		}
 		if _, ok := verificationOf(r.Context()).Step(stepName(st.Name)); !ok {
 			http.Redirect(w, r, st.Next, http.StatusSeeOther)
 			return

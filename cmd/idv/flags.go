@@ -17,6 +17,7 @@ type commonFlags struct {
 	configPath string
 	addr       string
 	opsAddr    string
+	logLevel   string
 }
 
 func newFlags(name, synopsis string, stdout io.Writer, withAddr bool, addrHelp string) *commonFlags {
@@ -25,6 +26,11 @@ func newFlags(name, synopsis string, stdout io.Writer, withAddr bool, addrHelp s
 	c.fs.StringVar(&c.configPath, "config", os.Getenv("IDV_CONFIG"), "YAML configuration `FILE` (env IDV_CONFIG); IDV_ variables override it")
 	if withAddr {
 		c.fs.StringVar(&c.addr, "addr", "", "listen on `HOST:PORT` ("+addrHelp+")")
+		levelHelp := "log.level, info"
+		if name == "dev" {
+			levelHelp = "warn, so the terminal stays readable; log.level or IDV_LOG_LEVEL when set"
+		}
+		c.fs.StringVar(&c.logLevel, "log-level", "", "log at `LEVEL` and above: debug, info, warn or error (default "+levelHelp+")")
 	}
 	c.fs.Usage = func() {
 		fmt.Fprintf(stdout, "Usage: idv %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
@@ -63,6 +69,9 @@ func (c *commonFlags) setup(args []string, role config.Role, addr func(*config.C
 	if c.opsAddr != "" {
 		cfg.Web.OpsAddr = c.opsAddr
 	}
+	if c.logLevel != "" {
+		cfg.Log.Level = c.logLevel
+	}
 	if err := cfg.Validate(role); err != nil {
 		return cfg, nil, nil, err
 	}
@@ -76,12 +85,18 @@ func logger(cfg config.Config, stdout io.Writer) (*slog.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Libraries that log through slog's default logger (zitadel/oidc's
+	// op package) write through the same PII-redacting handler.
 	if cfg.Log.File == "" || cfg.Log.File == "-" {
-		return telemetry.NewLogger(stdout, level), func() {}, nil
+		l := telemetry.NewLogger(stdout, level)
+		slog.SetDefault(l)
+		return l, func() {}, nil
 	}
 	f, err := telemetry.OpenLog(cfg.Log.File)
 	if err != nil {
 		return nil, nil, err
 	}
-	return telemetry.NewLogger(f, level), func() { _ = f.Close() }, nil
+	l := telemetry.NewLogger(f, level)
+	slog.SetDefault(l)
+	return l, func() { _ = f.Close() }, nil
 }

@@ -79,6 +79,11 @@ func start(t *testing.T, env []string, role string, args ...string) *proc {
 		// Its own operations port: tests run many web processes at once.
 		args = append(args, "--ops-addr", "127.0.0.1:0")
 	}
+	if len(args) > 0 && args[0] == "dev" {
+		// The test reads the "listening" line, an info line that idv dev
+		// leaves out by default.
+		args = append(args, "--log-level", "info")
+	}
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1), opsURL: make(chan string, 1)}

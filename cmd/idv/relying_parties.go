@@ -27,6 +27,7 @@ func runRP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := `Manage relying parties: the services that ask idv to verify people.
 
   idv rp create --name NAME --return-url URL [--return-url URL...] [--webhook-url URL] [--outputs name,dob,...]
+                [--redirect-uri URL...] [--token-auth-method client_secret_basic|private_key_jwt] [--jwks FILE]
   idv rp list
   idv rp rotate-key RP_ID
   idv rp disable RP_ID
@@ -42,14 +43,18 @@ create and rotate-key print a secret once: store it at once, it is not shown aga
 	action, args := args[0], args[1:]
 	f := newFlags("rp "+action, usage, stdout, false, "")
 	var name, webhookURL, outputs string
-	var returnURLs stringList
+	var returnURLs, redirectURIs stringList
 	var insecure bool
+	var authMethod, jwksFile string
 	if action == "create" {
 		f.fs.StringVar(&name, "name", "", "the service's `NAME`, shown to people (\"Continue to NAME\")")
 		f.fs.Var(&returnURLs, "return-url", "a `URL` people may be sent back to, matched exactly (repeat for more)")
 		f.fs.StringVar(&webhookURL, "webhook-url", "", "the `URL` that receives webhook events (https, public)")
 		f.fs.StringVar(&outputs, "outputs", "", "comma-separated verified attributes the service may read: name, dob, address, id_document, phone")
 		f.fs.BoolVar(&insecure, "insecure", false, "allow http URLs (tests and development only)")
+		f.fs.Var(&redirectURIs, "redirect-uri", "an OpenID Connect redirect `URL`, matched exactly (repeat for more): makes the service an OIDC client whose client_id is its id")
+		f.fs.StringVar(&authMethod, "token-auth-method", "client_secret_basic", "how the OIDC client authenticates at the token endpoint: client_secret_basic (its api_key is the client secret) or private_key_jwt")
+		f.fs.StringVar(&jwksFile, "jwks", "", "a `FILE` with the OIDC client's public keys (a JSON Web Key Set), for private_key_jwt")
 	}
 	if err := f.fs.Parse(args); err != nil {
 		return err
@@ -65,11 +70,21 @@ create and rotate-key print a secret once: store it at once, it is not shown aga
 		if outputs != "" {
 			outs = strings.Split(outputs, ",")
 		}
-		c, err := a.CreateRelyingParty(ctx, app.NewRelyingParty{Name: name, ReturnURLs: returnURLs, WebhookURL: webhookURL, Outputs: outs, Insecure: insecure})
+		var jwks []byte
+		if jwksFile != "" {
+			if jwks, err = os.ReadFile(jwksFile); err != nil {
+				return err
+			}
+		}
+		c, err := a.CreateRelyingParty(ctx, app.NewRelyingParty{Name: name, ReturnURLs: returnURLs, WebhookURL: webhookURL, Outputs: outs, Insecure: insecure,
+			RedirectURIs: redirectURIs, TokenAuthMethod: authMethod, JWKS: string(jwks)})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "relying party %s created (%s)\napi_key: %s\n", c.RelyingParty.ID, c.RelyingParty.Name, c.APIKey)
+		if len(c.RelyingParty.RedirectURIs) > 0 {
+			fmt.Fprintf(stdout, "oidc client_id: %s (token endpoint auth: %s)\n", c.RelyingParty.ID, c.RelyingParty.TokenAuthMethod)
+		}
 		if c.WebhookSecret != "" {
 			fmt.Fprintf(stdout, "webhook_secret: %s\n", c.WebhookSecret)
 		}
@@ -80,13 +95,17 @@ create and rotate-key print a secret once: store it at once, it is not shown aga
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tKEY\tWEBHOOK\tCREATED\tSTATE")
+		fmt.Fprintln(tw, "ID\tNAME\tKEY\tWEBHOOK\tOIDC\tCREATED\tSTATE")
 		for _, rp := range rps {
 			state := "enabled"
 			if rp.Disabled() {
 				state = "disabled " + rp.DisabledAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\n", rp.ID, rp.Name, rp.APIKeyHint, cmpOrDash(rp.WebhookURL), rp.CreatedAt.Format(time.RFC3339), state)
+			oidc := "-"
+			if len(rp.RedirectURIs) > 0 {
+				oidc = rp.TokenAuthMethod
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%s\n", rp.ID, rp.Name, rp.APIKeyHint, cmpOrDash(rp.WebhookURL), oidc, rp.CreatedAt.Format(time.RFC3339), state)
 		}
 		return tw.Flush()
 	case "rotate-key":

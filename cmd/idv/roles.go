@@ -59,6 +59,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if f.addr != "" {
 		cfg.Web.Addr = f.addr
 	}
+	// Quiet by default: a line per request and River's periodic lines
+	// would bury the one line that says where idv runs.
+	switch _, set := os.LookupEnv("IDV_LOG_LEVEL"); {
+	case f.logLevel != "":
+		cfg.Log.Level = f.logLevel
+	case !set && f.configPath == "":
+		cfg.Log.Level = "warn"
+	}
 	cfg.Web.SecureCookies = false // plain HTTP on loopback
 	// A YAML file can stand in for a photo to pick the document
 	// simulator's answer, unless the configuration says otherwise.
@@ -106,6 +114,9 @@ func runVendors(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg, err := f.load(args)
 	if err != nil {
 		return err
+	}
+	if f.logLevel != "" {
+		cfg.Log.Level = f.logLevel
 	}
 	log, closeLog, err := logger(cfg, stdout)
 	if err != nil {

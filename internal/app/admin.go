@@ -1,10 +1,15 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
@@ -46,6 +51,13 @@ type NewRelyingParty struct {
 	ReturnURLs []string
 	WebhookURL string
 	Outputs    []string
+	// RedirectURIs make the relying party an OpenID Connect client
+	// (matched exactly); TokenAuthMethod is client_secret_basic (the
+	// default: the API key is the client secret) or private_key_jwt, whose
+	// public keys are JWKS (a JSON Web Key Set).
+	RedirectURIs    []string
+	TokenAuthMethod string
+	JWKS            string
 	// Insecure allows http URLs (tests, development).
 	Insecure bool
 }
@@ -64,10 +76,14 @@ func (a *Admin) CreateRelyingParty(ctx context.Context, n NewRelyingParty) (Crea
 	if strings.TrimSpace(n.Name) == "" || len(n.Name) > 100 {
 		return CreatedRelyingParty{}, idv.Errorf(idv.EINVALID, "--name is required (at most 100 characters): the name people see")
 	}
-	if len(n.ReturnURLs) == 0 {
-		return CreatedRelyingParty{}, idv.Errorf(idv.EINVALID, "at least one --return-url is required: where people go back to")
+	if len(n.ReturnURLs) == 0 && len(n.RedirectURIs) == 0 {
+		return CreatedRelyingParty{}, idv.Errorf(idv.EINVALID, "at least one --return-url (or, for OpenID Connect, --redirect-uri) is required: where people go back to")
 	}
-	for _, u := range n.ReturnURLs {
+	jwks, err := checkOIDCClient(n)
+	if err != nil {
+		return CreatedRelyingParty{}, err
+	}
+	for _, u := range slices.Concat(n.ReturnURLs, n.RedirectURIs) {
 		if err := idv.ValidateEndpointURL(u, n.Insecure); err != nil {
 			return CreatedRelyingParty{}, err
 		}
@@ -78,7 +94,8 @@ func (a *Admin) CreateRelyingParty(ctx context.Context, n NewRelyingParty) (Crea
 	out := CreatedRelyingParty{}
 	key, hash := idv.NewToken(idv.APIKeyPrefix)
 	rp := idv.RelyingParty{ID: "rp_" + idv.NewID(), Name: strings.TrimSpace(n.Name), APIKeyHash: hash, APIKeyHint: hint(key),
-		ReturnURLs: n.ReturnURLs, Outputs: n.Outputs, WebhookURL: n.WebhookURL, CreatedAt: time.Now().UTC()}
+		ReturnURLs: n.ReturnURLs, Outputs: n.Outputs, WebhookURL: n.WebhookURL, CreatedAt: time.Now().UTC(),
+		RedirectURIs: n.RedirectURIs, TokenAuthMethod: cmp.Or(n.TokenAuthMethod, idv.AuthClientSecretBasic), JWKS: jwks}
 	if n.WebhookURL != "" {
 		if err := webhook.CheckURL(n.WebhookURL, n.Insecure); err != nil && webhook.Permanent(err) {
 			return CreatedRelyingParty{}, err
@@ -98,6 +115,35 @@ func (a *Admin) CreateRelyingParty(ctx context.Context, n NewRelyingParty) (Crea
 }
 
 // hint is the start of a key, enough to tell keys apart in a list.
+// checkOIDCClient checks the OpenID Connect settings of n and returns its
+// key set, re-encoded, with public keys only.
+func checkOIDCClient(n NewRelyingParty) (string, error) {
+	switch n.TokenAuthMethod {
+	case "", idv.AuthClientSecretBasic:
+		if n.JWKS != "" {
+			return "", idv.Errorf(idv.EINVALID, "--jwks is for --token-auth-method private_key_jwt")
+		}
+		return "", nil
+	case idv.AuthPrivateKeyJWT:
+	default:
+		return "", idv.Errorf(idv.EINVALID, "--token-auth-method must be client_secret_basic or private_key_jwt")
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(n.JWKS), &set); err != nil || len(set.Keys) == 0 {
+		return "", idv.Errorf(idv.EINVALID, "private_key_jwt needs --jwks: a JSON Web Key Set with the client's public keys")
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() || !k.Valid() {
+			return "", idv.Errorf(idv.EINVALID, "--jwks must hold valid public keys only (key %q is not one)", k.KeyID)
+		}
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return "", idv.WrapError(idv.EINVALID, "--jwks does not encode", err)
+	}
+	return string(b), nil
+}
+
 func hint(key string) string { return key[:len(idv.APIKeyPrefix)+4] }
 
 // RotateRelyingPartyKey gives the relying party a new API key; the old one

@@ -29,12 +29,13 @@ type demoRP struct {
 // ensureDemoRP creates the demo relying party on first run and, on every
 // run, gives it a new API key and a new webhook secret (they live in this
 // process only; the secret is sealed at rest like any relying party's) and
-// points its return URL and webhook at the demo app on base, this run's
-// address.
+// points its return URL, webhook and OpenID Connect redirect URI at the
+// demo app on base, this run's address.
 func ensureDemoRP(ctx context.Context, q *queue.Queue, sealer idv.Sealer, base string) (demoRP, error) {
 	key, hash := idv.NewToken(idv.APIKeyPrefix)
 	hint := key[:len(idv.APIKeyPrefix)+4]
 	returnURLs := []string{base + demo.ReturnPath}
+	redirectURIs := []string{base + demo.OIDCCallbackPath}
 	rp, err := q.RelyingParty(ctx, DemoRPID)
 	switch idv.ErrorCode(err) {
 	case "":
@@ -47,9 +48,16 @@ func ensureDemoRP(ctx context.Context, q *queue.Queue, sealer idv.Sealer, base s
 			}
 			rp.ReturnURLs = returnURLs
 		}
+		if !slices.Equal(rp.RedirectURIs, redirectURIs) {
+			if err := q.SetRelyingPartyRedirectURIs(ctx, DemoRPID, redirectURIs); err != nil {
+				return demoRP{}, err
+			}
+			rp.RedirectURIs = redirectURIs
+		}
 	case idv.ENOTFOUND:
 		rp = idv.RelyingParty{ID: DemoRPID, Name: "idv demo", APIKeyHash: hash, APIKeyHint: hint,
-			ReturnURLs: returnURLs, Outputs: idv.KnownOutputs, CreatedAt: time.Now().UTC()}
+			ReturnURLs: returnURLs, RedirectURIs: redirectURIs, TokenAuthMethod: idv.AuthClientSecretBasic,
+			Outputs: idv.KnownOutputs, CreatedAt: time.Now().UTC()}
 		if err := q.CreateRelyingParty(ctx, rp); err != nil {
 			return demoRP{}, err
 		}

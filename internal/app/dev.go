@@ -102,7 +102,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 		return nil, err
 	}
 	limiter := memlimit.New(time.Now)
-	mounts, err := c.relyingPartyMounts(ctx, limiter)
+	mounts, provider, err := c.relyingPartyMounts(ctx, limiter)
 	if err != nil {
 		_ = stopWorkers(0)
 		return nil, err
@@ -114,7 +114,7 @@ func StartDev(ctx context.Context, cfg config.Config, log *slog.Logger, dataDir 
 	}
 	maps.Copy(mounts, demoApp.Mounts())
 	srv, err := web.New(web.Options{
-		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin,
+		Mounts: mounts, Verifications: c.Queue, SelfServe: demo.selfServe(c.Queue, cfg), Results: c.Results, Sealer: sealer, Logger: log, Config: webConfig(cfg), Documents: docs, Admin: admin, OIDC: provider,
 		Sessions: sessionManager(cfg, memstore.New(), sealer),
 		// One loopback port for everything in development: metrics and
 		// health stay beside the pages, as before the ops listener.

@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"time"
 
 	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/api"
+	"github.com/idv-dev/idv/openid"
 	"github.com/idv-dev/idv/queue"
 	"github.com/idv-dev/idv/ratelimit"
 	redislimit "github.com/idv-dev/idv/ratelimit/redis"
@@ -33,12 +35,13 @@ func (c *Components) Signer(ctx context.Context) (*receipt.Signer, error) {
 }
 
 // relyingPartyMounts are the handlers web serves to relying parties: the
-// API under /v1/ and the JWKS. limiter counts API requests (Redis in
-// production, memory in `idv dev`).
-func (c *Components) relyingPartyMounts(ctx context.Context, limiter ratelimit.Limiter) (map[string]http.Handler, error) {
+// API under /v1/, the JWKS and the OpenID Provider's routes; and the
+// provider, whose sign-ins the pages start and finish. limiter counts API
+// requests (Redis in production, memory in `idv dev`).
+func (c *Components) relyingPartyMounts(ctx context.Context, limiter ratelimit.Limiter) (map[string]http.Handler, *openid.Provider, error) {
 	signer, err := c.Signer(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := c.Config
 	h, err := api.New(api.Options{
@@ -49,9 +52,16 @@ func (c *Components) relyingPartyMounts(ctx context.Context, limiter ratelimit.L
 		Steps:        OfferedSteps(cfg.DocAuth.Enabled),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return map[string]http.Handler{"/v1/": h, "GET " + receipt.JWKSPath: signer.JWKSHandler()}, nil
+	provider, err := openid.New(openid.Options{Issuer: cfg.EffectivePublicURL(), Store: c.Queue, Creator: h, Sealer: c.Sealer,
+		Keys: signer, TrustFramework: cfg.Verifications.OIDCTrustFramework, RequestLifetime: cfg.Verifications.Lifetime, Logger: c.Log})
+	if err != nil {
+		return nil, nil, err
+	}
+	mounts := map[string]http.Handler{"/v1/": h, "GET " + receipt.JWKSPath: signer.JWKSHandler()}
+	maps.Copy(mounts, provider.Mounts())
+	return mounts, provider, nil
 }
 
 // apiRequestLimit is ratelimit.APIRequests with perMinute requests per

@@ -59,7 +59,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 		return nil, err
 	}
 	health := c.Health(cfg.Jobs.Async, vc)
-	mounts, err := c.relyingPartyMounts(ctx, c.redisLimiter())
+	mounts, provider, err := c.relyingPartyMounts(ctx, c.redisLimiter())
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func StartWeb(ctx context.Context, c *Components) (*Role, error) {
 		Sessions: sessionManager(cfg, goredisstore.NewWithPrefix(c.Redis, cfg.Redis.Prefix+"session:"), c.Sealer),
 		Limiter:  c.redisLimiter(), FingerprintKey: fingerprintKey(cfg),
 		Health: health.Stores, JobsHealth: health.Jobs, Outbound: health.Outbound,
-		Admin: admin,
+		Admin: admin, OIDC: provider,
 	})
 	if err != nil {
 		return nil, err
@@ -115,7 +115,8 @@ func (v inlineVerifications) BeginAttempt(ctx context.Context, a idv.Attempt) (i
 }
 
 func webConfig(cfg config.Config) web.Config {
-	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll, MaxLongPolls: cfg.Web.MaxLongPolls}
+	return web.Config{WaitRefresh: cfg.Web.WaitRefresh, LongPoll: cfg.Web.LongPoll, MaxLongPolls: cfg.Web.MaxLongPolls,
+		HelpURL: cfg.Web.HelpURL, HelpText: cfg.Web.HelpText}
 }
 
 // sessionManager returns the sessions of the web tier, kept in store and

@@ -12,7 +12,8 @@
   var maxBytes = parseInt(form.getAttribute("data-max-bytes"), 10);
   var allowTestFiles = form.getAttribute("data-test-files") === "true";
   var imageTypes = ["image/jpeg", "image/png", "image/webp"];
-  var formError = form.querySelector("[data-form-error]");
+  var formError = document.querySelector("[data-form-error]");
+  var formErrorList = document.querySelector("[data-form-error-list]");
   var submit = form.querySelector("button[type=submit]");
   var keyPromise = null;
   var sides = {};
@@ -33,9 +34,44 @@
     return "This file is not a photo. Use a JPEG, PNG or WebP image.";
   }
 
-  function showFormError(msg) {
-    formError.textContent = msg;
-    formError.hidden = !msg;
+  // showFormError shows the page's error summary: each problem, linking to
+  // its photo (a side, or none), and moves focus to it so it is read out.
+  // No problems hide it.
+  function showFormError(problems) {
+    if (typeof problems === "string") problems = problems ? [{ text: problems }] : [];
+    formErrorList.textContent = "";
+    problems.forEach(function (p) {
+      var li = document.createElement("li");
+      var a = document.createElement(p.side ? "a" : "span");
+      if (p.side) a.href = "#" + p.side;
+      a.textContent = p.text;
+      li.appendChild(a);
+      formErrorList.appendChild(li);
+    });
+    formError.hidden = problems.length === 0;
+    if (problems.length) formError.focus();
+  }
+
+  // showPreview shows the chosen photo under its input (nothing for a file
+  // that is not a photo, or a test file).
+  function showPreview(s, file) {
+    if (s.previewURL) { URL.revokeObjectURL(s.previewURL); s.previewURL = null; }
+    if (!file || imageTypes.indexOf(file.type) < 0 || !window.URL || !URL.createObjectURL) {
+      s.preview.hidden = true;
+      s.preview.removeAttribute("src");
+      return;
+    }
+    s.previewURL = URL.createObjectURL(file);
+    s.preview.src = s.previewURL;
+    s.preview.alt = "The photo you chose for the " + s.side + " of your ID";
+    s.preview.hidden = false;
+  }
+
+  // enableForm turns on the form, which the page sends disabled where it
+  // cannot work without this script (pre-signed uploads).
+  function enableForm() {
+    var fs = form.querySelector("[data-needs-script]");
+    if (fs) fs.disabled = false;
   }
 
   function setState(s, state, status, error) {
@@ -103,6 +139,7 @@
       side: side, el: el, token: 0,
       input: el.querySelector("input[type=file]"),
       progress: el.querySelector("[data-progress]"),
+      preview: el.querySelector("[data-preview]"),
       status: el.querySelector("[data-status]"),
       error: el.querySelector("[data-error]"),
       retry: el.querySelector("[data-retry]"),
@@ -112,6 +149,7 @@
     el.setAttribute("data-state", "empty");
     s.input.addEventListener("change", function () {
       showFormError("");
+      showPreview(s, s.input.files[0]);
       if (presigned) { upload(s); return; }
       var msg = checkFile(s.input.files[0]);
       setState(s, msg ? "invalid" : "done", "", msg);
@@ -125,6 +163,7 @@
       submit.disabled = true;
       return;
     }
+    enableForm();
     keyPromise = crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, true, ["encrypt", "decrypt"]).then(function (key) {
       return crypto.subtle.exportKey("raw", key).then(function (raw) {
         form.elements.encryption_key.value = base64(raw);
@@ -138,7 +177,7 @@
   }
 
   // Coming back to this page from the browser's history re-enables it.
-  window.addEventListener("pageshow", function () { submit.disabled = false; submit.textContent = "Submit"; });
+  window.addEventListener("pageshow", function () { submit.disabled = false; submit.textContent = "Continue"; });
 
   form.addEventListener("submit", function (e) {
     var problems = [];
@@ -146,13 +185,13 @@
       var s = sides[side];
       var state = s.el.getAttribute("data-state");
       if (state === "done") return;
-      if (state === "uploading") { problems.push("Wait for your photos to finish uploading."); return; }
+      if (state === "uploading") { problems.push({ side: side, text: "Wait for the photo of the " + side + " of your ID to finish uploading." }); return; }
       if (state === "empty") setState(s, "invalid", "", "Add a photo of the " + side + " of your ID.");
-      problems.push("Please fix the photos marked above.");
+      problems.push({ side: side, text: s.error.textContent || "Add a photo of the " + side + " of your ID." });
     });
     if (problems.length) {
       e.preventDefault();
-      showFormError(problems[0]);
+      showFormError(problems);
       return;
     }
     submit.disabled = true;
