@@ -42,7 +42,25 @@ type Observer interface {
 	// later) or gave_up (no further attempt: the last one failed, or the
 	// relying party takes no webhooks or its destination is refused).
 	WebhookDelivered(outcome string)
+	// WorkerSlots: a job of queue started or ended in this worker process;
+	// busy of its slots (the queue's concurrency in this process) are now
+	// taken. Busy near slots for long is the slot cliff: jobs queue behind
+	// slow vendors while the CPUs idle (docs/operations.md, "Sizing").
+	WorkerSlots(queue string, busy, slots int)
+	// VendorShed: a vendor call was not made because the vendor's circuit
+	// breaker is open (reason VendorShedOpen) or its fleet-wide concurrency
+	// limit is reached (VendorShedLimit); the call's answer is an exception.
+	VendorShed(vendor, reason string)
+	// VendorBreaker: this process saw the vendor's circuit breaker move to
+	// state (closed, open or half_open).
+	VendorBreaker(vendor, state string)
 }
+
+// Vendor shedding reasons (Observer.VendorShed).
+const (
+	VendorShedOpen  = "circuit_open"
+	VendorShedLimit = "concurrency_limit"
+)
 
 // Webhook delivery outcomes (Observer.WebhookDelivered).
 const (
@@ -83,3 +101,6 @@ func (NopObserver) ResultRead(string, string)                                 {}
 func (NopObserver) ResultMissing(string)                                      {}
 func (NopObserver) RateLimited(string)                                        {}
 func (NopObserver) WebhookDelivered(string)                                   {}
+func (NopObserver) WorkerSlots(string, int, int)                              {}
+func (NopObserver) VendorShed(string, string)                                 {}
+func (NopObserver) VendorBreaker(string, string)                              {}

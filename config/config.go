@@ -56,6 +56,9 @@ type Config struct {
 	// Verifications is the relying parties' side: links, lifetimes,
 	// receipts and webhooks.
 	Verifications Verifications `yaml:"verifications"`
+	// Retention is how long outcome rows, verifications and webhook
+	// events are kept.
+	Retention Retention `yaml:"retention"`
 }
 
 // Verifications configures what relying parties see.
@@ -257,6 +260,26 @@ type Jobs struct {
 	Retention time.Duration `yaml:"retention"`
 	// Workers is the number of jobs each queue runs at once per process.
 	Workers Workers `yaml:"workers"`
+	// PollOnly turns LISTEN/NOTIFY off: workers find new jobs by polling
+	// every fetch_poll_interval. Needed when database_url points at a
+	// pooler in transaction mode (PgBouncer), which cannot hold a LISTEN.
+	PollOnly bool `yaml:"poll_only"`
+}
+
+// Retention is how long idv keeps the rows that grow with every proofing;
+// 0 keeps them forever. Workers delete older rows every Every.
+type Retention struct {
+	// Outcomes: the PII-free record of every finished attempt
+	// (idv_outcomes), by when it finished.
+	Outcomes time.Duration `yaml:"outcomes"`
+	// Verifications: finished verifications with their steps and links,
+	// by when they finished. Open ones are never deleted.
+	Verifications time.Duration `yaml:"verifications"`
+	// WebhookEvents: webhook events and delivery attempts, by when the
+	// event happened; at least 96h (the retry horizon).
+	WebhookEvents time.Duration `yaml:"webhook_events"`
+	// Every is how often the retention job runs.
+	Every time.Duration `yaml:"every"`
 }
 
 // Workers is the concurrency of each queue in one worker process.
@@ -289,6 +312,22 @@ type Vendors struct {
 	// SimulatorLatency is the added latency of the built-in simulators
 	// (`idv dev`, `idv vendors`), for load tests.
 	SimulatorLatency time.Duration `yaml:"simulator_latency"`
+	// Breaker is the per-vendor circuit breaker, shared by every worker
+	// through Redis.
+	Breaker Breaker `yaml:"breaker"`
+	// MaxIdleConnsPerHost bounds each vendor's kept-alive connections
+	// (CONNECT tunnels through the proxy) in one process.
+	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+}
+
+// Breaker configures the vendors' circuit breaker.
+type Breaker struct {
+	// Failures is how many faults in a row (vendors.Fault), across the
+	// fleet, open a vendor's breaker; 0 turns it off.
+	Failures int `yaml:"failures"`
+	// Cooldown is how long an open breaker answers exception at once
+	// before one probe call is let through.
+	Cooldown time.Duration `yaml:"cooldown"`
 }
 
 // Vendor is one vendor endpoint.
@@ -297,6 +336,10 @@ type Vendor struct {
 	URL string `yaml:"url"`
 	// Timeout bounds one request to the vendor.
 	Timeout time.Duration `yaml:"timeout"`
+	// MaxConcurrent bounds this vendor's calls in flight across every
+	// worker (its contract's concurrency); past it a call answers
+	// exception at once. 0: no limit.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // DocAuth configures the document capture step.
@@ -411,7 +454,7 @@ func Defaults() Config {
 			RescueAfter:       75 * time.Second,
 			HeartbeatTimeout:  10 * time.Second,
 			Retention:         time.Hour,
-			Workers:           Workers{DocumentProofing: 5, ResolutionProofing: 10, AddressProofing: 10, Default: 2},
+			Workers:           Workers{DocumentProofing: 135, ResolutionProofing: 35, AddressProofing: 15, Default: 2},
 		},
 		Vendors: Vendors{
 			Resolution:     Vendor{Timeout: time.Second},
@@ -419,7 +462,10 @@ func Defaults() Config {
 			Phone:          Vendor{Timeout: time.Second},
 			PhoneSecondary: Vendor{Timeout: time.Second},
 			Document:       Vendor{Timeout: 45 * time.Second},
+			Breaker:        Breaker{Failures: 5, Cooldown: 30 * time.Second},
 		},
+		Retention: Retention{Outcomes: 400 * 24 * time.Hour, Verifications: 90 * 24 * time.Hour,
+			WebhookEvents: 30 * 24 * time.Hour, Every: time.Hour},
 		DocAuth:       DocAuth{Enabled: true, PresignedUploads: true, UploadURLExpiry: 5 * time.Minute, ImageEncryption: ImageEncryptionHPKE},
 		Objects:       Objects{Region: "us-east-1"},
 		Log:           Log{Level: "info"},
@@ -719,6 +765,31 @@ func (c Config) Validate(role Role) error {
 			bad("jobs.heartbeat_timeout", "must be at least 1s (or 0: off), got %s", d)
 		}
 		positive("jobs.retention", c.Jobs.Retention)
+		positive("retention.every", c.Retention.Every)
+		for name, d := range map[string]time.Duration{"retention.outcomes": c.Retention.Outcomes,
+			"retention.verifications": c.Retention.Verifications, "retention.webhook_events": c.Retention.WebhookEvents} {
+			if d < 0 {
+				bad(name, "must not be negative (0 keeps rows forever), got %s", d)
+			}
+		}
+		if d := c.Retention.WebhookEvents; d > 0 && d < 96*time.Hour {
+			bad("retention.webhook_events", "must be at least 96h (the webhook retry horizon) or 0, got %s", d)
+		}
+		if c.Vendors.MaxIdleConnsPerHost < 0 {
+			bad("vendors.max_idle_conns_per_host", "must not be negative (0: the default, 256), got %d", c.Vendors.MaxIdleConnsPerHost)
+		}
+		if c.Vendors.Breaker.Failures < 0 {
+			bad("vendors.breaker.failures", "must not be negative (0: off), got %d", c.Vendors.Breaker.Failures)
+		}
+		if c.Vendors.Breaker.Failures > 0 {
+			positive("vendors.breaker.cooldown", c.Vendors.Breaker.Cooldown)
+		}
+		for name, v := range map[string]Vendor{"vendors.resolution": c.Vendors.Resolution, "vendors.state_id": c.Vendors.StateID,
+			"vendors.phone": c.Vendors.Phone, "vendors.phone_secondary": c.Vendors.PhoneSecondary, "vendors.document": c.Vendors.Document} {
+			if v.MaxConcurrent < 0 {
+				bad(name+".max_concurrent", "must not be negative (0: no limit), got %d", v.MaxConcurrent)
+			}
+		}
 		for name, n := range map[string]int{
 			"jobs.workers.document_proofing":   c.Jobs.Workers.DocumentProofing,
 			"jobs.workers.resolution_proofing": c.Jobs.Workers.ResolutionProofing,

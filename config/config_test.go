@@ -24,7 +24,7 @@ func TestLoadFileAndEnv(t *testing.T) {
 		cfg.Jobs.Workers.ResolutionProofing != 7 || cfg.Redis.Addr != "r:6379" || cfg.Web.SecureCookies {
 		t.Fatalf("got %+v", cfg)
 	}
-	if cfg.Jobs.Workers.AddressProofing != 10 {
+	if cfg.Jobs.Workers.AddressProofing != Defaults().Jobs.Workers.AddressProofing {
 		t.Fatalf("defaults lost: %+v", cfg.Jobs.Workers)
 	}
 }
@@ -81,6 +81,34 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want an error naming %s, got %v", want, err)
 		}
+	}
+}
+
+// The settings of issue 16 name themselves when out of range.
+func TestValidateScaleSettings(t *testing.T) {
+	t.Parallel()
+	for name, set := range map[string]func(*Config){
+		"retention.outcomes":              func(c *Config) { c.Retention.Outcomes = -time.Hour },
+		"retention.webhook_events":        func(c *Config) { c.Retention.WebhookEvents = 24 * time.Hour },
+		"retention.every":                 func(c *Config) { c.Retention.Every = 0 },
+		"vendors.breaker.failures":        func(c *Config) { c.Vendors.Breaker.Failures = -1 },
+		"vendors.breaker.cooldown":        func(c *Config) { c.Vendors.Breaker.Cooldown = 0 },
+		"vendors.document.max_concurrent": func(c *Config) { c.Vendors.Document.MaxConcurrent = -2 },
+		"vendors.max_idle_conns_per_host": func(c *Config) { c.Vendors.MaxIdleConnsPerHost = -1 },
+		"jobs.workers.document_proofing":  func(c *Config) { c.Jobs.Workers.DocumentProofing = 20000 },
+	} {
+		cfg := Defaults()
+		set(&cfg)
+		if err := cfg.Validate(RoleDev); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Off is allowed: no breaker, rows kept forever.
+	cfg := Defaults()
+	cfg.Vendors.Breaker = Breaker{}
+	cfg.Retention = Retention{Every: time.Hour}
+	if err := cfg.Validate(RoleDev); err != nil {
+		t.Errorf("breaker off, retention off: %v", err)
 	}
 }
 

@@ -110,7 +110,7 @@ func (p *postgres) jobCounts(ctx context.Context) ([]stateCount, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (stateCount, error) {
 		var c stateCount
-		err := r.Scan(&c.queue, &c.state, &c.n)
+		err := r.Scan(&c.queue, &c.state, &c.n, &c.oldest)
 		return c, err
 	})
 }

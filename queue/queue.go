@@ -245,11 +245,17 @@ type QueueStats struct {
 	Running int
 	// Retryable jobs failed and wait for a later retry.
 	Retryable int
+	// OldestAvailable is how long the oldest available job has been
+	// waiting for a worker (since it became available); zero when none
+	// waits. It grows at once when a queue runs out of slots, before any
+	// waiting job starts and shows in the queued-time histogram.
+	OldestAvailable time.Duration
 }
 
 type stateCount struct {
 	queue, state string
 	n            int
+	oldest       dbTime // the earliest scheduled_at in the group
 }
 
 // Stats returns the depth of every queue that has waiting or running jobs,
@@ -269,6 +275,9 @@ func (q *Queue) Stats(ctx context.Context) (map[string]QueueStats, error) {
 		switch r.state {
 		case "available":
 			s.Available += r.n
+			if !r.oldest.IsZero() {
+				s.OldestAvailable = max(s.OldestAvailable, time.Since(r.oldest.Time))
+			}
 		case "running":
 			s.Running += r.n
 		case "retryable":
@@ -281,5 +290,5 @@ func (q *Queue) Stats(ctx context.Context) (map[string]QueueStats, error) {
 
 // jobCountsSQL is the same on both backends: river_job's columns and state
 // names are River's public schema.
-const jobCountsSQL = `SELECT queue, state, count(*) FROM %sriver_job
+const jobCountsSQL = `SELECT queue, state, count(*), min(scheduled_at) FROM %sriver_job
 WHERE state IN ('available', 'running', 'retryable') GROUP BY queue, state`

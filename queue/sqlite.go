@@ -95,7 +95,7 @@ func (s *sqliteDB) jobCounts(ctx context.Context) ([]stateCount, error) {
 	var out []stateCount
 	for rows.Next() {
 		var c stateCount
-		if err := rows.Scan(&c.queue, &c.state, &c.n); err != nil {
+		if err := rows.Scan(&c.queue, &c.state, &c.n, &c.oldest); err != nil {
 			return nil, err
 		}
 		out = append(out, c)

@@ -69,7 +69,14 @@ func (t *dbTime) Scan(v any) error {
 	case string:
 		p, err := time.ParseInLocation(sqliteTimeLayout, v, time.UTC)
 		if err != nil {
-			return fmt.Errorf("bad time %q: %w", v, err)
+			// River's own columns on SQLite carry fewer fractional
+			// digits, or an RFC 3339 form.
+			var err2 error
+			if p, err2 = time.ParseInLocation("2006-01-02 15:04:05.999999999", v, time.UTC); err2 != nil {
+				if p, err2 = time.Parse(time.RFC3339Nano, v); err2 != nil {
+					return fmt.Errorf("bad time %q: %w", v, err)
+				}
+			}
 		}
 		t.Time = p
 	case []byte:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/idv-dev/idv"
@@ -46,14 +47,26 @@ const (
 )
 
 // DefaultWorkers is the concurrency of a kind's queue when
-// WorkerConfig.Workers does not set it. Document jobs hold a worker for the
-// longest (image download and a vendor that may take up to a minute), so
-// they get fewer.
+// WorkerConfig.Workers does not set it. Jobs wait on vendors rather than
+// use CPU, so slots are sized by Little's law, not by cores: busy slots =
+// arrivals per second × vendor latency. At the design peak (20 proofings/s,
+// a 10 s document vendor, 2.5 s of resolution and state ID, 1 s of phone)
+// a fleet needs 200, 50 and 20 busy slots; twice that lets a vendor slow
+// to 2× its latency. These defaults give that (400, 100, 40) on three of
+// four worker processes, so the fleet holds the peak with one process (or
+// zone) lost. A slot that waits costs a goroutine and, for a document job,
+// its images in memory (about 12 MB at 2 MB per side), not a database
+// connection: River's executor holds none while a job runs. See
+// docs/operations.md, "Sizing workers".
 func DefaultWorkers(kind idv.JobKind) int {
-	if kind == idv.JobDocument {
-		return 5
+	switch kind {
+	case idv.JobDocument:
+		return 135
+	case idv.JobResolution:
+		return 35
+	default:
+		return 15
 	}
-	return 10
 }
 
 // WorkerConfig is how one worker process runs jobs. Only Handlers is
@@ -144,6 +157,12 @@ type WorkerConfig struct {
 	// "webhooks" queue, WebhookWorkers at once (default 10).
 	Webhooks       WebhookDeliverer
 	WebhookWorkers int
+	// DataRetention is how long outcome rows, finished verifications and
+	// webhook events are kept (zero fields: forever). The elected leader
+	// enqueues a retention job every RetentionEvery (default 1 h) when any
+	// field is set.
+	DataRetention  Retention
+	RetentionEvery time.Duration
 	// ExpireEvery is how often the elected leader expires unfinished
 	// verifications past their lifetime. Default 1 min; negative: never.
 	ExpireEvery time.Duration
@@ -177,6 +196,7 @@ func (c WorkerConfig) withDefaults(pollInterval time.Duration) WorkerConfig {
 	c.FetchCooldown = cmp.Or(c.FetchCooldown, DefaultFetchCooldown)
 	c.HardStopTimeout = cmp.Or(c.HardStopTimeout, DefaultHardStopTimeout)
 	c.ExpireEvery = cmp.Or(c.ExpireEvery, time.Minute)
+	c.RetentionEvery = cmp.Or(c.RetentionEvery, time.Hour)
 	if c.ID == "" {
 		host, _ := os.Hostname()
 		c.ID = fmt.Sprintf("%.60s_%d_%s", host, os.Getpid(), idv.NewID()[:8])
@@ -234,12 +254,18 @@ func (c WorkerConfig) validate() error {
 		return bad("HeartbeatTimeout must be at least %s (or negative: off), got %s", minHeartbeatTimeout, c.HeartbeatTimeout)
 	}
 	for name, d := range map[string]time.Duration{
-		"RetryDelay": c.RetryDelay, "Retention": c.Retention, "FailedRetention": c.FailedRetention,
+		"RetryDelay": c.RetryDelay, "Retention": c.Retention, "RetentionEvery": c.RetentionEvery, "FailedRetention": c.FailedRetention,
 		"FetchPollInterval": c.FetchPollInterval, "FetchCooldown": c.FetchCooldown, "HardStopTimeout": c.HardStopTimeout,
 	} {
 		if d <= 0 {
 			return bad("%s must be positive, got %s", name, d)
 		}
+	}
+	if r := c.DataRetention; r.Outcomes < 0 || r.Verifications < 0 || r.WebhookEvents < 0 {
+		return bad("DataRetention must not be negative (zero keeps rows forever)")
+	}
+	if r := c.DataRetention.WebhookEvents; r > 0 && r < WebhookRetryHorizon {
+		return bad("DataRetention.WebhookEvents (%s) must be at least the webhook retry horizon (%s), or events still being retried are deleted", r, WebhookRetryHorizon)
 	}
 	if c.FetchPollInterval < c.FetchCooldown {
 		return bad("FetchPollInterval (%s) must not be shorter than FetchCooldown (%s)", c.FetchPollInterval, c.FetchCooldown)
@@ -271,11 +297,14 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 	workers := river.NewWorkers()
 	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.DefaultQueueWorkers}}
 	for kind, h := range cfg.Handlers {
+		slots := &slotCount{size: cfg.Workers[kind]}
+		cfg.Observer.WorkerSlots(kind.Queue(), 0, slots.size)
 		river.AddWorkerArgs(workers, jobArgs{JobKind: kind}, &kindWorker{
 			handler:  h,
 			timeout:  cfg.Timeouts[kind],
 			cfg:      q.cfg,
 			observer: cfg.Observer,
+			slots:    slots,
 		})
 		queues[kind.Queue()] = river.QueueConfig{MaxWorkers: cfg.Workers[kind]}
 	}
@@ -283,6 +312,7 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 	// job enqueued by another process's leader still runs here.
 	river.AddWorker(workers, &pruneWorker{q: q})
 	river.AddWorker(workers, &expireWorker{q: q})
+	river.AddWorker(workers, &retentionWorker{q: q})
 	if cfg.Webhooks != nil {
 		river.AddWorker(workers, &deliveryWorker{q: q, d: cfg.Webhooks, observer: cfg.Observer})
 		queues[WebhookQueue] = river.QueueConfig{MaxWorkers: cmp.Or(cfg.WebhookWorkers, 10)}
@@ -293,6 +323,13 @@ func (q *Queue) StartWorkers(ctx context.Context, cfg WorkerConfig) (*Workers, e
 		periodic = append(periodic, river.NewPeriodicJob(
 			river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return pruneArgs{Before: retention}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		))
+	}
+	if r := cfg.DataRetention; r.Outcomes > 0 || r.Verifications > 0 || r.WebhookEvents > 0 {
+		periodic = append(periodic, river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.RetentionEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return retentionArgs{Retention: r}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true},
 		))
 	}
@@ -372,6 +409,14 @@ type kindWorker struct {
 	timeout  time.Duration
 	cfg      Config
 	observer idv.Observer
+	slots    *slotCount
+}
+
+// slotCount counts a queue's running jobs in this process, for the
+// saturation metric.
+type slotCount struct {
+	busy atomic.Int64
+	size int
 }
 
 func (w *kindWorker) Timeout(*river.Job[jobArgs]) time.Duration { return w.timeout }
@@ -383,6 +428,10 @@ func (w *kindWorker) Work(ctx context.Context, j *river.Job[jobArgs]) (err error
 	start := time.Now()
 	ctx = idv.WithJobInfo(ctx, idv.JobInfo{ID: j.ID, Attempt: j.Attempt, Queue: j.Queue})
 	final := false
+	if w.slots != nil {
+		w.observer.WorkerSlots(j.Queue, int(w.slots.busy.Add(1)), w.slots.size)
+		defer func() { w.observer.WorkerSlots(j.Queue, int(w.slots.busy.Add(-1)), w.slots.size) }()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			// A panic value may hold anything the handler had in hand,

@@ -330,7 +330,7 @@ func TestWorkerConfigValidation(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
-	if cfg.RescueAfter != 35*time.Second || cfg.Workers[idv.JobResolution] != 10 || cfg.DefaultQueueWorkers != 2 || cfg.HeartbeatTimeout != 10*time.Second {
+	if cfg.RescueAfter != 35*time.Second || cfg.Workers[idv.JobResolution] != 35 || cfg.DefaultQueueWorkers != 2 || cfg.HeartbeatTimeout != 10*time.Second {
 		t.Errorf("defaults: rescue %s, workers %d, default queue %d, heartbeat timeout %s", cfg.RescueAfter, cfg.Workers[idv.JobResolution], cfg.DefaultQueueWorkers, cfg.HeartbeatTimeout)
 	}
 }

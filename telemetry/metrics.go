@@ -26,6 +26,10 @@ type Metrics struct {
 	limited      *prometheus.CounterVec   // limit
 	rescued      *prometheus.CounterVec   // kind, state
 	webhooks     *prometheus.CounterVec   // outcome
+	slotsBusy    *prometheus.GaugeVec     // queue
+	slots        *prometheus.GaugeVec     // queue
+	shed         *prometheus.CounterVec   // vendor, reason
+	breaker      *prometheus.GaugeVec     // vendor, state
 }
 
 // NewMetrics registers the metrics (and Go runtime and process metrics) in a
@@ -54,8 +58,17 @@ func NewMetrics() *Metrics {
 			Help: "Jobs of lost workers (no heartbeat) this worker made available again, discarded or cancelled, by kind and new state."}, []string{"kind", "state"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_webhook_deliveries_total",
 			Help: "Webhook delivery attempts this worker made, by outcome (delivered, failed: tried again later, gave_up: no further attempt)."}, []string{"outcome"}),
+		slotsBusy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "idv_worker_slots_busy",
+			Help: "Jobs running now in this worker process, by queue (sum over processes; compare with idv_worker_slots)."}, []string{"queue"}),
+		slots: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "idv_worker_slots",
+			Help: "Jobs this worker process runs at once, by queue (jobs.workers)."}, []string{"queue"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "idv_vendor_shed_total",
+			Help: "Vendor calls not made, answered as an exception at once, by vendor and reason (circuit_open, concurrency_limit)."}, []string{"vendor", "reason"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "idv_vendor_breaker",
+			Help: "1 for the state (closed, open, half_open) this process last saw the vendor's circuit breaker in, 0 for the others."}, []string{"vendor", "state"}),
 	}
-	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited, m.rescued, m.webhooks)
+	reg.MustRegister(m.jobsFinished, m.jobRun, m.jobQueued, m.vendor, m.missing, m.read, m.limited, m.rescued, m.webhooks,
+		m.slotsBusy, m.slots, m.shed, m.breaker)
 	return m
 }
 
@@ -92,11 +105,46 @@ func (m *Metrics) RateLimited(limit string) { m.limited.WithLabelValues(limit).I
 // WebhookDelivered counts one webhook delivery attempt by its outcome.
 func (m *Metrics) WebhookDelivered(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
 
-// QueueDepth registers a gauge of jobs per queue and state, read from
-// depth at scrape time.
-func (m *Metrics) QueueDepth(depth func(context.Context) (map[string]map[string]int, error)) {
-	m.reg.MustRegister(&depthCollector{depth: depth, desc: prometheus.NewDesc("idv_queue_jobs",
-		"Jobs in each queue by state (available, running, retryable).", []string{"queue", "state"}, nil)})
+// WorkerSlots sets the queue's busy and configured slots.
+func (m *Metrics) WorkerSlots(queue string, busy, slots int) {
+	m.slotsBusy.WithLabelValues(queue).Set(float64(busy))
+	m.slots.WithLabelValues(queue).Set(float64(slots))
+}
+
+// VendorShed counts one vendor call not made.
+func (m *Metrics) VendorShed(vendor, reason string) { m.shed.WithLabelValues(vendor, reason).Inc() }
+
+// BreakerStates are the states of idv_vendor_breaker.
+var BreakerStates = []string{"closed", "open", "half_open"}
+
+// VendorBreaker records the vendor's breaker state: 1 for state, 0 for the
+// others, so a query for state="open" finds it however it moved.
+func (m *Metrics) VendorBreaker(vendor, state string) {
+	for _, s := range BreakerStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.breaker.WithLabelValues(vendor, s).Set(v)
+	}
+}
+
+// QueueReading is one queue as QueueDepth's function reads it.
+type QueueReading struct {
+	// Jobs by state (available, running, retryable).
+	Jobs map[string]int
+	// OldestAvailable is how long the oldest available job has waited.
+	OldestAvailable time.Duration
+}
+
+// QueueDepth registers a gauge of jobs per queue and state, and the age of
+// each queue's oldest waiting job, read from depth at scrape time.
+func (m *Metrics) QueueDepth(depth func(context.Context) (map[string]QueueReading, error)) {
+	m.reg.MustRegister(&depthCollector{depth: depth,
+		desc: prometheus.NewDesc("idv_queue_jobs",
+			"Jobs in each queue by state (available, running, retryable).", []string{"queue", "state"}, nil),
+		oldest: prometheus.NewDesc("idv_queue_oldest_available_seconds",
+			"How long the oldest job waiting for a worker in each queue has waited (0: none waits); read from the database, the same in every worker: aggregate with max.", []string{"queue"}, nil)})
 }
 
 // Handler serves the metrics in the Prometheus text format. A collector
@@ -111,11 +159,11 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 type depthCollector struct {
-	depth func(context.Context) (map[string]map[string]int, error)
-	desc  *prometheus.Desc
+	depth        func(context.Context) (map[string]QueueReading, error)
+	desc, oldest *prometheus.Desc
 }
 
-func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc; ch <- c.oldest }
 
 func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -125,9 +173,10 @@ func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}
-	for queue, states := range d {
-		for state, n := range states {
+	for queue, r := range d {
+		for state, n := range r.Jobs {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), queue, state)
 		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, r.OldestAvailable.Seconds(), queue)
 	}
 }

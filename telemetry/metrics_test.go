@@ -28,6 +28,11 @@ func TestEventsBecomeTheirSeries(t *testing.T) {
 	o.RateLimited("ssn")
 	o.WebhookDelivered(idv.WebhookFailed)
 	o.WebhookDelivered(idv.WebhookDelivered)
+	o.WorkerSlots("document_proofing", 3, 5)
+	o.WorkerSlots("document_proofing", 4, 5)
+	o.VendorShed("document_sim", idv.VendorShedOpen)
+	o.VendorBreaker("document_sim", "half_open")
+	o.VendorBreaker("document_sim", "open")
 
 	got := scrape(m)
 	for _, want := range []string{
@@ -44,6 +49,12 @@ func TestEventsBecomeTheirSeries(t *testing.T) {
 		`idv_rate_limited_total{limit="ssn"} 2`,
 		`idv_webhook_deliveries_total{outcome="failed"} 1`,
 		`idv_webhook_deliveries_total{outcome="delivered"} 1`,
+		`idv_worker_slots_busy{queue="document_proofing"} 4`,
+		`idv_worker_slots{queue="document_proofing"} 5`,
+		`idv_vendor_shed_total{reason="circuit_open",vendor="document_sim"} 1`,
+		`idv_vendor_breaker{state="open",vendor="document_sim"} 1`,
+		`idv_vendor_breaker{state="half_open",vendor="document_sim"} 0`,
+		`idv_vendor_breaker{state="closed",vendor="document_sim"} 0`,
 	} {
 		if !strings.Contains(got, want+"\n") {
 			t.Errorf("metrics lack %s", want)
@@ -62,6 +73,26 @@ func TestJobRanIsNotCounted(t *testing.T) {
 	}
 }
 
+// The queue depth gauges come from one read per scrape: jobs per state and
+// the oldest waiting job's age per queue.
+func TestQueueDepth(t *testing.T) {
+	t.Parallel()
+	m := NewMetrics()
+	m.QueueDepth(func(context.Context) (map[string]QueueReading, error) {
+		return map[string]QueueReading{"document_proofing": {Jobs: map[string]int{"available": 7, "running": 5}, OldestAvailable: 2500 * time.Millisecond}}, nil
+	})
+	got := scrape(m)
+	for _, want := range []string{
+		`idv_queue_jobs{queue="document_proofing",state="available"} 7`,
+		`idv_queue_jobs{queue="document_proofing",state="running"} 5`,
+		`idv_queue_oldest_available_seconds{queue="document_proofing"} 2.5`,
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
 func scrape(m *Metrics) string {
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -75,7 +106,7 @@ func scrape(m *Metrics) string {
 func TestFailingCollectorKeepsTheScrape(t *testing.T) {
 	t.Parallel()
 	m := NewMetrics()
-	m.QueueDepth(func(context.Context) (map[string]map[string]int, error) {
+	m.QueueDepth(func(context.Context) (map[string]QueueReading, error) {
 		return nil, errors.New("canceling statement due to statement timeout")
 	})
 	m.RateLimited("ssn")

@@ -41,6 +41,7 @@ type caller struct {
 	url     string
 	timeout time.Duration
 	vendor  string
+	guard   Guard
 }
 
 // newCaller fills e's empty fields with the given defaults and checks its URL.
@@ -52,14 +53,20 @@ func newCaller(client *http.Client, e Endpoint, path, name string, timeout time.
 	if err := checkBaseURL(e.URL); err != nil {
 		return caller{}, fmt.Errorf("vendors: %s endpoint url: %w", e.Name, err)
 	}
-	return caller{client: client, url: join(e.URL, path), timeout: e.Timeout, vendor: e.Name}, nil
+	return caller{client: client, url: join(e.URL, path), timeout: e.Timeout, vendor: e.Name, guard: e.Guard}, nil
 }
 
 // call POSTs body as JSON and maps the outcome. a is the applicant the body
 // was built from: strings in the answer that contain its values are dropped.
 func (c caller) call(ctx context.Context, body any, a idv.Applicant) idv.VendorResult {
 	start := time.Now()
+	done, shed := c.admit(ctx)
+	if shed != nil {
+		shed.Vendor = c.vendor
+		return *shed
+	}
 	r := c.exchange(ctx, body, a)
+	done(Fault(r))
 	r.Vendor = c.vendor
 	r.DurationMS = time.Since(start).Milliseconds()
 	return r

@@ -2,6 +2,7 @@ package vendors
 
 import (
 	"cmp"
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"strings"
@@ -19,12 +20,17 @@ const (
 	DefaultDocumentTimeout   = 45 * time.Second // under the 60 s result window, so a timeout can still be shown
 )
 
-// Default connection pool sizes: enough idle connections per host that a
-// 200 requests/s load test with a second of vendor latency reuses
-// connections instead of dialling new ones.
+// Default connection pool sizes: enough idle connections per vendor that a
+// worker process's slots (jobs.workers, 135 document jobs by default) all
+// find one kept alive, and a 200 requests/s load test with a second of
+// vendor latency reuses connections instead of dialling new ones. Idle
+// connections close after DefaultIdleConnTimeout, under the idle timeouts
+// of common egress proxies and load balancers (squid 2 min, AWS NLB 350 s),
+// so the client, not the proxy, ends an idle connection.
 const (
 	DefaultMaxIdleConns        = 1024
 	DefaultMaxIdleConnsPerHost = 256
+	DefaultIdleConnTimeout     = 50 * time.Second
 )
 
 // Default vendor names, as they appear in VendorResult.Vendor.
@@ -58,6 +64,23 @@ type Config struct {
 	// means the defaults above.
 	MaxIdleConns        int
 	MaxIdleConnsPerHost int
+	// MaxConnsPerHost bounds each vendor's connections, idle or busy; a
+	// request past it waits for one. Zero: no bound (the vendor
+	// concurrency limit, jobs.workers, bounds them instead).
+	MaxConnsPerHost int
+	// IdleConnTimeout closes a connection idle for this long. Zero means
+	// DefaultIdleConnTimeout.
+	IdleConnTimeout time.Duration
+	// DisableKeepAlives opens a connection per request (the behaviour
+	// before keep-alive through the proxy), for comparison benchmarks.
+	DisableKeepAlives bool
+	// RootCAs, if set, replaces the system roots for vendors' TLS
+	// certificates: a private CA, or a test's server.
+	RootCAs *x509.CertPool
+
+	// Guard, if set, is asked before every vendor call and told how it
+	// went: the fleet-wide concurrency limit and circuit breaker.
+	Guard Guard
 }
 
 // Endpoint is one vendor. Empty fields fall back to Config's BaseURL and
@@ -70,6 +93,8 @@ type Endpoint struct {
 	Timeout time.Duration
 	// Name is the vendor name recorded in results.
 	Name string
+	// Guard, if set, admits this vendor's calls (Config.Guard when nil).
+	Guard Guard
 }
 
 // endpoint returns e with its empty fields taken from c, then from the
@@ -78,6 +103,9 @@ func (c Config) endpoint(e Endpoint, name string, timeout time.Duration) Endpoin
 	e.URL = cmp.Or(e.URL, c.BaseURL)
 	if e.Timeout <= 0 {
 		e.Timeout = c.Timeout
+	}
+	if e.Guard == nil {
+		e.Guard = c.Guard
 	}
 	return e.orDefaults(name, timeout)
 }

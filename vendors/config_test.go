@@ -114,7 +114,10 @@ func TestTransportProxySetting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tr := hc.Transport.(*http.Transport)
+			tr, ok := hc.Transport.(*http.Transport)
+			if !ok {
+				tr = hc.Transport.(interface{ Transport() *http.Transport }).Transport()
+			}
 			got := ""
 			if tr.Proxy != nil {
 				u, err := tr.Proxy(req)

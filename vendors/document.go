@@ -52,7 +52,13 @@ const maxDocumentField = 200
 // failure with image_too_large on its side.
 func (d *Document) ProofDocument(ctx context.Context, front, back []byte) (idv.VendorResult, *idv.Applicant) {
 	start := time.Now()
+	done, shed := d.c.admit(ctx)
+	if shed != nil {
+		shed.Vendor = d.c.vendor
+		return *shed, nil
+	}
 	r, a := d.exchange(ctx, front, back)
+	done(Fault(r))
 	r.Vendor = d.c.vendor
 	r.DurationMS = time.Since(start).Milliseconds()
 	return r, a

@@ -28,7 +28,10 @@ simulators, S3 for B4) runs in this process on loopback. Targets are reported, n
   B4 image path: document jobs with two encrypted images through S3: decrypt rate and overhead.
   B5 relying-party latency: verifications created per second through the API over HTTP, then
      people walking them (identity, phone) with zero-latency vendors while a loopback receiver
-     checks each webhook's signature: webhook received - state change, and - the last submit.`, stdout, false, "")
+     checks each webhook's signature: webhook received - state change, and - the last submit.
+  B6 slot cliff: open-loop people (a document job, then a resolution job) on several worker
+     processes whose jobs wait on simulated vendor latency, old slot defaults versus sized:
+     time to result and share of people reaching "missing" (no result within 60 s).`, stdout, false, "")
 	fs := f.fs
 	fs.StringVar(&o.Only, "only", "", "comma-separated `LIST` of benchmarks to run (default all), e.g. B1,B3,B5")
 	fs.StringVar(&o.JSONPath, "json", "", "write results to `FILE` (default bench-<timestamp>.json)")
@@ -53,6 +56,12 @@ simulators, S3 for B4) runs in this process on loopback. Targets are reported, n
 	fs.IntVar(&o.B5Rate, "b5-rate", o.B5Rate, "B5: people arriving per second")
 	fs.DurationVar(&o.B5Duration, "b5-duration", o.B5Duration, "B5: how long people arrive")
 	fs.BoolVar(&o.B5Phone, "b5-phone", o.B5Phone, "B5: people walk the phone step after identity")
+	fs.IntVar(&o.B6Rate, "b6-rate", o.B6Rate, "B6: people arriving per second")
+	fs.DurationVar(&o.B6Duration, "b6-duration", o.B6Duration, "B6: how long people arrive")
+	fs.DurationVar(&o.B6DocLatency, "b6-document-latency", o.B6DocLatency, "B6: simulated document vendor latency")
+	fs.DurationVar(&o.B6ResLatency, "b6-resolution-latency", o.B6ResLatency, "B6: simulated resolution vendor latency (resolution and state ID together)")
+	fs.IntVar(&o.B6Processes, "b6-processes", o.B6Processes, "B6: worker processes (each its own queue and pool)")
+	fs.IntVar(&o.B6Scale, "b6-scale", o.B6Scale, "B6: divide latencies, the result window and the arrival span by `K` and multiply the rate by K")
 	cfg, err := f.load(args)
 	if err != nil {
 		return err

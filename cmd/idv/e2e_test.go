@@ -309,6 +309,12 @@ func setupProduction(t *testing.T) prodEnv {
 		"IDV_REDIS_ADDR=" + testenv.RedisAddr(), "IDV_REDIS_PREFIX=" + prefix,
 		"IDV_KEYS_FILE=" + keys, "IDV_VENDORS_BASE_URL=" + vendorsURL,
 		"IDV_VENDORS_RESOLUTION_TIMEOUT=500ms", "IDV_WEB_SECURE_COOKIES=false", "IDV_LOG_LEVEL=debug",
+		// The simulators answer at once and time out at 500 ms: the old
+		// per-process slot counts keep a loaded test machine from running
+		// every person's vendor calls through tinyproxy at once and
+		// stretching some past the timeout. Sizing slots by vendor latency
+		// (the defaults) is B6's subject, not these flows'.
+		"IDV_JOBS_WORKERS_RESOLUTION_PROOFING=10", "IDV_JOBS_WORKERS_ADDRESS_PROOFING=10",
 		"IDV_KEYS_FINGERPRINT_KEY=c2VjcmV0LWZpbmdlcnByaW50LWtleS1mb3ItdGVzdHMtb25seQ==",
 		// These flows start at verify_info; the document step has its own
 		// end-to-end tests against S3 (document_e2e_test.go).

@@ -11,7 +11,9 @@ import (
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/jobs"
 	"github.com/idv-dev/idv/queue"
+	"github.com/idv-dev/idv/telemetry"
 	"github.com/idv-dev/idv/vendors"
+	"github.com/idv-dev/idv/vendors/guard"
 )
 
 // jobTimeouts bound one run of each job kind: the vendors' timeouts plus room
@@ -64,16 +66,49 @@ type Proofers struct {
 // VendorClients builds the vendor HTTP clients of vendors.*, through the
 // egress proxy when one is set.
 func VendorClients(cfg config.Config) (*vendors.Clients, error) {
+	return vendorClients(cfg, nil)
+}
+
+// vendorClients is VendorClients with g admitting every call (nil: none).
+func vendorClients(cfg config.Config, g vendors.Guard) (*vendors.Clients, error) {
 	v := cfg.Vendors
 	return vendors.New(vendors.Config{
-		BaseURL:    v.BaseURL,
-		ProxyURL:   v.ProxyURL,
-		Resolution: vendors.Endpoint{URL: v.Resolution.URL, Timeout: v.Resolution.Timeout},
-		StateID:    vendors.Endpoint{URL: v.StateID.URL, Timeout: v.StateID.Timeout},
-		Phone:      vendors.Endpoint{URL: v.Phone.URL, Timeout: v.Phone.Timeout},
-		Document:   vendors.Endpoint{URL: v.Document.URL, Timeout: v.Document.Timeout},
+		Guard:               g,
+		MaxIdleConnsPerHost: v.MaxIdleConnsPerHost,
+		BaseURL:             v.BaseURL,
+		ProxyURL:            v.ProxyURL,
+		Resolution:          vendors.Endpoint{URL: v.Resolution.URL, Timeout: v.Resolution.Timeout},
+		StateID:             vendors.Endpoint{URL: v.StateID.URL, Timeout: v.StateID.Timeout},
+		Phone:               vendors.Endpoint{URL: v.Phone.URL, Timeout: v.Phone.Timeout},
+		Document:            vendors.Endpoint{URL: v.Document.URL, Timeout: v.Document.Timeout},
 	})
 }
+
+// vendorGuard is the fleet-wide concurrency limit and circuit breaker of
+// vendors.breaker and vendors.*.max_concurrent, in c's Redis; nil without
+// Redis (`idv dev`) or when both are off.
+func (c *Components) vendorGuard() vendors.Guard {
+	v := c.Config.Vendors
+	limits := map[string]int{}
+	for name, e := range map[string]config.Vendor{vendors.NameResolution: v.Resolution, vendors.NameStateID: v.StateID,
+		vendors.NamePhone: v.Phone, phoneSecondaryName: v.PhoneSecondary, vendors.NameDocument: v.Document} {
+		if e.MaxConcurrent > 0 {
+			limits[name] = e.MaxConcurrent
+		}
+	}
+	if c.Redis == nil || (v.Breaker.Failures == 0 && len(limits) == 0) {
+		return nil
+	}
+	failures := v.Breaker.Failures
+	if failures == 0 {
+		failures = -1 // off; guard.Options reads 0 as its default
+	}
+	return guard.New(c.Redis, guard.Options{Prefix: c.Config.Redis.Prefix, Failures: failures, Cooldown: v.Breaker.Cooldown,
+		MaxConcurrent: limits, Observer: c.Metrics, Logger: c.Log})
+}
+
+// phoneSecondaryName is the second phone vendor's name in results.
+const phoneSecondaryName = "phone_secondary"
 
 // VendorProofers are the clients of vc as the handlers' vendors, with the
 // second phone vendor when vendors.phone_secondary.url is set.
@@ -83,7 +118,8 @@ func VendorProofers(cfg config.Config, vc *vendors.Clients) (Proofers, error) {
 		p.Document = vc.Document
 	}
 	if sec := cfg.Vendors.PhoneSecondary; sec.URL != "" {
-		phone, err := vendors.NewPhone(vc.HTTP, vendors.Endpoint{URL: sec.URL, Timeout: sec.Timeout, Name: "phone_secondary"})
+		phone, err := vendors.NewPhone(vc.HTTP, vendors.Endpoint{URL: sec.URL, Timeout: sec.Timeout, Name: phoneSecondaryName,
+			Guard: vc.Config.Guard})
 		if err != nil {
 			return Proofers{}, err
 		}
@@ -180,7 +216,11 @@ func (c *Components) WorkerConfig(h map[idv.JobKind]idv.JobHandler) queue.Worker
 		HeartbeatTimeout:    heartbeatTimeout(j.HeartbeatTimeout),
 		Retention:           j.Retention,
 		FetchPollInterval:   j.FetchPollInterval,
+		PollOnly:            j.PollOnly,
 		Observer:            c.Metrics,
+		DataRetention: queue.Retention{Outcomes: c.Config.Retention.Outcomes, Verifications: c.Config.Retention.Verifications,
+			WebhookEvents: c.Config.Retention.WebhookEvents},
+		RetentionEvery: c.Config.Retention.Every,
 	}
 }
 
@@ -193,16 +233,20 @@ func heartbeatTimeout(d time.Duration) time.Duration {
 	return d
 }
 
-// queueDepth adapts the queue's stats for the idv_queue_jobs gauge.
-func queueDepth(q *queue.Queue) func(context.Context) (map[string]map[string]int, error) {
-	return func(ctx context.Context) (map[string]map[string]int, error) {
+// queueDepth adapts the queue's stats for the idv_queue_jobs and
+// idv_queue_oldest_available_seconds gauges.
+func queueDepth(q *queue.Queue) func(context.Context) (map[string]telemetry.QueueReading, error) {
+	return func(ctx context.Context) (map[string]telemetry.QueueReading, error) {
 		stats, err := q.Stats(ctx)
 		if err != nil {
 			return nil, err
 		}
-		out := make(map[string]map[string]int, len(stats))
+		out := make(map[string]telemetry.QueueReading, len(stats))
 		for name, st := range stats {
-			out[name] = map[string]int{"available": st.Available, "running": st.Running, "retryable": st.Retryable}
+			out[name] = telemetry.QueueReading{
+				Jobs:            map[string]int{"available": st.Available, "running": st.Running, "retryable": st.Retryable},
+				OldestAvailable: st.OldestAvailable,
+			}
 		}
 		return out, nil
 	}

@@ -14,7 +14,7 @@ func StartWorker(ctx context.Context, c *Components) (*Role, error) {
 	cfg, log := c.Config, c.Log
 	c.Metrics.QueueDepth(queueDepth(c.Queue))
 	c.storeGauges()
-	vc, err := VendorClients(cfg)
+	vc, err := vendorClients(cfg, c.vendorGuard())
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idv-dev/idv"
 	"github.com/idv-dev/idv/config"
 	"github.com/idv-dev/idv/queue"
 )
@@ -60,6 +61,16 @@ type Settings struct {
 	B5Rate       int
 	B5Duration   time.Duration
 	B5Phone      bool
+
+	// B6: B6Rate people a second for B6Duration, each a document job
+	// (B6DocLatency) then a resolution job (B6ResLatency), on B6Processes
+	// worker processes; B6Scale divides the times and multiplies the rate.
+	B6Rate       int
+	B6Duration   time.Duration
+	B6DocLatency time.Duration
+	B6ResLatency time.Duration
+	B6Processes  int
+	B6Scale      int
 }
 
 // DefaultSettings are the sizes docs/benchmarks.md reports.
@@ -77,6 +88,8 @@ func DefaultSettings() Settings {
 		B3Duration: 10 * time.Second, B3Clients: 32, B3Sessions: 32,
 		B4Jobs: 50, B4ImageSize: 2 << 20, B4Workers: 5,
 		B5Creates: 2000, B5APIClients: 16, B5Rate: 50, B5Duration: 10 * time.Second, B5Phone: true,
+		B6Rate: 20, B6Duration: 30 * time.Second, B6DocLatency: 10 * time.Second, B6ResLatency: 2500 * time.Millisecond,
+		B6Processes: 4, B6Scale: 1,
 	}
 }
 
@@ -92,6 +105,7 @@ var benchmarks = []benchmark{
 	{"B3", "poll capacity", benchPollCapacity},
 	{"B4", "image path", benchImagePath},
 	{"B5", "relying-party latency", benchRelyingPartyLatency},
+	{"B6", "slot cliff", benchSlotCliff},
 }
 
 // Run runs the selected benchmarks against cfg's PostgreSQL and Redis,
@@ -193,6 +207,11 @@ func (o Settings) Validate() error {
 		{"--b5-rate must be 1 to 5000", o.B5Rate >= 1 && o.B5Rate <= 5000},
 		{"--b5-duration must be 100ms to 10m", o.B5Duration >= 100*time.Millisecond && o.B5Duration <= 10*time.Minute},
 		{"--b5-rate x --b5-duration must give 1 to --b5-creates people", b5People(o) >= 1 && b5People(o) <= o.B5Creates},
+		{"--b6-rate must be 1 to 200", o.B6Rate >= 1 && o.B6Rate <= 200},
+		{"--b6-duration must be 100ms to 5m", o.B6Duration >= 100*time.Millisecond && o.B6Duration <= 5*time.Minute},
+		{"--b6-document-latency and --b6-resolution-latency must be 0 to 59s", o.B6DocLatency >= 0 && o.B6DocLatency < idv.ResultTTL && o.B6ResLatency >= 0 && o.B6ResLatency < idv.ResultTTL},
+		{"--b6-processes must be 1 to 16", o.B6Processes >= 1 && o.B6Processes <= 16},
+		{"--b6-scale must be 1 to 20", o.B6Scale >= 1 && o.B6Scale <= 20},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -215,7 +234,7 @@ func selectBenchmarks(only string) ([]benchmark, error) {
 		id = strings.ToUpper(strings.TrimSpace(id))
 		i := slices.IndexFunc(benchmarks, func(b benchmark) bool { return b.id == id })
 		if i < 0 {
-			return nil, fmt.Errorf("--only: unknown benchmark %q (want B1, B2, B3, B4 or B5)", id)
+			return nil, fmt.Errorf("--only: unknown benchmark %q (want B1, B2, B3, B4, B5 or B6)", id)
 		}
 		if !slices.ContainsFunc(out, func(b benchmark) bool { return b.id == id }) {
 			out = append(out, benchmarks[i])

@@ -13,11 +13,12 @@ func TestBenchSelect(t *testing.T) {
 		want    []string
 		wantErr bool
 	}{
-		{"", []string{"B1", "B2", "B3", "B4", "B5"}, false},
+		{"", []string{"B1", "B2", "B3", "B4", "B5", "B6"}, false},
 		{"b3, B1", []string{"B3", "B1"}, false},
 		{"B2,B2", []string{"B2"}, false},
 		{"b5", []string{"B5"}, false},
-		{"B6", nil, true},
+		{"b6", []string{"B6"}, false},
+		{"B7", nil, true},
 		{"B1,", nil, true},
 	} {
 		got, err := selectBenchmarks(tc.only)

@@ -27,6 +27,7 @@ func tinySettings(jsonPath string) Settings {
 	o.B3Duration, o.B3Clients, o.B3Sessions = 300*time.Millisecond, 2, 2
 	o.B4Jobs, o.B4ImageSize, o.B4Workers = 2, 65536, 2
 	o.B5Creates, o.B5APIClients, o.B5Rate, o.B5Duration = 6, 2, 10, 400*time.Millisecond
+	o.B6Rate, o.B6Duration, o.B6DocLatency, o.B6ResLatency, o.B6Processes, o.B6Scale = 5, 400*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond, 2, 2
 	return o
 }
 
@@ -46,7 +47,7 @@ func TestRunAtTinySizes(t *testing.T) {
 	if err := Run(ctx, cfg, tinySettings(jsonPath), &stdout, &stderr); err != nil {
 		t.Fatalf("Run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
-	for _, s := range []string{"B1", "B2", "B3", "B4", "B5", "target", "baseline river_bench", "ratio to river_via_queue", "baseline redis_get",
+	for _, s := range []string{"B1", "B2", "B3", "B4", "B5", "B6", "target", "baseline river_bench", "ratio to river_via_queue", "baseline redis_get",
 		"ratio to idv_unbound (idv bound jobs"} {
 		if !strings.Contains(stdout.String(), s) {
 			t.Errorf("table does not mention %q:\n%s", s, stdout.String())
@@ -74,6 +75,8 @@ func TestRunAtTinySizes(t *testing.T) {
 		"B4": {"form_key: decrypt rate in jobs", "form_key: beyond the transfer p50", "hpke: decrypt rate in jobs", "hpke: beyond the transfer p50", "hpke/form_key decrypt rate"},
 		"B5": {"verifications created through the API", "webhook received - state change p50", "webhook received - state change p99",
 			"verified: webhook received - submit p50", "verified: webhook received - submit p99", "delivery job pickup (state change to job start) p99"},
+		"B6": {"old defaults: people missing a result", "sized defaults: people missing a result", "sized defaults: document time to result p99",
+			"old defaults: arrival to last result p99"},
 	}
 	wantBaselines := map[string][]string{
 		"B1": {"river_bench", "river_via_queue", "idv_unbound"},
@@ -104,8 +107,8 @@ func TestRunAtTinySizes(t *testing.T) {
 			t.Errorf("%s: baselines %v, want %v", r.ID, names, wantBaselines[r.ID])
 		}
 	}
-	if !slices.Equal(ids, []string{"B1", "B2", "B3", "B4", "B5"}) {
-		t.Errorf("results for %v, want B1-B5 in order", ids)
+	if !slices.Equal(ids, []string{"B1", "B2", "B3", "B4", "B5", "B6"}) {
+		t.Errorf("results for %v, want B1-B6 in order", ids)
 	}
 	// B5's people were all verified and their relying party got each
 	// verification.verified webhook, with a valid signature, once.
@@ -166,6 +169,8 @@ func TestSettingsRefuseUnboundedSizes(t *testing.T) {
 		"too many river jobs":     func(o *Settings) { o.B1RiverBench.Jobs = 2_000_000 },
 		"B3 past the result TTL":  func(o *Settings) { o.B3Duration = 2 * time.Minute },
 		"unknown benchmark":       func(o *Settings) { o.Only = "B9" },
+		"B6 scale 0":              func(o *Settings) { o.B6Scale = 0 },
+		"B6 no processes":         func(o *Settings) { o.B6Processes = 0 },
 		"B5 people past creates":  func(o *Settings) { o.B5Creates = 10 },
 		"B5 no API clients":       func(o *Settings) { o.B5APIClients = 0 },
 	} {

@@ -20,6 +20,9 @@ type Observer struct {
 	missing  []string
 	limited  []string
 	webhooks []string
+	slots    []Slots
+	shed     []Shed
+	breaker  []Shed
 }
 
 var _ idv.Observer = (*Observer)(nil)
@@ -72,6 +75,28 @@ func (o *Observer) ResultRead(step, outcome string) { record(o, &o.reads, Result
 func (o *Observer) ResultMissing(step string)       { record(o, &o.missing, step) }
 func (o *Observer) RateLimited(limit string)        { record(o, &o.limited, limit) }
 func (o *Observer) WebhookDelivered(outcome string) { record(o, &o.webhooks, outcome) }
+func (o *Observer) WorkerSlots(queue string, busy, slots int) {
+	record(o, &o.slots, Slots{queue, busy, slots})
+}
+func (o *Observer) VendorShed(vendor, reason string) { record(o, &o.shed, Shed{vendor, reason}) }
+func (o *Observer) VendorBreaker(vendor, state string) {
+	record(o, &o.breaker, Shed{vendor, state})
+}
+
+// Slots is one WorkerSlots event.
+type Slots struct {
+	Queue       string
+	Busy, Slots int
+}
+
+// Shed is one VendorShed event (Reason) or VendorBreaker event (Reason is
+// the state).
+type Shed struct{ Vendor, Reason string }
+
+// SlotEvents, ShedCalls and BreakerMoves are the events recorded so far.
+func (o *Observer) SlotEvents() []Slots  { return recorded(o, &o.slots) }
+func (o *Observer) ShedCalls() []Shed    { return recorded(o, &o.shed) }
+func (o *Observer) BreakerMoves() []Shed { return recorded(o, &o.breaker) }
 
 // The events recorded so far, oldest first.
 
