@@ -14,14 +14,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,6 +85,8 @@ func TestFleet(t *testing.T) {
 		"IDV_KEYS_FILE=" + keys, "IDV_KEYS_FINGERPRINT_KEY=c2VjcmV0LWZpbmdlcnByaW50LWtleS1mb3ItdGVzdHMtb25seQ==",
 		"IDV_VENDORS_BASE_URL=" + vendors.waitURL(t), "IDV_VENDORS_RESOLUTION_TIMEOUT=5s", "IDV_VENDORS_STATE_ID_TIMEOUT=5s",
 		"IDV_VENDORS_PHONE_TIMEOUT=5s", "IDV_VENDORS_DOCUMENT_TIMEOUT=10s", "IDV_WEB_SECURE_COOKIES=false",
+		// The breaker opens after 5 faults in a row and probes 5 s later.
+		"IDV_VENDORS_BREAKER_FAILURES=5", "IDV_VENDORS_BREAKER_COOLDOWN=5s",
 	})
 	run1(t, env, "migrate")
 	var webURLs []string
@@ -103,8 +108,10 @@ func TestFleet(t *testing.T) {
 	// People arrive one every 700 ms while the faults happen, each
 	// through one web host and on to the other halfway (no stickiness:
 	// sessions are in Redis, results wake every web host).
-	const during, after = 30, 6
-	answers := make([]fleetAnswer, during+after)
+	// Arrivals go on until every fault has come and gone (at least
+	// `during` people, at most `most`), then `after` more arrive at once.
+	const during, after, most = 30, 6, 150
+	answers := make([]fleetAnswer, most)
 	var waiting atomic.Int32 // people on a waiting page now
 	var people sync.WaitGroup
 	arrive := func(i int) {
@@ -135,29 +142,60 @@ func TestFleet(t *testing.T) {
 		promoted := redis.WaitForFailover(t, old, time.Minute)
 		t.Logf("fleet: Redis primary %s killed, %s promoted after %s", old.Addr, promoted.Addr, time.Since(killed).Round(100*time.Millisecond))
 
-		// ---- PLACE FOR THE VENDOR CIRCUIT BREAKER SCENARIO (issue 16, part A) ----
-		// To be added by the coordinator once the breaker (branch h-scale)
-		// is merged: make one vendor fail (the simulators' failure
-		// triggers, or a fault proxy in front of `idv vendors`) until the
-		// breaker opens, check that people then get the exception page at
-		// once rather than after the vendor timeout, that the breaker's
-		// metric and alert fire, then let the vendor recover and check the
-		// breaker closes and people verify again. The assertions below
-		// (own outcomes only, every job once, everyone answered) must keep
-		// holding through it.
-		// ---- END OF PLACE ----
+		// The vendors hang (SIGSTOP: the kernel still accepts their
+		// connections, nothing answers): calls time out until a vendor's
+		// breaker opens fleet-wide; then calls are shed at once (people
+		// see "try again shortly" instead of waiting for the timeout).
+		// The vendors come back (SIGCONT), the breaker's probe goes
+		// through after the cool-down and closes it.
+		if err := vendors.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Errorf("stopping the vendors: %v", err)
+			return
+		}
+		hung := time.Now()
+		var openVendors []string
+		opened := waitWorkerMetrics(t, workers, time.Minute, func(m string) bool {
+			for _, v := range breakerOpenRE.FindAllStringSubmatch(m, -1) {
+				openVendors = append(openVendors, v[1])
+			}
+			return len(openVendors) > 0 && shedCount(m) > 0
+		})
+		t.Logf("fleet: vendors hung; a breaker open and calls shed %s later (%v)", time.Since(hung).Round(100*time.Millisecond), opened)
+		if err := vendors.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Errorf("resuming the vendors: %v", err)
+			return
+		}
+		back := time.Now()
+		closed := waitWorkerMetrics(t, workers, time.Minute, func(m string) bool {
+			for _, v := range slices.Compact(slices.Sorted(slices.Values(openVendors))) {
+				if !strings.Contains(m, `idv_vendor_breaker{state="closed",vendor="`+v+`"} 1`+"\n") {
+					return false
+				}
+			}
+			return true
+		})
+		t.Logf("fleet: vendors back; the breakers of %v closed again by their probes %s later (%v)", openVendors, time.Since(back).Round(100*time.Millisecond), closed)
+		if !opened || !closed {
+			t.Errorf("vendor breaker: opened and shed %v, closed again %v", opened, closed)
+		}
 	}()
-	for i := range during {
-		arrive(i)
+	n := 0
+	for ; n < during || !closedChan(chaosDone); n++ {
+		if n >= most-after {
+			t.Fatalf("the faults took longer than %d arrivals", n)
+		}
+		arrive(n)
 		time.Sleep(700 * time.Millisecond) // open-loop arrivals
 	}
 	<-chaosDone
 	// A last wave after every fault: the healed fleet (worker3 back, the
 	// promoted primary) serves people as before.
-	for i := during; i < during+after; i++ {
-		arrive(i)
+	for range after {
+		arrive(n)
+		n++
 	}
 	people.Wait()
+	answers = answers[:n]
 
 	// Every person got an answer, and only their own.
 	tally := map[string]int{}
@@ -223,6 +261,60 @@ func TestFleet(t *testing.T) {
 	}
 }
 
+// isShed says whether page, at a person's step, is the exception page
+// that is not their own outcome there: a vendor's call shed while its
+// breaker is open (or a call that failed as the vendors hung).
+func isShed(page, name string, step int) bool {
+	want := fleetOutcomes[name]
+	return strings.HasPrefix(page, "/verify/errors/exception?") && (step >= len(want) || page != want[step])
+}
+
+var (
+	breakerOpenRE = regexp.MustCompile(`(?m)^idv_vendor_breaker\{state="open",vendor="([^"]+)"\} 1$`)
+	shedRE        = regexp.MustCompile(`(?m)^idv_vendor_shed_total\{reason="circuit_open",vendor="[^"]+"\} (\S+)$`)
+)
+
+// shedCount sums the calls shed by open breakers in one worker's metrics.
+func shedCount(metrics string) float64 {
+	var n float64
+	for _, m := range shedRE.FindAllStringSubmatch(metrics, -1) {
+		f, _ := strconv.ParseFloat(m[1], 64)
+		n += f
+	}
+	return n
+}
+
+// waitWorkerMetrics polls the workers' /metrics (at most for wait) until
+// ok holds for what they answer together; it reports whether it did.
+func waitWorkerMetrics(t *testing.T, workers []*testenv.Host, wait time.Duration, ok func(string) bool) bool {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) { // polling metrics
+		var all strings.Builder
+		for _, h := range workers {
+			res, err := client.Get("http://" + h.IP + ":9090/metrics")
+			if err != nil {
+				continue // a worker cut off, or busy
+			}
+			_, _ = io.Copy(&all, res.Body)
+			res.Body.Close()
+		}
+		if ok(all.String()) {
+			return true
+		}
+	}
+	return false
+}
+
+func closedChan(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // isRetryPage says whether page is one a person retries from: the timeout
 // page of a step, or "taking longer than usual".
 func isRetryPage(page string) bool {
@@ -265,6 +357,11 @@ func fleetPerson(t *testing.T, rp *relyingParty, base, other string, i int, wait
 					waiting.Add(1)
 					got := awaitOutcome(p, path, time.Now().Add(90*time.Second))
 					waiting.Add(-1)
+					if isShed(got, a.name, len(a.pages)) && time.Now().Add(90*time.Second).Before(deadline) {
+						a.tries++
+						time.Sleep(time.Second) // "try again shortly"
+						continue
+					}
 					if isRetryPage(got) && !retriedTimeout && time.Now().Add(90*time.Second).Before(deadline) {
 						retriedTimeout = true
 						a.tries++
