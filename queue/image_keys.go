@@ -18,57 +18,19 @@ func (q *Queue) ImageKeys() imagekey.KeyStore { return imageKeys{q} }
 
 type imageKeys struct{ q *Queue }
 
+func (k imageKeys) table() sealedKeys { return sealedKeys{k.q, "idv_image_keys", "image key"} }
+
 func (k imageKeys) InsertKey(ctx context.Context, key imagekey.StoredKey) error {
-	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
-		_, err := tx.exec(ctx, `INSERT INTO {p}idv_image_keys
-			(kid, public_key, sealed_private_key, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)`,
-			key.ID, key.PublicKey, key.SealedPrivateKey, key.CreatedAt, nullTime(key.RetiredAt))
-		return err
-	})
-	switch {
-	case err == nil:
-		return nil
-	case k.q.b.isUniqueViolation(err):
-		return idv.WrapError(idv.ECONFLICT, "image key already exists", err)
-	}
-	return unavailable(err)
+	return k.table().insert(ctx, sealedKey(key))
 }
 
 func (k imageKeys) ListKeys(ctx context.Context) ([]imagekey.StoredKey, error) {
-	var keys []imagekey.StoredKey
-	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
-		rows, err := tx.query(ctx, `SELECT kid, public_key, sealed_private_key, created_at, retired_at
-			FROM {p}idv_image_keys ORDER BY created_at DESC, kid DESC`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var key imagekey.StoredKey
-			var created, retired dbTime
-			if err := rows.Scan(&key.ID, &key.PublicKey, &key.SealedPrivateKey, &created, &retired); err != nil {
-				return err
-			}
-			key.CreatedAt, key.RetiredAt = created.Time, retired.Time
-			keys = append(keys, key)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return keys, nil
+	keys, err := k.table().list(ctx)
+	return convertKeys[imagekey.StoredKey](keys), err
 }
 
 func (k imageKeys) RetireKey(ctx context.Context, id string, at time.Time) error {
-	err := k.q.b.inTx(ctx, func(tx sqlTx) error {
-		_, err := tx.exec(ctx, `UPDATE {p}idv_image_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL`, id, at)
-		return err
-	})
-	if err != nil {
-		return unavailable(err)
-	}
-	return nil
+	return k.table().retire(ctx, id, at)
 }
 
 func (k imageKeys) RecordEncapsulations(ctx context.Context, es []imagekey.Encapsulation) ([]imagekey.Owner, error) {
