@@ -132,24 +132,9 @@ func (h *Document) hpkeImages(ctx context.Context, args idv.DocumentArguments, t
 	}
 	objs := make([]imagekey.Object, 0, len(idv.Sides))
 	for _, side := range idv.Sides {
-		key := idv.DocumentImageKey(args.CaptureID, side)
-		if got, err := h.Objects.KeyFromURL(args.Image(side).URL); err != nil || got != key {
-			return side, idv.DocCodeImageURLInvalid, nil
-		}
-		var ct []byte
-		err := t.Time("download."+string(side), func() error {
-			var e error
-			ct, e = h.Objects.Get(ctx, key)
-			return e
-		})
-		switch idv.ErrorCode(err) {
-		case "":
-		case idv.ENOTFOUND:
-			return side, idv.DocCodeImageMissing, nil
-		case idv.EINVALID:
-			return side, idv.DocCodeImageTooLarge, nil
-		default:
-			return "", "", err
+		ct, code, err := h.fetch(ctx, args, side, t)
+		if code != "" || err != nil {
+			return side, code, err
 		}
 		objs = append(objs, imagekey.Object{Side: side, Data: ct})
 	}
@@ -173,6 +158,34 @@ func (h *Document) hpkeImages(ctx context.Context, args idv.DocumentArguments, t
 // worth a retry.
 func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side idv.Side, t *Timings) ([]byte, string, error) {
 	key := idv.DocumentImageKey(args.CaptureID, side)
+	ct, code, err := h.fetch(ctx, args, side, t)
+	if code != "" || err != nil {
+		return nil, code, err
+	}
+	var img []byte
+	err = t.Time("decrypt."+string(side), func() error {
+		var e error
+		if args.ServerSealed {
+			img, e = h.Runner.Sealer.Open(ctx, ct, idv.ImageAAD(key))
+		} else {
+			img, e = seal.OpenImage(args.EncryptionKey, args.Image(side).IV, ct)
+		}
+		return e
+	})
+	switch idv.ErrorCode(err) {
+	case "":
+		return img, "", nil
+	case idv.ETAMPERED, idv.EINVALID:
+		return nil, idv.DocCodeImageUnreadable, nil
+	default:
+		return nil, "", err
+	}
+}
+
+// fetch downloads one side's object, as image and hpkeImages read it. A
+// problem is a document code, an error a fault worth a retry.
+func (h *Document) fetch(ctx context.Context, args idv.DocumentArguments, side idv.Side, t *Timings) ([]byte, string, error) {
+	key := idv.DocumentImageKey(args.CaptureID, side)
 	if !args.ServerSealed {
 		// The web tier checked the URL already; check again here so a job
 		// can never be pointed at another capture's images or another
@@ -190,28 +203,11 @@ func (h *Document) image(ctx context.Context, args idv.DocumentArguments, side i
 	})
 	switch idv.ErrorCode(err) {
 	case "":
+		return ct, "", nil
 	case idv.ENOTFOUND:
 		return nil, idv.DocCodeImageMissing, nil
 	case idv.EINVALID:
 		return nil, idv.DocCodeImageTooLarge, nil
-	default:
-		return nil, "", err
-	}
-	var img []byte
-	err = t.Time("decrypt."+string(side), func() error {
-		var e error
-		if args.ServerSealed {
-			img, e = h.Runner.Sealer.Open(ctx, ct, idv.ImageAAD(key))
-		} else {
-			img, e = seal.OpenImage(args.EncryptionKey, args.Image(side).IV, ct)
-		}
-		return e
-	})
-	switch idv.ErrorCode(err) {
-	case "":
-		return img, "", nil
-	case idv.ETAMPERED, idv.EINVALID:
-		return nil, idv.DocCodeImageUnreadable, nil
 	default:
 		return nil, "", err
 	}
