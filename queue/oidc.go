@@ -97,19 +97,7 @@ func (q *Queue) SaveOIDCCode(ctx context.Context, id, codeHash string, expiresAt
 }
 
 func (q *Queue) oidcUpdate(ctx context.Context, stmt string, args ...any) error {
-	var n int64
-	err := q.b.inTx(ctx, func(tx sqlTx) error {
-		var err error
-		n, err = tx.exec(ctx, stmt, args...)
-		return err
-	})
-	switch {
-	case err != nil:
-		return unavailable(err)
-	case n == 0:
-		return idv.Errorf(idv.ECONFLICT, "the authorization request is unknown or already finished")
-	}
-	return nil
+	return q.updateOne(ctx, idv.Errorf(idv.ECONFLICT, "the authorization request is unknown or already finished"), stmt, args...)
 }
 
 // ErrCodeReused is OIDCRequestByCode's answer to a code already spent: the

@@ -124,6 +124,12 @@ func (q *Queue) DisableRelyingParty(ctx context.Context, id string, at time.Time
 }
 
 func (q *Queue) updateRelyingParty(ctx context.Context, stmt string, args ...any) error {
+	return q.updateOne(ctx, idv.Errorf(idv.ENOTFOUND, "no such enabled relying party"), stmt, args...)
+}
+
+// updateOne runs stmt in a transaction of its own; none is the answer
+// when it changed no row.
+func (q *Queue) updateOne(ctx context.Context, none error, stmt string, args ...any) error {
 	var n int64
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
 		var err error
@@ -134,7 +140,7 @@ func (q *Queue) updateRelyingParty(ctx context.Context, stmt string, args ...any
 	case err != nil:
 		return unavailable(err)
 	case n == 0:
-		return idv.Errorf(idv.ENOTFOUND, "no such enabled relying party")
+		return none
 	}
 	return nil
 }
