@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -248,7 +249,11 @@ func b1Drain(ctx context.Context, env *env, o Settings, kind string, store *resu
 	wc := c.WorkerConfig(map[idv.JobKind]idv.JobHandler{idv.JobResolution: counter})
 	wc.CaptureSessionRetention = -1 // no housekeeping job in the measurement
 	cpu0 := processCPU()
+	// The workers' goroutines carry the run's name, so a CPU profile
+	// (--cpuprofile) can be read per run: go tool pprof -tagfocus=b1=idv_bound.
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("b1", kind)))
 	workers, err := q.StartWorkers(ctx, wc)
+	pprof.SetGoroutineLabels(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +304,7 @@ func b1Drain(ctx context.Context, env *env, o Settings, kind string, store *resu
 // verification verified, with its two events (processing, verified) and
 // their delivery jobs, waiting on the webhook queue.
 func b1CheckOutbox(ctx context.Context, env *env, schema string, n int) (string, error) {
-	conn, err := pgx.Connect(ctx, env.cfg.DatabaseURL)
+	conn, err := env.connect(ctx)
 	if err != nil {
 		return "", err
 	}

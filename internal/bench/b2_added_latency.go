@@ -193,7 +193,7 @@ func nextPage(ctx context.Context, p *flow.Person, path string) (string, error) 
 // outcome's finished_at). It returns p50 and p99 of each.
 func b2Breakdown(ctx context.Context, env *env, schema string, since time.Time, vendor time.Duration) ([4]time.Duration, error) {
 	var out [4]time.Duration
-	conn, err := pgx.Connect(ctx, env.cfg.DatabaseURL)
+	conn, err := env.connect(ctx)
 	if err != nil {
 		return out, err
 	}

@@ -416,7 +416,7 @@ type b5Event struct {
 
 // b5Events reads the run's events and their delivery jobs' first start.
 func b5Events(ctx context.Context, env *env, schema string) (map[string]b5Event, error) {
-	conn, err := pgx.Connect(ctx, env.cfg.DatabaseURL)
+	conn, err := env.connect(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -279,7 +279,7 @@ func b6Run(ctx context.Context, env *env, o Settings, workers map[idv.JobKind]in
 // that started.
 func b6Pickup(ctx context.Context, env *env, schema string) ([4]time.Duration, error) {
 	var out [4]time.Duration
-	conn, err := pgx.Connect(ctx, env.cfg.DatabaseURL)
+	conn, err := env.connect(ctx)
 	if err != nil {
 		return out, err
 	}

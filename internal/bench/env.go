@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/idv-dev/idv/config"
@@ -100,7 +101,7 @@ func (e *env) services(ctx context.Context) map[string]any {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if conn, err := pgx.Connect(cctx, e.cfg.DatabaseURL); err == nil {
+	if conn, err := e.connect(cctx); err == nil {
 		var v string
 		if conn.QueryRow(cctx, "SHOW server_version").Scan(&v) == nil {
 			out["postgres_version"] = v
@@ -117,13 +118,24 @@ func (e *env) services(ctx context.Context) map[string]any {
 	return out
 }
 
+// connect opens one connection to the database of database_url, which may
+// carry pgxpool's settings (pool_max_conns...): a plain pgx.Connect
+// refuses those as unknown server parameters.
+func (e *env) connect(ctx context.Context) (*pgx.Conn, error) {
+	pc, err := pgxpool.ParseConfig(e.cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.ConnectConfig(ctx, pc.ConnConfig)
+}
+
 // close drops the schemas and deletes the Redis keys of this run, even when
 // the run was interrupted.
 func (e *env) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if len(e.schemas) > 0 {
-		if conn, err := pgx.Connect(ctx, e.cfg.DatabaseURL); err == nil {
+		if conn, err := e.connect(ctx); err == nil {
 			for _, s := range e.schemas {
 				if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE"); err != nil {
 					e.log.Warn("bench: schema not dropped", "schema", s, "error", err.Error())
