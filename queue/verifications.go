@@ -208,7 +208,10 @@ func (q *Queue) finishIn(ctx context.Context, tx sqlTx, verificationID string, s
 	if outcome == "" {
 		v.LastError = string(step) + "_missing"
 	}
-	if identity != nil && rec.Status == idv.StepPassed {
+	// The identity is written only when this step binds it: an update
+	// that leaves it alone does not send the sealed bytes again.
+	bind := identity != nil && rec.Status == idv.StepPassed
+	if bind {
 		v.Identity = identity
 	}
 	prev := v.Status
@@ -220,12 +223,22 @@ func (q *Queue) finishIn(ctx context.Context, tx sqlTx, verificationID string, s
 			SET status = $3, attempts = $4, attempt_result_id = NULL, attempt_started_at = NULL, last_outcome = $5
 			WHERE verification_id = $1 AND step = $2`,
 		[]any{verificationID, string(step), string(rec.Status), rec.Attempts, string(rec.LastOutcome)}},
-		stmt{`UPDATE {p}idv_verifications SET status = $2, last_error = $3, identity = $4, updated_at = $5, finished_at = $6
-			WHERE id = $1`, []any{v.ID, string(v.Status), v.LastError, v.Identity, now, nullTime(v.FinishedAt)}})
+		verificationUpdate(v, bind))
 	if v.Status == prev {
 		return v, tx.execAll(ctx, stmts...)
 	}
 	return v, writeEvent(ctx, tx, v, v.Status, hook, now, stmts...)
+}
+
+// verificationUpdate writes v's status, last error, times and, when bind,
+// its identity.
+func verificationUpdate(v idv.Verification, bind bool) stmt {
+	if bind {
+		return stmt{`UPDATE {p}idv_verifications SET status = $2, last_error = $3, updated_at = $4, finished_at = $5, identity = $6
+			WHERE id = $1`, []any{v.ID, string(v.Status), v.LastError, v.UpdatedAt, nullTime(v.FinishedAt), v.Identity}}
+	}
+	return stmt{`UPDATE {p}idv_verifications SET status = $2, last_error = $3, updated_at = $4, finished_at = $5
+		WHERE id = $1`, []any{v.ID, string(v.Status), v.LastError, v.UpdatedAt, nullTime(v.FinishedAt)}}
 }
 
 // moveTo changes v's status to next unless v is final or already there,
@@ -341,7 +354,7 @@ func (q *Queue) ExpireVerifications(ctx context.Context, now time.Time, limit in
 	var ids []string
 	err := q.b.inTx(ctx, func(tx sqlTx) error {
 		rows, err := tx.query(ctx, `SELECT id FROM {p}idv_verifications
-			WHERE status IN ('requires_input', 'processing') AND expires_at < $1 ORDER BY expires_at LIMIT $2`, now, limit)
+			WHERE finished_at IS NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2`, now, limit)
 		if err != nil {
 			return err
 		}

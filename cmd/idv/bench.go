@@ -40,6 +40,7 @@ simulators, S3 for B4) runs in this process on loopback. Targets are reported, n
 	fs.IntVar(&o.B1Jobs, "b1-jobs", o.B1Jobs, "B1: `N` jobs per run (idv and River no-op through the queue package)")
 	fs.IntVar(&o.B1Workers, "b1-workers", o.B1Workers, "B1: concurrent workers (River MaxWorkers), the same for both runs")
 	fs.IntVar(&o.B1RiverBench.Jobs, "b1-river-bench-jobs", o.B1RiverBench.Jobs, "B1: `N` no-op jobs of the baseline run as River's benchmark runs it (burn-down)")
+	fs.IntVar(&o.B1Rounds, "b1-rounds", o.B1Rounds, "B1: `N` rounds, each draining idv's queue unbound and bound (the order alternating); the ratio is their median")
 	fs.IntVar(&o.B1Submitters, "b1-submitters", o.B1Submitters, "B1: concurrent submitters filling the queue before the workers start")
 	fs.IntVar(&o.B2Rate, "b2-rate", o.B2Rate, "B2: arrivals per second")
 	fs.DurationVar(&o.B2Duration, "b2-duration", o.B2Duration, "B2: how long arrivals go on")

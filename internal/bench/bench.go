@@ -39,6 +39,8 @@ type Settings struct {
 	// its own. Only the job count has a flag (tests run it tiny); the rest
 	// are River's benchmark settings.
 	B1RiverBench queue.NoopBaselineOptions
+	// B1Rounds is how many pairs of idv runs (unbound, bound) B1 drains.
+	B1Rounds int
 
 	B2Rate     int
 	B2Duration time.Duration
@@ -76,7 +78,7 @@ type Settings struct {
 // DefaultSettings are the sizes docs/benchmarks.md reports.
 func DefaultSettings() Settings {
 	return Settings{
-		B1Jobs: 10000, B1Workers: 100, B1Submitters: 8,
+		B1Jobs: 10000, B1Workers: 100, B1Submitters: 8, B1Rounds: 3,
 		B1RiverBench: queue.NoopBaselineOptions{
 			Jobs:              queue.DefaultBaselineJobs,              // 100,000, inserted before the client starts (burn-down)
 			Workers:           queue.DefaultBaselineWorkers,           // 2,000
@@ -192,6 +194,7 @@ func (o Settings) Validate() error {
 		{"--b1-workers must be 1 to 10000", o.B1Workers >= 1 && o.B1Workers <= 10000},
 		{"--b1-submitters must be 1 to 256", o.B1Submitters >= 1 && o.B1Submitters <= 256},
 		{"--b1-river-bench-jobs must be 1 to 1000000", o.B1RiverBench.Jobs >= 1 && o.B1RiverBench.Jobs <= 1_000_000},
+		{"--b1-rounds must be 1 to 9", o.B1Rounds >= 1 && o.B1Rounds <= 9},
 		{"--b2-rate must be 1 to 5000", o.B2Rate >= 1 && o.B2Rate <= 5000},
 		{"--b2-duration must be 100ms to 10m", o.B2Duration >= 100*time.Millisecond && o.B2Duration <= 10*time.Minute},
 		{"--b2-latency must be 0 to 10s", o.B2Latency >= 0 && o.B2Latency <= 10*time.Second},

@@ -21,7 +21,7 @@ import (
 func tinySettings(jsonPath string) Settings {
 	o := DefaultSettings()
 	o.JSONPath, o.Command = jsonPath, "idv bench (test)"
-	o.B1Jobs, o.B1Workers, o.B1Submitters = 20, 4, 2
+	o.B1Jobs, o.B1Workers, o.B1Submitters, o.B1Rounds = 20, 4, 2, 2
 	o.B1RiverBench.Jobs, o.B1RiverBench.Workers = 50, 10
 	o.B2Rate, o.B2Duration, o.B2Latency, o.B2Workers = 20, 500*time.Millisecond, 10*time.Millisecond, 10
 	o.B3Duration, o.B3Clients, o.B3Sessions = 300*time.Millisecond, 2, 2
@@ -96,6 +96,9 @@ func TestRunAtTinySizes(t *testing.T) {
 				t.Errorf("%s: %s = %v", r.ID, name, r.Metrics[i].Value)
 			}
 		}
+		if r.ID == "B1" && (r.Params["rounds"] != float64(2) || !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "in 2 rounds") })) {
+			t.Errorf("B1: rounds %v, notes %q: want 2 rounds, each pair's ratio noted", r.Params["rounds"], r.Notes)
+		}
 		var names []string
 		for _, bl := range r.Baselines {
 			names = append(names, bl.Name)
@@ -166,6 +169,7 @@ func TestSettingsRefuseUnboundedSizes(t *testing.T) {
 	for name, change := range map[string]func(*Settings){
 		"no B1 jobs":              func(o *Settings) { o.B1Jobs = 0 },
 		"no river benchmark jobs": func(o *Settings) { o.B1RiverBench.Jobs = 0 },
+		"no B1 rounds":            func(o *Settings) { o.B1Rounds = 0 },
 		"too many river jobs":     func(o *Settings) { o.B1RiverBench.Jobs = 2_000_000 },
 		"B3 past the result TTL":  func(o *Settings) { o.B3Duration = 2 * time.Minute },
 		"unknown benchmark":       func(o *Settings) { o.Only = "B9" },
