@@ -233,12 +233,12 @@ func (q *Queue) finishIn(ctx context.Context, tx sqlTx, verificationID string, s
 // verificationUpdate writes v's status, last error, times and, when bind,
 // its identity.
 func verificationUpdate(v idv.Verification, bind bool) stmt {
+	set := `status = $2, last_error = $3, updated_at = $4, finished_at = $5`
+	args := []any{v.ID, string(v.Status), v.LastError, v.UpdatedAt, nullTime(v.FinishedAt)}
 	if bind {
-		return stmt{`UPDATE {p}idv_verifications SET status = $2, last_error = $3, updated_at = $4, finished_at = $5, identity = $6
-			WHERE id = $1`, []any{v.ID, string(v.Status), v.LastError, v.UpdatedAt, nullTime(v.FinishedAt), v.Identity}}
+		set, args = set+`, identity = $6`, append(args, v.Identity)
 	}
-	return stmt{`UPDATE {p}idv_verifications SET status = $2, last_error = $3, updated_at = $4, finished_at = $5
-		WHERE id = $1`, []any{v.ID, string(v.Status), v.LastError, v.UpdatedAt, nullTime(v.FinishedAt)}}
+	return stmt{`UPDATE {p}idv_verifications SET ` + set + ` WHERE id = $1`, args}
 }
 
 // moveTo changes v's status to next unless v is final or already there,

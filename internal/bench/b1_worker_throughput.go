@@ -196,7 +196,7 @@ func benchWorkerThroughput(ctx context.Context, env *env, o Settings) (*Result, 
 			"moves the verification to verified and writes the event and its delivery job",
 		Params: map[string]any{"jobs": o.B1Jobs, "workers": o.B1Workers},
 		Value:  idvRun.rate, Unit: "jobs/s", Of: b1BoundMetric, Goal: 0.8,
-	}, ratio*idvRun.rate)
+	}, ratio*idvRun.rate) // the baseline's ratio is the median of the rounds' ratios
 	res.Target = &Target{Text: "idv rate >= 0.5 x River no-op rate with River's benchmark settings (river_bench)", Met: idvRun.rate >= 0.5*riverBench.PerSecond}
 
 	for i := range idvRuns {
