@@ -224,20 +224,31 @@ func TestLazySubscription(t *testing.T) {
 		store.Changed(waitCtx, idv.NewID())
 	}
 	// Changed does not wait for Redis to confirm; poll until it has.
-	deadline := time.Now().Add(resultstest.Deadline)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for subscribers(t, client, kv.Channel()) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("no subscription after Changed")
-		}
-		<-tick.C
-	}
+	waitSubscribers(t, client, kv.Channel(), 1)
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := subscribers(t, client, kv.Channel()); n != 0 {
-		t.Fatalf("%d subscribers after Close, want 0", n)
+	// Redis drops a closed connection's subscriptions when it reads the
+	// close, after Close has returned; poll until it has.
+	waitSubscribers(t, client, kv.Channel(), 0)
+}
+
+// waitSubscribers polls until channel has want subscribers, and fails the
+// test if it has not within resultstest.Deadline.
+func waitSubscribers(t *testing.T, c *goredis.Client, channel string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(resultstest.Deadline)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := subscribers(t, c, channel)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers on %s, want %d", n, channel, want)
+		}
+		<-tick.C
 	}
 }
 
