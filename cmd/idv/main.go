@@ -30,7 +30,7 @@ var commands = []command{
 	{"keys", "init, show or rotate the local key file; rotate-signing: a new receipt signing key; rotate-image: a new image key", runKeys},
 	{"rp", "manage relying parties: create, list, rotate-key, disable", runRP},
 	{"webhooks", "replay a webhook event", runWebhooks},
-	{"bench", "run the benchmarks B1-B4 against the configured PostgreSQL and Redis; print a table, write JSON", runBench},
+	{"bench", "run the benchmarks B1-B6 against the configured PostgreSQL and Redis; print a table, write JSON", runBench},
 	{"storage", "create the document bucket and set its CORS rule for browser uploads", runStorage},
 }
 

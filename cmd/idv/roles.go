@@ -24,7 +24,7 @@ func runWeb(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("worker", "Claim and run proofing jobs and webhook deliveries. Serves /api/health and /api/health/jobs on --addr.", stdout, true, "health server; default worker.addr, 127.0.0.1:9090")
+	f := newFlags("worker", "Claim and run proofing jobs and webhook deliveries. Serves /api/health, /api/health/jobs,\n/api/health/outbound and /metrics on --addr.", stdout, true, "health server; default worker.addr, 127.0.0.1:9090")
 	return runProduction(ctx, f, args, config.RoleWorker, func(c *config.Config) *string { return &c.Worker.Addr }, app.StartWorker, stdout)
 }
 
@@ -110,7 +110,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func runVendors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("vendors", "Serve the deterministic vendor simulators (resolution, state ID, phone) over HTTP.", stdout, true, "default 127.0.0.1:8081")
+	f := newFlags("vendors", "Serve the deterministic vendor simulators (document, resolution, state ID, phone) over HTTP.", stdout, true, "default 127.0.0.1:8081")
 	cfg, err := f.load(args)
 	if err != nil {
 		return err
@@ -135,7 +135,8 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"(only this and idv dev create one: web and worker refuse to start without it); with 'rotate', add a new key\n"+
 		"that seals from now on (old keys keep opening what they sealed); with 'rotate-signing', make a new receipt\n"+
 		"signing key current (the old one stays in the JWKS); with 'rotate-image', make a new HPKE key current for document\n"+
-		"images (the old one opens uploads in flight for doc_auth.upload_url_expiry + jobs.stale_after).\n"+
+		"images (the old one opens uploads in flight for the longer of doc_auth.upload_url_expiry and web.session_lifetime,\n"+
+		"plus jobs.stale_after).\n"+
 		"Usage: idv keys [--config FILE] [init|rotate|rotate-signing|rotate-image]", stdout, false, "")
 	if err := f.fs.Parse(args); err != nil {
 		return err
