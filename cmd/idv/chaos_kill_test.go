@@ -92,7 +92,7 @@ rounds:
 				redos++
 				t.Logf("round %d: job %d was taken by another worker; running the round again", i, r.jobID)
 				_ = w.cmd.Process.Kill()
-				_ = w.cmd.Wait()
+				_ = w.wait()
 				if err := survivor.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 					t.Fatal(err)
 				}
@@ -107,7 +107,7 @@ rounds:
 		if err := w.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		_ = w.cmd.Wait()
+		_ = w.wait()
 		r.killed = time.Now()
 		if err := survivor.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)

@@ -112,7 +112,7 @@ func TestChaosVendorBreaker(t *testing.T) {
 	t.Parallel()
 	pe := setupProduction(t)
 	env := slices.Concat(pe.env, []string{"IDV_VENDORS_RESOLUTION_TIMEOUT=1s", "IDV_VENDORS_BREAKER_FAILURES=5",
-		"IDV_VENDORS_BREAKER_COOLDOWN=3s"})
+		"IDV_VENDORS_BREAKER_COOLDOWN=10s"}) // time enough for the next person to reach the vendor on a loaded machine
 	run1(t, env, "migrate")
 	web := start(t, env, "web", "web", "--addr", "127.0.0.1:0")
 	worker := start(t, env, "worker", "worker", "--addr", "127.0.0.1:0")

@@ -53,7 +53,7 @@ func TestDevRestartEndsTheAttemptInFlight(t *testing.T) {
 	if err := first.cmd.Process.Kill(); err != nil { // kill -9
 		t.Fatal(err)
 	}
-	_ = first.cmd.Wait()
+	_ = first.wait()
 	second := start(t, env, "web", "dev", "--addr", addr, "--data", dir)
 	if got := second.waitURL(t); got != base {
 		t.Fatalf("restarted at %s, want %s", got, base)

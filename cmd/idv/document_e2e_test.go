@@ -397,7 +397,7 @@ func TestDocumentFlowProduction(t *testing.T) {
 		if _, _, body := p.do("GET", got, nil); !strings.Contains(body, htmlText(idv.DocumentErrorMessage(idv.DocCodeImageKeyRetired))) {
 			t.Fatalf("page for a retired key: %.600s", body)
 		}
-		if !strings.Contains(worker.out.String(), idv.DocCodeImageKeyRetired) {
+		if !worker.logs(idv.DocCodeImageKeyRetired) {
 			t.Error("the worker's log does not name the retired key refusal")
 		}
 	})

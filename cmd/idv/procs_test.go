@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +54,19 @@ type proc struct {
 	out    *syncBuffer
 	url    chan string
 	opsURL chan string // a web process's operations listener
+
+	pw      *io.PipeWriter // the process's stdout, relayed line by line into out
+	relayed chan struct{}  // closed when every line of stdout is in out
+}
+
+// wait waits for the process to exit and for its last lines to reach out:
+// cmd.Wait returns once the pipe is drained, before the relay has written
+// what it read last.
+func (p *proc) wait() error {
+	err := p.cmd.Wait()
+	p.pw.Close()
+	<-p.relayed
+	return err
 }
 
 type syncBuffer struct {
@@ -101,14 +115,15 @@ func startIn(t *testing.T, h *testenv.Host, env []string, role string, args ...s
 func startCmd(t *testing.T, cmd *exec.Cmd, env []string, role string) *proc {
 	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1), opsURL: make(chan string, 1)}
 	pr, pw := io.Pipe()
+	p := &proc{cmd: cmd, out: &syncBuffer{}, url: make(chan string, 1), opsURL: make(chan string, 1), pw: pw, relayed: make(chan struct{})}
 	cmd.Stdout = pw
 	cmd.Stderr = p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
+		defer close(p.relayed)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -140,6 +155,18 @@ func startCmd(t *testing.T, cmd *exec.Cmd, env []string, role string) *proc {
 		pw.Close()
 	})
 	return p
+}
+
+// logs reports whether the process logs substr within 15 s: a line
+// reaches out through a relay, a moment after the process wrote it.
+func (p *proc) logs(substr string) bool {
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(p.out.String(), substr); {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond) // polling the relayed output
+	}
+	return true
 }
 
 // waitOpsURL returns the operations listener's URL of a web process

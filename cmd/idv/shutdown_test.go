@@ -48,7 +48,7 @@ func TestWorkerFinishesJobOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- worker.cmd.Wait() }()
+	go func() { done <- worker.wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -70,7 +70,7 @@ func TestWorkerFinishesJobOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	webDone := make(chan error, 1)
-	go func() { webDone <- web.cmd.Wait() }()
+	go func() { webDone <- web.wait() }()
 	select {
 	case err := <-webDone:
 		if err != nil {

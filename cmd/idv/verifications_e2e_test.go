@@ -240,7 +240,7 @@ func TestVerificationsEndToEnd(t *testing.T) {
 		if err := victim.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
-		_ = victim.cmd.Wait()
+		_ = victim.wait()
 
 		got := hooks.waitFor(90*time.Second, "the canceled event delivered by the other worker", func(got []delivery) bool {
 			return len(accepted(got, v.ID)) > 0
@@ -249,7 +249,7 @@ func TestVerificationsEndToEnd(t *testing.T) {
 		if len(ok) != 1 || ok[0].ID != hung.ID || ok[0].Type != "verification.canceled" || !ok[0].SignedOK || !bytes.Equal(ok[0].Body, hung.Body) {
 			t.Fatalf("delivered %v after the kill, want the hung event %s once, signed, same body", summary(ok), hung.ID)
 		}
-		if !strings.Contains(survivor.out.String(), `"msg":"job of a lost worker rescued"`) {
+		if !survivor.logs(`"msg":"job of a lost worker rescued"`) {
 			t.Error("the surviving worker did not log the rescue")
 		}
 		// The worker records the delivery just after the receiver's answer.
