@@ -164,7 +164,7 @@ func (a *App) oidcCallback(r *http.Request) oidcData {
 
 // keyID is the kid of a verified compact JWS's header.
 func keyID(jws string) string {
-	sig, err := jose.ParseSigned(jws, []jose.SignatureAlgorithm{jose.ES256})
+	sig, err := jose.ParseSignedCompact(jws, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil || len(sig.Signatures) == 0 {
 		return ""
 	}

@@ -516,14 +516,3 @@ func storeError(err error, what string) error {
 	}
 	return unavailable(err)
 }
-
-// stepsInOrder returns the named steps in flow order, each once.
-func stepsInOrder(names []idv.StepName) []idv.StepName {
-	var out []idv.StepName
-	for _, s := range idv.StepNames {
-		if slices.Contains(names, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}

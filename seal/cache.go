@@ -73,10 +73,3 @@ func (c *keyCache) put(k cacheKey, aead cipher.AEAD, now time.Time) {
 	}
 	c.entries[k] = e
 }
-
-// len returns the number of entries, expired or not.
-func (c *keyCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}

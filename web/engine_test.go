@@ -38,11 +38,11 @@ func TestVerifyInfoStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
-			code, loc, body := h.do("GET", "/verify/verify_info", nil)
+			code, _, body := h.do("GET", "/verify/verify_info", nil)
 			if code != 200 || !strings.Contains(body, `name="ssn"`) {
 				t.Fatalf("none: got %d %q", code, body)
 			}
-			code, loc, _ = h.do("POST", "/verify/verify_info", goodForm())
+			code, loc, _ := h.do("POST", "/verify/verify_info", goodForm())
 			if code != 303 || loc != "/verify/verify_info" {
 				t.Fatalf("submit: got %d %q", code, loc)
 			}

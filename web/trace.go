@@ -50,10 +50,3 @@ func (w *statusWriter) Flush() {
 		f.Flush()
 	}
 }
-
-// randomID is a random 128-bit id in hex.
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}

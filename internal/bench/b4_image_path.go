@@ -50,10 +50,10 @@ func (benchDocVendor) ProofDocument(_ context.Context, front, back []byte) (idv.
 
 // b4Timing is what one job's log line says about it.
 type b4Timing struct {
-	run                  time.Duration
-	download, decrypt    time.Duration // both sides
-	record               time.Duration // hpke: both encapsulated keys recorded
-	vendor, store, other time.Duration
+	run               time.Duration
+	download, decrypt time.Duration // both sides
+	record            time.Duration // hpke: both encapsulated keys recorded
+	vendor, store     time.Duration
 }
 
 // jobLogTap keeps the timings of every "job finished" line of the document
