@@ -166,7 +166,7 @@ func (h *Handler) CreateVerification(ctx context.Context, rp idv.RelyingParty, i
 	if err := h.allowRequest(ctx, rp); err != nil {
 		return idv.Verification{}, domainError(err)
 	}
-	req := createRequest{ClientReferenceID: in.ClientReferenceID, ReturnURL: in.ReturnURL, Steps: in.Steps, Metadata: in.Metadata}
+	req := createRequest(in)
 	if err := req.normalize(rp, h.o.Steps); err != nil {
 		return idv.Verification{}, domainError(err)
 	}

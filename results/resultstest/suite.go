@@ -487,12 +487,12 @@ func testConcurrent(t *testing.T, newFixture func(*testing.T, time.Duration) Fix
 					r = DoneWithCanary()
 				}
 				if err := s.Store(ctx, id, r); err != nil {
-					errs <- fmt.Errorf("Store: %w", err)
+					errs <- fmt.Errorf("storing: %w", err)
 				}
 				if got, err := s.Load(ctx, id); err != nil {
-					errs <- fmt.Errorf("Load: %w", err)
+					errs <- fmt.Errorf("loading: %w", err)
 				} else if got.Status != idv.StatusInProgress && got.Status != idv.StatusDone {
-					errs <- fmt.Errorf("Load: status %q", got.Status)
+					errs <- fmt.Errorf("loaded status %q", got.Status)
 				}
 				cancel()
 			}
